@@ -1,0 +1,39 @@
+//! brigade-controller: the vocabulary every part of brigade speaks, and the policies.
+//!
+//! The runtime (real threads) and the simulator (virtual time) both close a metrics
+//! window every tick into a [`Snapshot`], hand it to a [`Controller`], and apply the
+//! [`Decision`]s it returns to their [`Knobs`], with the operator's [`Override`]s on
+//! top. The dashboard and the daemon read the same Snapshots and [`DecisionRecord`]s.
+//!
+//! This crate is pure: no threads, no clock, no I/O. A policy given the same snapshots
+//! makes the same decisions, which is what lets a simulation say something true about a
+//! real run. Everything here is serde-serializable.
+//!
+//! ```
+//! use brigade_controller::{Action, Controller, Knobs, Snapshot, StageKnobs, Static};
+//!
+//! let snapshot = Snapshot {
+//!     knobs: Knobs { stages: vec![StageKnobs::default()], ..Default::default() },
+//!     ..Default::default()
+//! };
+//! let decisions = Static::new().workers(3).decide(&snapshot);
+//! assert_eq!(decisions[0].action, Action::SetWorkers { stage: 0, workers: 3 });
+//! ```
+
+mod decision;
+mod histogram;
+mod knobs;
+mod policy;
+mod snapshot;
+
+pub use decision::{Action, Decision, DecisionRecord, Outcome};
+pub use histogram::{HistogramData, HistogramError};
+pub use knobs::{KnobError, Knobs, Override, StageKnobs};
+pub use policy::{Controller, Static};
+pub use snapshot::{
+    GlobalStats, QueueStats, SerialStats, Snapshot, SourceStats, StageRole, StageStats, Totals,
+    WorkerStats,
+};
+
+/// Re-exported so users of [`HistogramData::decode`] need not name the crate.
+pub use hdrhistogram::Histogram;

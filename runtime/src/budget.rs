@@ -1,0 +1,325 @@
+//! The memory budget: bytes admitted and not yet finished, against a cap.
+//!
+//! Every record is weighed when the source admits it; the source waits until the budget
+//! can hold it. A stage whose output weighs more than its input asks for the difference
+//! before passing the output on, and waits for it like the source does (that time is
+//! the stage's `wait_out`). Growth has priority over admission: while any stage waits
+//! to grow, the source admits nothing.
+//!
+//! One exception keeps the pipeline from deadlocking: when every byte in the budget is
+//! held by records that cannot move until a grower does, nothing would ever be freed.
+//! So a grower may pass the cap when nothing downstream of it holds any bytes (nothing
+//! can free room), one grower at a time. The overshoot is at most one record's growth.
+//! A record larger than the whole budget is admitted only into an empty pipeline.
+//!
+//! The fast paths are compare-and-swap loops on one counter; waiting uses a condition
+//! variable that releases only notify when someone waits.
+
+use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::SeqCst};
+use std::time::{Duration, Instant};
+
+use crossbeam_utils::CachePadded;
+use parking_lot::{Condvar, Mutex};
+
+/// Where a record's bytes are held: waiting for or inside a stage of the parallel
+/// brigade, or in the serial lane.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Location {
+    /// At stage `n` (in its input queue or in a worker).
+    Stage(usize),
+    /// In the serial lane.
+    Serial,
+}
+
+const UNLIMITED: u64 = u64::MAX;
+const RECHECK: Duration = Duration::from_millis(20);
+
+/// Bytes in flight, per location, against a cap.
+pub(crate) struct Budget {
+    limit: AtomicU64,
+    used: CachePadded<AtomicU64>,
+    peak: AtomicU64,
+    window_peak: AtomicU64,
+    /// Bytes held per stage; the last slot is the serial lane.
+    held: Box<[CachePadded<AtomicU64>]>,
+    growers: AtomicUsize,
+    waiters: AtomicUsize,
+    lock: Mutex<()>,
+    changed: Condvar,
+}
+
+impl Budget {
+    /// A budget for `stages` stages with the given cap (`None` = no cap).
+    pub(crate) fn new(stages: usize, limit: Option<u64>) -> Self {
+        Self {
+            limit: AtomicU64::new(limit.unwrap_or(UNLIMITED)),
+            used: CachePadded::new(AtomicU64::new(0)),
+            peak: AtomicU64::new(0),
+            window_peak: AtomicU64::new(0),
+            held: (0..=stages)
+                .map(|_| CachePadded::new(AtomicU64::new(0)))
+                .collect(),
+            growers: AtomicUsize::new(0),
+            waiters: AtomicUsize::new(0),
+            lock: Mutex::new(()),
+            changed: Condvar::new(),
+        }
+    }
+
+    /// The cap in force.
+    pub(crate) fn limit(&self) -> Option<u64> {
+        match self.limit.load(SeqCst) {
+            UNLIMITED => None,
+            limit => Some(limit),
+        }
+    }
+
+    /// Changes the cap; waiters re-check at once.
+    pub(crate) fn set_limit(&self, limit: Option<u64>) {
+        self.limit.store(limit.unwrap_or(UNLIMITED), SeqCst);
+        self.wake();
+    }
+
+    /// Bytes in flight now.
+    pub(crate) fn used(&self) -> u64 {
+        self.used.load(SeqCst)
+    }
+
+    /// Most bytes in flight at once since the start.
+    pub(crate) fn peak(&self) -> u64 {
+        self.peak.load(SeqCst)
+    }
+
+    /// Most bytes in flight since the last call (starts the next window at the current
+    /// figure).
+    pub(crate) fn take_window_peak(&self) -> u64 {
+        self.window_peak.swap(self.used(), SeqCst)
+    }
+
+    fn slot(&self, at: Location) -> &AtomicU64 {
+        match at {
+            Location::Stage(i) => &self.held[i],
+            Location::Serial => &self.held[self.held.len() - 1],
+        }
+    }
+
+    fn note_peak(&self, used: u64) {
+        if used > self.window_peak.load(SeqCst) {
+            self.window_peak.fetch_max(used, SeqCst);
+        }
+        if used > self.peak.load(SeqCst) {
+            self.peak.fetch_max(used, SeqCst);
+        }
+    }
+
+    /// Adds `bytes` if `allowed(used)` says so for the current figure.
+    fn try_add(&self, bytes: u64, allowed: impl Fn(u64, u64) -> bool) -> bool {
+        let mut used = self.used.load(SeqCst);
+        loop {
+            if !allowed(used, self.limit.load(SeqCst)) {
+                return false;
+            }
+            match self
+                .used
+                .compare_exchange_weak(used, used + bytes, SeqCst, SeqCst)
+            {
+                Ok(_) => {
+                    self.note_peak(used + bytes);
+                    return true;
+                }
+                Err(now) => used = now,
+            }
+        }
+    }
+
+    /// Waits until `attempt`, always called under the lock, succeeds or `deadline`
+    /// passes.
+    fn wait_for(&self, deadline: Option<Instant>, attempt: impl Fn() -> bool) -> bool {
+        self.waiters.fetch_add(1, SeqCst);
+        let mut guard = self.lock.lock();
+        let done = loop {
+            if attempt() {
+                break true;
+            }
+            let now = Instant::now();
+            let until = match deadline {
+                Some(d) if d <= now => break false,
+                Some(d) => d.min(now + RECHECK),
+                None => now + RECHECK,
+            };
+            self.changed.wait_until(&mut guard, until);
+        };
+        drop(guard);
+        self.waiters.fetch_sub(1, SeqCst);
+        done
+    }
+
+    fn wake(&self) {
+        if self.waiters.load(SeqCst) > 0 {
+            let _guard = self.lock.lock();
+            self.changed.notify_all();
+        }
+    }
+
+    /// Admits a new record of `bytes` at `to`, waiting for room until `deadline`.
+    /// A record larger than the whole cap waits for an empty pipeline. Returns false
+    /// if the deadline passed first.
+    pub(crate) fn admit(&self, bytes: u64, to: Location, deadline: Option<Instant>) -> bool {
+        let attempt = || {
+            self.growers.load(SeqCst) == 0
+                && self.try_add(bytes, |used, limit| {
+                    used.saturating_add(bytes) <= limit || (bytes > limit && used == 0)
+                })
+        };
+        let admitted = attempt() || self.wait_for(deadline, attempt);
+        if admitted {
+            self.slot(to).fetch_add(bytes, SeqCst);
+        }
+        admitted
+    }
+
+    /// True if admitting `bytes` now would succeed.
+    #[cfg(test)]
+    pub(crate) fn could_admit(&self, bytes: u64) -> bool {
+        let (used, limit) = (self.used(), self.limit.load(SeqCst));
+        self.growers.load(SeqCst) == 0
+            && (used.saturating_add(bytes) <= limit || (bytes > limit && used == 0))
+    }
+
+    fn nothing_downstream_of(&self, at: Location) -> bool {
+        let stages = self.held.len() - 1;
+        let range = match at {
+            Location::Stage(i) => i + 1..stages,
+            Location::Serial => 0..stages,
+        };
+        self.held[range].iter().all(|held| held.load(SeqCst) == 0)
+    }
+
+    /// Moves a record weighing `old` at `from` on as outputs weighing `new` in all at
+    /// `to`. Waits if the outputs weigh more and the budget cannot hold the growth;
+    /// returns how long it waited.
+    pub(crate) fn advance(&self, from: Location, old: u64, to: Location, new: u64) -> Duration {
+        let mut waited = Duration::ZERO;
+        if new > old {
+            let growth = new - old;
+            let fits = |used: u64, limit: u64| used.saturating_add(growth) <= limit;
+            let escaped = Cell::new(false);
+            if !self.try_add(growth, fits) {
+                let start = Instant::now();
+                self.growers.fetch_add(1, SeqCst);
+                // Under the lock, so that only one grower at a time can pass the cap:
+                // its outputs count downstream before the next grower looks.
+                self.wait_for(None, || {
+                    if self.try_add(growth, fits) {
+                        return true;
+                    }
+                    if self.nothing_downstream_of(from) {
+                        self.try_add(growth, |_, _| true);
+                        self.slot(to).fetch_add(new, SeqCst);
+                        escaped.set(true);
+                        return true;
+                    }
+                    false
+                });
+                self.growers.fetch_sub(1, SeqCst);
+                self.wake();
+                waited = start.elapsed();
+            }
+            if !escaped.get() {
+                self.slot(to).fetch_add(new, SeqCst);
+            }
+            self.slot(from).fetch_sub(old, SeqCst);
+        } else {
+            self.slot(to).fetch_add(new, SeqCst);
+            self.slot(from).fetch_sub(old, SeqCst);
+            if new < old {
+                self.used.fetch_sub(old - new, SeqCst);
+                self.wake();
+            }
+        }
+        waited
+    }
+
+    /// Corrects a record's weight where it stands, without waiting (the source's
+    /// advance estimate was off).
+    pub(crate) fn reweigh(&self, at: Location, old: u64, new: u64) {
+        if new >= old {
+            self.slot(at).fetch_add(new - old, SeqCst);
+            self.note_peak(self.used.fetch_add(new - old, SeqCst) + new - old);
+        } else {
+            self.release(at, old - new);
+        }
+    }
+
+    /// Frees the bytes of a finished record.
+    pub(crate) fn release(&self, from: Location, bytes: u64) {
+        if bytes == 0 {
+            return;
+        }
+        self.slot(from).fetch_sub(bytes, SeqCst);
+        self.used.fetch_sub(bytes, SeqCst);
+        self.wake();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::thread;
+
+    fn soon() -> Option<Instant> {
+        Some(Instant::now() + Duration::from_millis(20))
+    }
+
+    #[test]
+    fn admits_up_to_the_cap() {
+        let budget = Budget::new(2, Some(100));
+        assert!(budget.admit(60, Location::Stage(0), soon()));
+        assert!(!budget.admit(50, Location::Stage(0), soon()));
+        assert!(budget.admit(40, Location::Stage(0), soon()));
+        assert_eq!(budget.used(), 100);
+        budget.release(Location::Stage(0), 60);
+        assert!(budget.admit(50, Location::Stage(0), soon()));
+        assert_eq!(budget.peak(), 100);
+    }
+
+    #[test]
+    fn oversized_record_waits_for_an_empty_pipeline() {
+        let budget = Budget::new(1, Some(100));
+        assert!(budget.admit(10, Location::Stage(0), soon()));
+        assert!(!budget.admit(500, Location::Serial, soon()));
+        budget.release(Location::Stage(0), 10);
+        assert!(budget.admit(500, Location::Serial, soon()));
+    }
+
+    #[test]
+    fn growth_waits_for_room_then_proceeds() {
+        let budget = Arc::new(Budget::new(3, Some(100)));
+        assert!(budget.admit(50, Location::Stage(0), soon()));
+        assert!(budget.admit(40, Location::Stage(0), soon()));
+        budget.advance(Location::Stage(0), 40, Location::Stage(1), 40);
+        // The stage-0 record wants to grow by 30; 90 are used and the stage-1 record
+        // downstream will free room.
+        let grower = {
+            let budget = budget.clone();
+            thread::spawn(move || budget.advance(Location::Stage(0), 50, Location::Stage(1), 80))
+        };
+        thread::sleep(Duration::from_millis(30));
+        assert_eq!(budget.used(), 90, "growth must wait");
+        assert!(!budget.could_admit(1), "admission yields to a waiting grower");
+        budget.release(Location::Stage(1), 40);
+        let waited = grower.join().unwrap();
+        assert!(waited >= Duration::from_millis(20));
+        assert_eq!(budget.used(), 80);
+    }
+
+    #[test]
+    fn growth_passes_when_nothing_downstream_can_free_room() {
+        let budget = Budget::new(2, Some(100));
+        assert!(budget.admit(90, Location::Stage(0), soon()));
+        budget.advance(Location::Stage(0), 90, Location::Stage(1), 120);
+        assert_eq!(budget.used(), 120);
+    }
+}

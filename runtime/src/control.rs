@@ -1,0 +1,422 @@
+//! The control loop: every few milliseconds it samples queue depths, pool sizes and
+//! bytes in flight and applies the operator's overrides; every tick it closes the
+//! metrics window into a [`Snapshot`], asks the controller, applies its decisions,
+//! and publishes both to the [`Monitor`].
+
+use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use brigade_controller::{
+    Action, Controller, Decision, DecisionRecord, GlobalStats, Knobs, Outcome, Override,
+    QueueStats, SerialStats, Snapshot, SourceStats, StageKnobs, StageStats, Totals, WorkerStats,
+};
+use crossbeam_channel::Receiver;
+use hdrhistogram::Histogram;
+use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System};
+
+use crate::context::Shared;
+use crate::metrics::StageRollup;
+use crate::monitor::Monitor;
+use crate::serial::SerialLane;
+use crate::source::SourceCell;
+use crate::stage::StageControl;
+
+const SAMPLE: Duration = Duration::from_millis(10);
+
+/// Running sums of one stage over the whole run, for the report.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct StageTotals {
+    pub records_in: u64,
+    pub records_out: u64,
+    pub errors: u64,
+    pub retries: u64,
+    pub dead_lettered: u64,
+    pub busy_s: f64,
+    pub worker_s: f64,
+    pub most_workers: usize,
+}
+
+/// What the control loop hands back when the pipeline has drained.
+pub(crate) struct ControlSummary {
+    pub stages: Vec<StageTotals>,
+    pub peak_rss_bytes: u64,
+    pub decisions: usize,
+}
+
+/// Samples taken between two ticks.
+#[derive(Default)]
+struct Samples {
+    depth_area: Vec<f64>,
+    depth_max: Vec<u64>,
+    worker_area: Vec<f64>,
+    inflight_area: f64,
+    span: f64,
+}
+
+/// The control thread's state.
+pub(crate) struct Control {
+    pub shared: Arc<Shared>,
+    pub stages: Vec<Arc<dyn StageControl>>,
+    pub source: Arc<SourceCell>,
+    pub lane: Arc<SerialLane>,
+    pub controller: Box<dyn Controller>,
+    pub monitor: Monitor,
+    pub overrides: Receiver<Override>,
+    pub tick: Duration,
+    /// The operator's budget: policies may go below it, never above.
+    pub operator_budget: Option<u64>,
+    /// Set when every thread of the pipeline has ended.
+    pub done: Arc<AtomicBool>,
+}
+
+struct LoopState {
+    pins: Vec<bool>,
+    paused: bool,
+    rollups: Vec<StageRollup>,
+    samples: Samples,
+    totals: Vec<StageTotals>,
+    operator_log: Vec<DecisionRecord>,
+    tick: u64,
+    decisions: usize,
+    system: System,
+    pid: Option<Pid>,
+    peak_rss: u64,
+    window_start: Instant,
+}
+
+impl Control {
+    /// Runs until `done` is set, then closes the last window and returns the totals.
+    pub(crate) fn run(mut self) -> ControlSummary {
+        let n = self.stages.len();
+        let mut state = LoopState {
+            pins: vec![false; n],
+            paused: false,
+            rollups: (0..n).map(|_| StageRollup::default()).collect(),
+            samples: Samples::default(),
+            totals: vec![StageTotals::default(); n],
+            operator_log: Vec::new(),
+            tick: 0,
+            decisions: 0,
+            system: System::new(),
+            pid: sysinfo::get_current_pid().ok(),
+            peak_rss: 0,
+            window_start: self.shared.started,
+        };
+        state.samples.reset(n);
+        self.refresh_system(&mut state);
+        let mut last_sample = Instant::now();
+        let mut next_tick = self.shared.started + self.tick;
+        loop {
+            let finished = self.done.load(SeqCst);
+            let now = Instant::now();
+            self.sample(&mut state.samples, (now - last_sample).as_secs_f64());
+            last_sample = now;
+            for change in self.overrides.try_iter().collect::<Vec<_>>() {
+                self.apply_override(&mut state, change);
+            }
+            if now >= next_tick || finished {
+                self.close_window(&mut state, now, !finished);
+                next_tick += self.tick;
+                if next_tick < now {
+                    next_tick = now + self.tick;
+                }
+            }
+            if finished {
+                break;
+            }
+            std::thread::sleep(SAMPLE.min(next_tick.saturating_duration_since(Instant::now())));
+        }
+        ControlSummary {
+            stages: state.totals,
+            peak_rss_bytes: state.peak_rss,
+            decisions: state.decisions,
+        }
+    }
+
+    fn sample(&self, samples: &mut Samples, dt: f64) {
+        for (i, stage) in self.stages.iter().enumerate() {
+            let depth = stage.queue_len();
+            samples.depth_area[i] += depth as f64 * dt;
+            samples.depth_max[i] = samples.depth_max[i].max(depth as u64);
+            samples.worker_area[i] += stage.pool().live() as f64 * dt;
+        }
+        samples.inflight_area += self.shared.budget.used() as f64 * dt;
+        samples.span += dt;
+    }
+
+    fn refresh_system(&self, state: &mut LoopState) -> (u64, f64) {
+        let Some(pid) = state.pid else {
+            return (0, 0.0);
+        };
+        state.system.refresh_memory();
+        state.system.refresh_processes_specifics(
+            ProcessesToUpdate::Some(&[pid]),
+            true,
+            ProcessRefreshKind::nothing().with_memory().with_cpu(),
+        );
+        state
+            .system
+            .process(pid)
+            .map_or((0, 0.0), |p| (p.memory(), f64::from(p.cpu_usage())))
+    }
+
+    fn knobs(&self) -> Knobs {
+        Knobs {
+            stages: self
+                .stages
+                .iter()
+                .map(|stage| StageKnobs {
+                    workers: stage.pool().target(),
+                    queue_capacity: stage.queue_capacity(),
+                    batch_size: stage.batch_size(),
+                    concurrency_limit: stage.limits().concurrency(),
+                    rate_limit: stage.limits().rate(),
+                })
+                .collect(),
+            serial_threshold: self.shared.serial_threshold(),
+            memory_budget: self.shared.budget.limit(),
+        }
+    }
+
+    fn close_window(&mut self, state: &mut LoopState, now: Instant, decide: bool) {
+        let window_s = (now - state.window_start).as_secs_f64();
+        state.window_start = now;
+        state.tick += 1;
+        let (rss, cpu) = self.refresh_system(state);
+        state.peak_rss = state.peak_rss.max(rss);
+        let span = state.samples.span.max(f64::EPSILON);
+        let mut latency = Histogram::<u64>::new(2).expect("2 significant figures is valid");
+        let mut stages = Vec::with_capacity(self.stages.len());
+        for (i, stage) in self.stages.iter().enumerate() {
+            let rollup = &mut state.rollups[i];
+            stage.collect(rollup);
+            let mut stats = StageStats {
+                name: stage.name().to_owned(),
+                role: stage.role(),
+                worker_s: state.samples.worker_area[i],
+                workers: WorkerStats {
+                    live: stage.pool().live(),
+                    target: stage.pool().target(),
+                    min: stage.pool().min,
+                    max: stage.pool().max,
+                    pinned: state.pins[i],
+                },
+                queue: QueueStats {
+                    mean_depth: state.samples.depth_area[i] / span,
+                    max_depth: state.samples.depth_max[i],
+                    capacity: stage.queue_capacity() as u64,
+                },
+                ..StageStats::default()
+            };
+            let sink_latency = rollup.close(&mut stats);
+            latency
+                .add(&sink_latency)
+                .expect("auto-resizing histograms accept any values");
+            let totals = &mut state.totals[i];
+            totals.records_in += stats.records_in;
+            totals.records_out += stats.records_out;
+            totals.errors += stats.errors;
+            totals.retries += stats.retries;
+            totals.dead_lettered += stats.dead_lettered;
+            totals.busy_s += stats.busy_s;
+            totals.worker_s += stats.worker_s;
+            totals.most_workers = totals.most_workers.max(stats.workers.live);
+            stages.push(stats);
+        }
+        let source_window = std::mem::take(&mut *self.source.window.lock());
+        let exhausted = self.source.exhausted.load(SeqCst);
+        let ongoing_gap = if exhausted {
+            Duration::ZERO
+        } else {
+            self.source
+                .current_gap((now - self.shared.started).as_nanos() as u64)
+        };
+        let serial_window = self.lane.take_window();
+        let (admitted, completed, dead_lettered) = self.shared.ledger.counts();
+        let snapshot = Snapshot {
+            tick: state.tick,
+            at_s: (now - self.shared.started).as_secs_f64(),
+            window_s,
+            stages,
+            global: GlobalStats {
+                inflight_bytes_mean: state.samples.inflight_area / span,
+                inflight_bytes_max: self.shared.budget.take_window_peak(),
+                memory_budget: self.shared.budget.limit(),
+                rss_bytes: rss,
+                cpu_percent: cpu,
+                cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+                machine_memory_bytes: state.system.total_memory(),
+                machine_available_bytes: state.system.available_memory(),
+                latency_us: brigade_controller::HistogramData::from_histogram(&latency),
+                serial: SerialStats {
+                    threshold_bytes: self.shared.serial_threshold(),
+                    records: serial_window.records,
+                    bytes: serial_window.bytes,
+                    busy_s: serial_window.busy_ns as f64 * 1e-9,
+                    current_bytes: self.lane.current_bytes.load(SeqCst),
+                    waiting_bytes: self.lane.waiting_bytes.load(SeqCst),
+                },
+                source: SourceStats {
+                    records: source_window.records,
+                    bytes: source_window.bytes,
+                    rate: if window_s > 0.0 {
+                        source_window.records as f64 / window_s
+                    } else {
+                        0.0
+                    },
+                    longest_idle_s: source_window.longest_gap.max(ongoing_gap).as_secs_f64(),
+                    idle_timeout_s: self.source.idle_timeout.map(|t| t.as_secs_f64()),
+                    guard_reads: source_window.guard_reads,
+                    exhausted,
+                },
+                totals: Totals {
+                    admitted,
+                    completed,
+                    dead_lettered,
+                    in_flight: admitted - completed - dead_lettered,
+                },
+            },
+            knobs: self.knobs(),
+            paused: state.paused,
+        };
+        state.samples.reset(self.stages.len());
+        let mut records = std::mem::take(&mut state.operator_log);
+        if decide && !state.paused {
+            let by = self.controller.name().to_owned();
+            for decision in self.controller.decide(&snapshot) {
+                let outcome = self.apply(&decision.action, &state.pins);
+                records.push(DecisionRecord {
+                    tick: state.tick,
+                    at_s: self.shared.elapsed_s(),
+                    by: by.clone(),
+                    decision,
+                    outcome,
+                });
+            }
+        }
+        state.decisions += records.len();
+        self.monitor.publish(snapshot, records);
+    }
+
+    /// Applies one action; pinned stages keep their workers.
+    fn apply(&self, action: &Action, pins: &[bool]) -> Outcome {
+        let ignored = |why: String| Outcome::Ignored { why };
+        let stage = match action.stage() {
+            Some(i) => match self.stages.get(i) {
+                Some(stage) => Some(stage.clone()),
+                None => {
+                    return ignored(format!(
+                        "no stage {i}: the pipeline has {} stages",
+                        self.stages.len()
+                    ))
+                }
+            },
+            None => None,
+        };
+        let exact_or_clamped = |asked: u64, set: u64| {
+            if asked == set {
+                Outcome::Applied
+            } else {
+                Outcome::Clamped { value: set }
+            }
+        };
+        match (*action, stage) {
+            (Action::SetWorkers { stage: i, .. }, _) if pins[i] => {
+                ignored(format!("stage {i} is pinned by the operator"))
+            }
+            (Action::SetWorkers { workers, .. }, Some(stage)) => {
+                let set = stage.set_workers(workers);
+                exact_or_clamped(workers as u64, set as u64)
+            }
+            (Action::SetQueueCapacity { capacity, .. }, Some(stage)) => {
+                stage.set_queue_capacity(capacity.max(1));
+                exact_or_clamped(capacity as u64, capacity.max(1) as u64)
+            }
+            (Action::SetBatchSize { size, .. }, Some(stage)) => {
+                if stage.role() == brigade_controller::StageRole::BatchSink {
+                    stage.set_batch_size(size);
+                    exact_or_clamped(size as u64, size.max(1) as u64)
+                } else {
+                    ignored(format!("{} does not take batches", stage.name()))
+                }
+            }
+            (Action::SetConcurrencyLimit { limit, .. }, Some(stage)) => {
+                stage.limits().set_concurrency(limit.filter(|&l| l > 0));
+                Outcome::Applied
+            }
+            (Action::SetRateLimit { per_second, .. }, Some(stage)) => {
+                stage.limits().set_rate(per_second);
+                Outcome::Applied
+            }
+            (Action::SetSerialThreshold { bytes }, _) => {
+                self.shared.set_serial_threshold(bytes);
+                Outcome::Applied
+            }
+            (Action::SetMemoryBudget { bytes }, _) => {
+                let set = match (bytes, self.operator_budget) {
+                    (Some(asked), Some(cap)) => Some(asked.min(cap)),
+                    (Some(asked), None) => Some(asked),
+                    (None, cap) => cap,
+                };
+                self.shared.budget.set_limit(set);
+                match (bytes, set) {
+                    (Some(asked), Some(set)) if asked != set => Outcome::Clamped { value: set },
+                    _ => Outcome::Applied,
+                }
+            }
+            (_, None) => unreachable!("every stage action names a stage"),
+        }
+    }
+
+    fn apply_override(&mut self, state: &mut LoopState, change: Override) {
+        let record = |state: &mut LoopState, action: Action, reason: String, outcome| {
+            state.operator_log.push(DecisionRecord {
+                tick: state.tick,
+                at_s: self.shared.elapsed_s(),
+                by: "operator".into(),
+                decision: Decision::new(action, reason),
+                outcome,
+            });
+        };
+        match change {
+            Override::PinWorkers { stage, workers } => {
+                let action = Action::SetWorkers { stage, workers };
+                if stage < self.stages.len() {
+                    state.pins[stage] = false;
+                    let outcome = self.apply(&action, &state.pins);
+                    state.pins[stage] = true;
+                    record(state, action, format!("operator pinned {workers} workers"), outcome);
+                } else {
+                    let outcome = self.apply(&action, &state.pins);
+                    record(state, action, "operator pin".into(), outcome);
+                }
+            }
+            Override::Unpin { stage } => {
+                if let Some(pin) = state.pins.get_mut(stage) {
+                    *pin = false;
+                }
+            }
+            Override::Pause => state.paused = true,
+            Override::Resume => state.paused = false,
+            Override::SetBudget { bytes } => {
+                self.operator_budget = bytes;
+                self.shared.budget.set_limit(bytes);
+                let action = Action::SetMemoryBudget { bytes };
+                record(state, action, "operator set the memory budget".into(), Outcome::Applied);
+            }
+        }
+    }
+}
+
+impl Samples {
+    fn reset(&mut self, stages: usize) {
+        *self = Samples {
+            depth_area: vec![0.0; stages],
+            depth_max: vec![0; stages],
+            worker_area: vec![0.0; stages],
+            inflight_area: 0.0,
+            span: 0.0,
+        };
+    }
+}

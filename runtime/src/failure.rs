@@ -1,0 +1,240 @@
+//! What can go wrong with a record, and where it ends up when it does.
+
+use std::any::Any;
+use std::fmt;
+use std::time::Duration;
+
+/// Any error a stage function returns.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// A failed call of a fallible stage function. It hands the record back, so the
+/// runtime can retry it (transient) or keep it in the dead-letter output (permanent)
+/// without the stage having to clone it.
+///
+/// ```
+/// use brigade_runtime::Failure;
+///
+/// fn parse(line: String) -> Result<u64, Failure<String>> {
+///     match line.trim().parse() {
+///         Ok(n) => Ok(n),
+///         Err(e) => Err(Failure::permanent(line, e)),
+///     }
+/// }
+///
+/// assert_eq!(parse("42".into()).unwrap(), 42);
+/// assert!(parse("x".into()).is_err());
+/// ```
+pub enum Failure<T> {
+    /// Worth another try (a timeout, a deadlock victim): retried with backoff.
+    Transient {
+        /// The record, handed back.
+        record: T,
+        /// What went wrong.
+        error: BoxError,
+    },
+    /// Will fail again: dead-lettered at once.
+    Permanent {
+        /// The record, handed back.
+        record: T,
+        /// What went wrong.
+        error: BoxError,
+    },
+}
+
+impl<T> Failure<T> {
+    /// A failure worth retrying.
+    pub fn transient(record: T, error: impl Into<BoxError>) -> Self {
+        Failure::Transient {
+            record,
+            error: error.into(),
+        }
+    }
+
+    /// A failure not worth retrying.
+    pub fn permanent(record: T, error: impl Into<BoxError>) -> Self {
+        Failure::Permanent {
+            record,
+            error: error.into(),
+        }
+    }
+
+    /// Changes the record, keeping the kind of failure and the error.
+    pub(crate) fn map_record<U>(self, f: impl FnOnce(T) -> U) -> Failure<U> {
+        match self {
+            Failure::Transient { record, error } => Failure::Transient {
+                record: f(record),
+                error,
+            },
+            Failure::Permanent { record, error } => Failure::Permanent {
+                record: f(record),
+                error,
+            },
+        }
+    }
+}
+
+impl<T> fmt::Debug for Failure<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Failure::Transient { error, .. } => write!(f, "Transient({error})"),
+            Failure::Permanent { error, .. } => write!(f, "Permanent({error})"),
+        }
+    }
+}
+
+/// Why a record went to the dead-letter output.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum DeadLetterCause {
+    /// The stage returned a permanent failure.
+    Permanent,
+    /// Every attempt failed transiently.
+    RetriesExhausted {
+        /// How many calls were made.
+        attempts: u32,
+    },
+    /// The stage function panicked.
+    Panicked,
+    /// The record weighed more than the whole memory budget and the pipeline refuses
+    /// such records ([`Oversize::Refuse`](crate::Oversize::Refuse)).
+    TooLarge {
+        /// The record's weight, bytes.
+        size: u64,
+        /// The budget, bytes.
+        budget: u64,
+    },
+}
+
+/// A record that could not be finished, with the stage and the error. Every admitted
+/// record ends in the sink or here.
+pub struct DeadLetter {
+    /// The stage that failed (`source` for a record refused at admission).
+    pub stage: String,
+    /// The position of the source record it came from (0-based).
+    pub position: u64,
+    /// Why.
+    pub cause: DeadLetterCause,
+    /// The error's message (or the panic's).
+    pub error: String,
+    record: Option<Box<dyn Any + Send>>,
+}
+
+impl DeadLetter {
+    pub(crate) fn new(
+        stage: &str,
+        position: u64,
+        cause: DeadLetterCause,
+        error: String,
+        record: Option<Box<dyn Any + Send>>,
+    ) -> Self {
+        Self {
+            stage: stage.to_owned(),
+            position,
+            cause,
+            error,
+            record,
+        }
+    }
+
+    /// True when the record itself is kept: always, except after a panic in a stage
+    /// that took the record by value (it was dropped while unwinding).
+    pub fn has_record(&self) -> bool {
+        self.record.is_some()
+    }
+
+    /// The record, if it is kept and is a `T` (the failing stage's input type; a
+    /// batching sink's records are `Vec<T>` split one per dead letter as `T`).
+    pub fn record<T: 'static>(&self) -> Option<&T> {
+        self.record.as_ref()?.downcast_ref()
+    }
+
+    /// Takes the record out, if it is kept and is a `T`.
+    pub fn into_record<T: 'static>(self) -> Option<T> {
+        self.record?.downcast().ok().map(|boxed| *boxed)
+    }
+}
+
+impl fmt::Debug for DeadLetter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DeadLetter")
+            .field("stage", &self.stage)
+            .field("position", &self.position)
+            .field("cause", &self.cause)
+            .field("error", &self.error)
+            .field("has_record", &self.has_record())
+            .finish()
+    }
+}
+
+/// How transient failures are retried: up to `attempts` calls in all, sleeping
+/// `initial_backoff`, then twice that, and so on up to `max_backoff`, between them.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RetryPolicy {
+    /// Calls in all, the first included (at least 1).
+    pub attempts: u32,
+    /// Sleep before the first retry.
+    pub initial_backoff: Duration,
+    /// Longest sleep between two calls.
+    pub max_backoff: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            attempts: 5,
+            initial_backoff: Duration::from_millis(10),
+            max_backoff: Duration::from_secs(2),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The sleep before retry number `retry` (1 = the first retry).
+    pub fn backoff(&self, retry: u32) -> Duration {
+        let factor = 2u32.saturating_pow(retry.saturating_sub(1));
+        self.initial_backoff
+            .saturating_mul(factor)
+            .min(self.max_backoff)
+    }
+}
+
+/// The message of a caught panic.
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        format!("panicked: {s}")
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        format!("panicked: {s}")
+    } else {
+        "panicked".to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        let policy = RetryPolicy {
+            attempts: 10,
+            initial_backoff: Duration::from_millis(10),
+            max_backoff: Duration::from_millis(50),
+        };
+        let sleeps: Vec<_> = (1..=5).map(|r| policy.backoff(r).as_millis()).collect();
+        assert_eq!(sleeps, vec![10, 20, 40, 50, 50]);
+    }
+
+    #[test]
+    fn dead_letter_hands_record_back() {
+        let letter = DeadLetter::new(
+            "parse",
+            7,
+            DeadLetterCause::Permanent,
+            "bad".into(),
+            Some(Box::new(String::from("x"))),
+        );
+        assert_eq!(letter.record::<String>().map(String::as_str), Some("x"));
+        assert!(letter.record::<u64>().is_none());
+        assert_eq!(letter.into_record::<String>(), Some("x".to_owned()));
+    }
+}

@@ -1,0 +1,172 @@
+//! The books: every admitted source record and what became of it.
+//!
+//! A source record may become several records downstream (`flat_map`) or none
+//! (`filter`). Each carries a shared [`Ticket`] counting its live descendants; when the
+//! count reaches zero the source record is finished, completed or dead-lettered, and its
+//! position goes to the source thread, which acknowledges positions in order.
+//! `admitted == completed + dead_lettered + in flight` holds at every moment.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
+use std::sync::Arc;
+use std::time::Instant;
+
+use crossbeam_channel::{Receiver, Sender};
+
+/// A record travelling the pipeline, with its weight and its source record's ticket.
+pub(crate) struct Envelope<T> {
+    /// The record.
+    pub value: T,
+    /// Its weight as counted in the memory budget.
+    pub weight: u64,
+    /// The source record it descends from.
+    pub ticket: Arc<Ticket>,
+}
+
+/// One admitted source record.
+pub(crate) struct Ticket {
+    /// Its position in the source (0-based).
+    pub position: u64,
+    /// When it was admitted.
+    pub admitted_at: Instant,
+    live: AtomicUsize,
+    failed: AtomicBool,
+}
+
+/// Admitted, completed and dead-lettered counts, and the feed of finished positions.
+pub(crate) struct Ledger {
+    admitted: AtomicU64,
+    completed: AtomicU64,
+    dead_lettered: AtomicU64,
+    finished: Sender<u64>,
+}
+
+impl Ledger {
+    /// A ledger and the receiving end of its finished-positions feed.
+    pub(crate) fn new() -> (Self, Receiver<u64>) {
+        let (finished, positions) = crossbeam_channel::unbounded();
+        let ledger = Self {
+            admitted: AtomicU64::new(0),
+            completed: AtomicU64::new(0),
+            dead_lettered: AtomicU64::new(0),
+            finished,
+        };
+        (ledger, positions)
+    }
+
+    /// Opens the books on a source record.
+    pub(crate) fn admit(&self, position: u64) -> Arc<Ticket> {
+        self.admitted.fetch_add(1, SeqCst);
+        Arc::new(Ticket {
+            position,
+            admitted_at: Instant::now(),
+            live: AtomicUsize::new(1),
+            failed: AtomicBool::new(false),
+        })
+    }
+
+    /// One record of `ticket` became `outputs` records.
+    pub(crate) fn fork(&self, ticket: &Ticket, outputs: usize) {
+        match outputs {
+            0 => self.finish(ticket, false),
+            1 => {}
+            n => {
+                ticket.live.fetch_add(n - 1, SeqCst);
+            }
+        }
+    }
+
+    /// One record of `ticket` is done: written, filtered out, or dead-lettered.
+    pub(crate) fn finish(&self, ticket: &Ticket, dead_lettered: bool) {
+        if dead_lettered {
+            ticket.failed.store(true, SeqCst);
+        }
+        if ticket.live.fetch_sub(1, SeqCst) == 1 {
+            if ticket.failed.load(SeqCst) {
+                self.dead_lettered.fetch_add(1, SeqCst);
+            } else {
+                self.completed.fetch_add(1, SeqCst);
+            }
+            // The source thread may be gone only after everything finished.
+            let _ = self.finished.send(ticket.position);
+        }
+    }
+
+    /// (admitted, completed, dead-lettered), read so that in-flight is never negative.
+    pub(crate) fn counts(&self) -> (u64, u64, u64) {
+        let completed = self.completed.load(SeqCst);
+        let dead = self.dead_lettered.load(SeqCst);
+        let admitted = self.admitted.load(SeqCst);
+        (admitted.max(completed + dead), completed, dead)
+    }
+
+    /// Source records admitted and not yet finished.
+    pub(crate) fn in_flight(&self) -> u64 {
+        let (admitted, completed, dead) = self.counts();
+        admitted - completed - dead
+    }
+}
+
+/// Turns out-of-order finished positions into the in-order acknowledgement point.
+#[derive(Default)]
+pub(crate) struct AckTracker {
+    next: u64,
+    done: std::collections::BTreeSet<u64>,
+}
+
+impl AckTracker {
+    /// Notes a finished position; returns the new acknowledgement point (every
+    /// position below it finished) if it moved.
+    pub(crate) fn finished(&mut self, position: u64) -> Option<u64> {
+        if position != self.next {
+            self.done.insert(position);
+            return None;
+        }
+        self.next += 1;
+        while self.done.remove(&self.next) {
+            self.next += 1;
+        }
+        Some(self.next)
+    }
+
+    /// Every position below this has finished.
+    pub(crate) fn point(&self) -> u64 {
+        self.next
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fan_out_finishes_when_every_child_does() {
+        let (ledger, positions) = Ledger::new();
+        let ticket = ledger.admit(0);
+        ledger.fork(&ticket, 3);
+        ledger.finish(&ticket, false);
+        ledger.finish(&ticket, true);
+        assert_eq!(ledger.in_flight(), 1);
+        assert!(positions.try_recv().is_err());
+        ledger.finish(&ticket, false);
+        assert_eq!(ledger.counts(), (1, 0, 1));
+        assert_eq!(positions.try_recv(), Ok(0));
+    }
+
+    #[test]
+    fn filtered_record_completes() {
+        let (ledger, _positions) = Ledger::new();
+        let ticket = ledger.admit(0);
+        ledger.fork(&ticket, 0);
+        assert_eq!(ledger.counts(), (1, 1, 0));
+    }
+
+    #[test]
+    fn acks_advance_only_over_a_finished_prefix() {
+        let mut acks = AckTracker::default();
+        assert_eq!(acks.finished(1), None);
+        assert_eq!(acks.finished(2), None);
+        assert_eq!(acks.finished(0), Some(3));
+        assert_eq!(acks.finished(4), None);
+        assert_eq!(acks.point(), 3);
+    }
+}

@@ -1,0 +1,180 @@
+//! Sink protection: how many calls of a stage may run at once, and how many records
+//! per second it may take. Both are off (and cost one atomic load) until a decision
+//! sets them.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::SeqCst};
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex};
+
+/// A stage's concurrency and rate limits.
+pub(crate) struct Limits {
+    /// Most calls at once; 0 = no limit.
+    concurrency: AtomicUsize,
+    in_calls: AtomicUsize,
+    lock: Mutex<()>,
+    freed: Condvar,
+    /// Nanoseconds per record; 0 = no limit.
+    interval_ns: AtomicU64,
+    /// Theoretical arrival time of the next record (GCRA), nanoseconds since `epoch`.
+    next_ns: AtomicU64,
+    epoch: Instant,
+}
+
+impl Limits {
+    /// No limits.
+    pub(crate) fn new() -> Self {
+        Self {
+            concurrency: AtomicUsize::new(0),
+            in_calls: AtomicUsize::new(0),
+            lock: Mutex::new(()),
+            freed: Condvar::new(),
+            interval_ns: AtomicU64::new(0),
+            next_ns: AtomicU64::new(0),
+            epoch: Instant::now(),
+        }
+    }
+
+    /// Sets the concurrency limit (`None` = none).
+    pub(crate) fn set_concurrency(&self, limit: Option<usize>) {
+        self.concurrency.store(limit.unwrap_or(0), SeqCst);
+        let _guard = self.lock.lock();
+        self.freed.notify_all();
+    }
+
+    /// The concurrency limit in force.
+    pub(crate) fn concurrency(&self) -> Option<usize> {
+        Some(self.concurrency.load(SeqCst)).filter(|&n| n > 0)
+    }
+
+    /// Sets the rate limit in records per second (`None` = none).
+    pub(crate) fn set_rate(&self, per_second: Option<f64>) {
+        let interval = match per_second {
+            Some(rate) if rate > 0.0 => (1e9 / rate).max(1.0) as u64,
+            _ => 0,
+        };
+        self.interval_ns.store(interval, SeqCst);
+    }
+
+    /// The rate limit in force, records per second.
+    pub(crate) fn rate(&self) -> Option<f64> {
+        match self.interval_ns.load(SeqCst) {
+            0 => None,
+            ns => Some(1e9 / ns as f64),
+        }
+    }
+
+    /// Waits for leave to make a call of `records` records; returns how long it
+    /// waited. Pair with [`Limits::exit`].
+    pub(crate) fn enter(&self, records: usize) -> Duration {
+        let mut waited = Duration::ZERO;
+        let limit = self.concurrency.load(SeqCst);
+        if limit == 0 {
+            self.in_calls.fetch_add(1, SeqCst);
+        } else if !self.try_enter() {
+            let start = Instant::now();
+            let mut guard = self.lock.lock();
+            while !self.try_enter() {
+                self.freed
+                    .wait_for(&mut guard, Duration::from_millis(20));
+            }
+            waited += start.elapsed();
+        }
+        waited + self.pace(records)
+    }
+
+    fn try_enter(&self) -> bool {
+        let mut calls = self.in_calls.load(SeqCst);
+        loop {
+            let limit = self.concurrency.load(SeqCst);
+            if limit != 0 && calls >= limit {
+                return false;
+            }
+            match self
+                .in_calls
+                .compare_exchange_weak(calls, calls + 1, SeqCst, SeqCst)
+            {
+                Ok(_) => return true,
+                Err(now) => calls = now,
+            }
+        }
+    }
+
+    /// Ends a call begun with [`Limits::enter`].
+    pub(crate) fn exit(&self) {
+        self.in_calls.fetch_sub(1, SeqCst);
+        if self.concurrency.load(SeqCst) != 0 {
+            let _guard = self.lock.lock();
+            self.freed.notify_one();
+        }
+    }
+
+    /// Calls in progress now.
+    #[cfg(test)]
+    pub(crate) fn in_calls(&self) -> usize {
+        self.in_calls.load(SeqCst)
+    }
+
+    /// Sleeps until `records` more records fit the rate limit.
+    fn pace(&self, records: usize) -> Duration {
+        let interval = self.interval_ns.load(SeqCst);
+        if interval == 0 {
+            return Duration::ZERO;
+        }
+        let cost = interval.saturating_mul(records as u64);
+        let now = self.epoch.elapsed().as_nanos() as u64;
+        let mut next = self.next_ns.load(SeqCst);
+        let start = loop {
+            let start = next.max(now);
+            match self
+                .next_ns
+                .compare_exchange_weak(next, start + cost, SeqCst, SeqCst)
+            {
+                Ok(_) => break start,
+                Err(seen) => next = seen,
+            }
+        };
+        let wait = Duration::from_nanos(start - now);
+        if !wait.is_zero() {
+            std::thread::sleep(wait);
+        }
+        wait
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::thread;
+
+    #[test]
+    fn concurrency_limit_holds_callers() {
+        let limits = Arc::new(Limits::new());
+        limits.set_concurrency(Some(1));
+        limits.enter(1);
+        let second = {
+            let limits = limits.clone();
+            thread::spawn(move || limits.enter(1))
+        };
+        thread::sleep(Duration::from_millis(30));
+        assert_eq!(limits.in_calls(), 1);
+        limits.exit();
+        assert!(second.join().unwrap() >= Duration::from_millis(20));
+        assert_eq!(limits.in_calls(), 1);
+    }
+
+    #[test]
+    fn rate_limit_spaces_records() {
+        let limits = Limits::new();
+        limits.set_rate(Some(100.0));
+        let start = Instant::now();
+        for _ in 0..6 {
+            limits.enter(1);
+            limits.exit();
+        }
+        // Five gaps of 10 ms.
+        assert!(start.elapsed() >= Duration::from_millis(45));
+        assert_eq!(limits.rate().map(f64::round), Some(100.0));
+    }
+}

@@ -1,0 +1,182 @@
+//! Per-worker metric windows and their roll-up into a stage's [`StageStats`].
+//!
+//! Each worker owns a [`Window`] behind its own mutex: the worker locks it once per
+//! record, the control thread once per tick, so no lock is shared between workers on
+//! the per-record path. At each tick the control thread drains every worker's window
+//! into the stage's [`StageRollup`].
+
+use std::sync::Arc;
+
+use brigade_controller::{HistogramData, StageStats};
+use hdrhistogram::Histogram;
+use parking_lot::Mutex;
+
+fn histogram() -> Histogram<u64> {
+    Histogram::new(2).expect("2 significant figures is valid")
+}
+
+/// Saturating record: values past the histogram's range go to its top.
+pub(crate) fn record(histogram: &mut Histogram<u64>, value: u64) {
+    histogram.saturating_record(value);
+}
+
+/// The counters of a window.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Counts {
+    pub records_in: u64,
+    pub records_out: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub busy_ns: u64,
+    pub wait_in_ns: u64,
+    pub wait_out_ns: u64,
+    pub errors: u64,
+    pub retries: u64,
+    pub dead_lettered: u64,
+}
+
+impl std::ops::AddAssign for Counts {
+    fn add_assign(&mut self, o: Self) {
+        self.records_in += o.records_in;
+        self.records_out += o.records_out;
+        self.bytes_in += o.bytes_in;
+        self.bytes_out += o.bytes_out;
+        self.busy_ns += o.busy_ns;
+        self.wait_in_ns += o.wait_in_ns;
+        self.wait_out_ns += o.wait_out_ns;
+        self.errors += o.errors;
+        self.retries += o.retries;
+        self.dead_lettered += o.dead_lettered;
+    }
+}
+
+/// One worker's figures since the last tick.
+pub(crate) struct Window {
+    pub counts: Counts,
+    pub service_us: Histogram<u64>,
+    pub wait_in_us: Histogram<u64>,
+    pub size_bytes: Histogram<u64>,
+    pub latency_us: Histogram<u64>,
+    /// Set when the worker has exited; the slot goes after its last roll-up.
+    pub retired: bool,
+}
+
+impl Default for Window {
+    fn default() -> Self {
+        Self {
+            counts: Counts::default(),
+            service_us: histogram(),
+            wait_in_us: histogram(),
+            size_bytes: histogram(),
+            latency_us: histogram(),
+            retired: false,
+        }
+    }
+}
+
+impl Window {
+    fn histograms(&mut self) -> [&mut Histogram<u64>; 4] {
+        [
+            &mut self.service_us,
+            &mut self.wait_in_us,
+            &mut self.size_bytes,
+            &mut self.latency_us,
+        ]
+    }
+
+    /// Adds one call's figures and clears them for the next call.
+    pub(crate) fn add(&mut self, figures: &mut Figures) {
+        self.counts += figures.counts;
+        figures.counts = Counts::default();
+        record(&mut self.service_us, figures.service_ns / 1_000);
+        for latency in figures.latencies_us.drain(..) {
+            record(&mut self.latency_us, latency);
+        }
+    }
+}
+
+/// A worker's window, shared with the control thread.
+pub(crate) type WindowSlot = Arc<Mutex<Window>>;
+
+/// What one record's call(s) of a stage function did, gathered outside the window's
+/// lock and added to it in one go.
+#[derive(Default)]
+pub(crate) struct Figures {
+    pub counts: Counts,
+    /// Duration of the last call, nanoseconds.
+    pub service_ns: u64,
+    /// End-to-end latencies of the records a sink finished, microseconds.
+    pub latencies_us: Vec<u64>,
+}
+
+/// A stage's workers' windows, summed at each tick.
+#[derive(Default)]
+pub(crate) struct StageRollup {
+    window: Window,
+}
+
+impl StageRollup {
+    /// Drains `slot` into the roll-up; returns false if the worker is gone for good.
+    pub(crate) fn drain(&mut self, slot: &WindowSlot) -> bool {
+        let mut worker = slot.lock();
+        self.window.counts += worker.counts;
+        worker.counts = Counts::default();
+        for (sum, part) in self.window.histograms().into_iter().zip(worker.histograms()) {
+            sum.add(&*part)
+                .expect("auto-resizing histograms accept any values");
+            part.reset();
+        }
+        !worker.retired
+    }
+
+    /// Writes the window's figures into `stats` and starts a new window. Returns the
+    /// latency histogram (meaningful for sinks), which the caller merges globally.
+    pub(crate) fn close(&mut self, stats: &mut StageStats) -> Histogram<u64> {
+        let w = std::mem::take(&mut self.window);
+        let c = w.counts;
+        stats.records_in = c.records_in;
+        stats.records_out = c.records_out;
+        stats.bytes_in = c.bytes_in;
+        stats.bytes_out = c.bytes_out;
+        stats.busy_s = c.busy_ns as f64 * 1e-9;
+        stats.wait_in_s = c.wait_in_ns as f64 * 1e-9;
+        stats.wait_out_s = c.wait_out_ns as f64 * 1e-9;
+        stats.errors = c.errors;
+        stats.retries = c.retries;
+        stats.dead_lettered = c.dead_lettered;
+        stats.service_time_us = HistogramData::from_histogram(&w.service_us);
+        stats.wait_in_us = HistogramData::from_histogram(&w.wait_in_us);
+        stats.record_size_bytes = HistogramData::from_histogram(&w.size_bytes);
+        w.latency_us
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rollup_sums_workers_and_resets_them() {
+        let a: WindowSlot = Arc::default();
+        let b: WindowSlot = Arc::default();
+        for (slot, n) in [(&a, 3u64), (&b, 5)] {
+            let mut w = slot.lock();
+            w.counts.records_in = n;
+            w.counts.busy_ns = n * 1_000_000_000;
+            record(&mut w.size_bytes, 100 * n);
+        }
+        b.lock().retired = true;
+        let mut rollup = StageRollup::default();
+        assert!(rollup.drain(&a));
+        assert!(!rollup.drain(&b));
+        let mut stats = StageStats::default();
+        rollup.close(&mut stats);
+        assert_eq!(stats.records_in, 8);
+        assert!((stats.busy_s - 8.0).abs() < 1e-9);
+        assert_eq!(stats.record_size_bytes.count, 2);
+        assert_eq!(a.lock().counts.records_in, 0);
+        let mut again = StageStats::default();
+        rollup.close(&mut again);
+        assert_eq!(again.records_in, 0);
+    }
+}

@@ -1,0 +1,743 @@
+//! Building a pipeline (a typed chain of stages ending in a sink) and running it.
+//!
+//! Each builder step records its stage's description and a closure that will assemble
+//! it. Assembly runs from the sink back to the source when the pipeline starts, so each
+//! stage is built knowing what comes after it: the next queue, the rest of the serial
+//! lane, and the weigher of its output type (which [`Builder::weigh_with`] may have
+//! replaced after the stage was added).
+
+use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use brigade_controller::{Controller, StageRole, Static};
+
+use crate::budget::Budget;
+use crate::config::{BuildError, Config, Oversize};
+use crate::context::{DeadLetters, Shared};
+use crate::control::{Control, ControlSummary};
+use crate::failure::{DeadLetter, Failure, RetryPolicy};
+use crate::ledger::{Envelope, Ledger};
+use crate::monitor::Monitor;
+use crate::queue::Queue;
+use crate::report::{Report, StageReport};
+use crate::serial::{SerialFn, SerialLane};
+use crate::source::{IterSource, Source, SourceCell, SourceDriver};
+use crate::stage::sink::{SinkCore, SinkFn, SinkStep};
+use crate::stage::transform::{Scratch, TransformCore, TransformFn, TransformStep};
+use crate::stage::{Lane, Pool, Stage, StageControl};
+use crate::weigh::{by_trait, Weigh, Weigher};
+
+/// A stage as described to the builder.
+struct StageSpec {
+    name: String,
+    min: usize,
+    max: Option<usize>,
+    initial: Option<usize>,
+    queue_capacity: Option<usize>,
+}
+
+/// Everything assembly produces.
+struct Assembly {
+    shared: Arc<Shared>,
+    lane: Arc<SerialLane>,
+    specs: Vec<ResolvedSpec>,
+    /// Built from the sink backwards.
+    stages: Vec<Arc<dyn StageControl>>,
+    source: Option<(Arc<SourceCell>, Box<dyn FnOnce() -> [JoinHandle<()>; 2]>)>,
+    finished: Option<crossbeam_channel::Receiver<u64>>,
+    oversize: Oversize,
+}
+
+#[derive(Clone)]
+struct ResolvedSpec {
+    name: String,
+    min: usize,
+    max: usize,
+    initial: usize,
+    queue_capacity: usize,
+}
+
+/// Where records of type `T` go next: the rest of the pipeline as seen from upstream.
+struct Downstream<T> {
+    queue: Arc<Queue<Envelope<T>>>,
+    serial: SerialFn<T>,
+    weigher: Weigher<T>,
+}
+
+type Assemble<T> = Box<dyn FnOnce(&mut Assembly, Downstream<T>) + Send>;
+
+/// A pipeline under construction whose last stage emits records of type `T`.
+///
+/// Per-stage settings ([`workers`](Builder::workers), [`initial_workers`](Builder::initial_workers),
+/// [`queue_capacity`](Builder::queue_capacity)) apply to the stage added last.
+pub struct Builder<T> {
+    config: Config,
+    specs: Vec<StageSpec>,
+    weigher: Weigher<T>,
+    assemble: Assemble<T>,
+}
+
+/// A complete pipeline, source to sink, ready to start.
+pub struct Pipeline {
+    config: Config,
+    specs: Vec<StageSpec>,
+    role: StageRole,
+    assemble: Box<dyn FnOnce(&mut Assembly) + Send>,
+}
+
+macro_rules! config_methods {
+    () => {
+        /// How often the metrics window closes and the controller decides (default 1 s).
+        pub fn tick(mut self, tick: Duration) -> Self {
+            self.config.tick = tick;
+            self
+        }
+
+        /// Caps bytes admitted and not yet finished (default: no cap). Policies may
+        /// lower it, never raise it.
+        pub fn memory_budget(mut self, bytes: u64) -> Self {
+            self.config.memory_budget = Some(bytes);
+            self
+        }
+
+        /// Records weighing at least `bytes` go through the serial lane, one at a time
+        /// (default: no serial lane until a policy sets a threshold).
+        pub fn serial_threshold(mut self, bytes: u64) -> Self {
+            self.config.serial_threshold = Some(bytes);
+            self
+        }
+
+        /// What to do with a record heavier than the whole budget (default: wait for an
+        /// empty pipeline).
+        pub fn oversize(mut self, oversize: Oversize) -> Self {
+            self.config.oversize = oversize;
+            self
+        }
+
+        /// How transient failures are retried.
+        pub fn retry(mut self, policy: RetryPolicy) -> Self {
+            self.config.retry = policy;
+            self
+        }
+
+        /// How many recent snapshots the [`Monitor`] keeps (default 600).
+        pub fn history(mut self, snapshots: usize) -> Self {
+            self.config.history = snapshots;
+            self
+        }
+
+        /// Input-queue capacity of stages that do not set their own (default 64).
+        pub fn default_queue_capacity(mut self, capacity: usize) -> Self {
+            self.config.queue_capacity = capacity;
+            self
+        }
+
+        /// Most workers of stages that do not set their own (default 64).
+        pub fn default_max_workers(mut self, workers: usize) -> Self {
+            self.config.max_workers = workers;
+            self
+        }
+
+        /// The policy that turns the knobs (default: [`Static::new()`], which keeps
+        /// them as built).
+        pub fn controller(mut self, controller: impl Controller + 'static) -> Self {
+            self.config.controller = Some(Box::new(controller));
+            self
+        }
+
+        /// Where dead letters go (default: kept in the [`Report`]).
+        pub fn on_dead_letter(mut self, handler: impl FnMut(DeadLetter) + Send + 'static) -> Self {
+            self.config.dead_letters = Some(Box::new(handler));
+            self
+        }
+
+        /// Most workers for the stage added last, and fewest (default 1..=64).
+        pub fn workers(mut self, min: usize, max: usize) -> Self {
+            if let Some(spec) = self.last_spec("workers") {
+                spec.min = min;
+                spec.max = Some(max);
+            }
+            self
+        }
+
+        /// Workers the stage added last starts with (default: its minimum).
+        pub fn initial_workers(mut self, workers: usize) -> Self {
+            if let Some(spec) = self.last_spec("initial_workers") {
+                spec.initial = Some(workers);
+            }
+            self
+        }
+
+        /// Input-queue capacity of the stage added last.
+        pub fn queue_capacity(mut self, capacity: usize) -> Self {
+            if let Some(spec) = self.last_spec("queue_capacity") {
+                spec.queue_capacity = Some(capacity);
+            }
+            self
+        }
+
+        fn last_spec(&mut self, option: &'static str) -> Option<&mut StageSpec> {
+            if self.specs.is_empty() && self.config.misuse.is_none() {
+                self.config.misuse = Some(BuildError::NoStageYet { option });
+            }
+            self.specs.last_mut()
+        }
+    };
+}
+
+impl Pipeline {
+    /// Starts a pipeline reading an iterator.
+    pub fn from_iter<I>(records: I) -> Builder<I::Item>
+    where
+        I: IntoIterator,
+        I::IntoIter: Send + 'static,
+        I::Item: Weigh + Send + 'static,
+    {
+        Self::from_source(IterSource(records.into_iter()))
+    }
+
+    /// Starts a pipeline reading a [`Source`].
+    pub fn from_source<S: Source>(source: S) -> Builder<S::Item>
+    where
+        S::Item: Weigh,
+    {
+        let assemble: Assemble<S::Item> = Box::new(move |asm, down| {
+            let (serial_tx, serial_rx) = crossbeam_channel::bounded(0);
+            let cell = Arc::new(SourceCell::new(source.idle_timeout()));
+            let driver = SourceDriver {
+                source,
+                first: down.queue,
+                serial: Some(serial_tx),
+                lane: asm.lane.clone(),
+                weigher: down.weigher,
+                shared: asm.shared.clone(),
+                cell: cell.clone(),
+                oversize: asm.oversize,
+                finished: asm.finished.take().expect("assembled once"),
+            };
+            let lane = asm.lane.clone();
+            let serial = down.serial;
+            let start = Box::new(move || {
+                let lane_thread = lane.start(serial_rx, serial);
+                let source_thread = std::thread::Builder::new()
+                    .name("brigade:source".into())
+                    .spawn(move || driver.run())
+                    .expect("spawning the source thread");
+                [source_thread, lane_thread]
+            });
+            asm.source = Some((cell, start));
+        });
+        Builder {
+            config: Config::default(),
+            specs: Vec::new(),
+            weigher: by_trait(),
+            assemble,
+        }
+    }
+
+    config_methods!();
+
+    /// Batch size the sink starts with (batching sinks only; default 1).
+    pub fn batch_size(mut self, records: usize) -> Self {
+        self.config.batch_size = records;
+        self
+    }
+
+    fn resolve(&self) -> Result<Vec<ResolvedSpec>, BuildError> {
+        self.config.validate()?;
+        let mut resolved: Vec<ResolvedSpec> = Vec::with_capacity(self.specs.len());
+        for (index, spec) in self.specs.iter().enumerate() {
+            if spec.name.is_empty() {
+                return Err(BuildError::EmptyStageName { index });
+            }
+            if resolved.iter().any(|r| r.name == spec.name) {
+                return Err(BuildError::DuplicateStage {
+                    name: spec.name.clone(),
+                });
+            }
+            let max = spec.max.unwrap_or(self.config.max_workers);
+            let initial = spec.initial.unwrap_or(spec.min);
+            if spec.min == 0 || spec.min > initial || initial > max {
+                return Err(BuildError::Workers {
+                    stage: spec.name.clone(),
+                    min: spec.min,
+                    initial,
+                    max,
+                });
+            }
+            let queue_capacity = spec.queue_capacity.unwrap_or(self.config.queue_capacity);
+            if queue_capacity == 0 {
+                return Err(BuildError::Zero {
+                    what: format!("queue capacity of stage `{}`", spec.name),
+                });
+            }
+            resolved.push(ResolvedSpec {
+                name: spec.name.clone(),
+                min: spec.min,
+                max,
+                initial,
+                queue_capacity,
+            });
+        }
+        Ok(resolved)
+    }
+
+    /// Checks the description and starts every thread. Returns a handle to watch,
+    /// steer and stop the run.
+    pub fn start(mut self) -> Result<Running, BuildError> {
+        let specs = self.resolve()?;
+        let config = &mut self.config;
+        let (ledger, finished) = Ledger::new();
+        let dead_letters = match config.dead_letters.take() {
+            Some(handler) => DeadLetters::Call(handler),
+            None => DeadLetters::Keep(Vec::new()),
+        };
+        let shared = Arc::new(Shared::new(
+            Budget::new(specs.len(), config.memory_budget),
+            ledger,
+            config.retry.clone(),
+            dead_letters,
+            config.serial_threshold,
+        ));
+        let mut asm = Assembly {
+            shared: shared.clone(),
+            lane: Arc::new(SerialLane::default()),
+            specs: specs.clone(),
+            stages: Vec::new(),
+            source: None,
+            finished: Some(finished),
+            oversize: config.oversize,
+        };
+        (self.assemble)(&mut asm);
+        asm.stages.reverse();
+        let last = asm.stages.len() - 1;
+        asm.stages[last].set_batch_size(match self.role {
+            StageRole::BatchSink => config.batch_size,
+            _ => 1,
+        });
+        for (stage, spec) in asm.stages.iter().zip(&specs) {
+            stage.clone().set_workers(spec.initial);
+        }
+        let (overrides_tx, overrides) = crossbeam_channel::unbounded();
+        let monitor = Monitor::new(config.history, overrides_tx);
+        let done = Arc::new(AtomicBool::new(false));
+        let (cell, start_source) = asm.source.take().expect("every pipeline has a source");
+        let control = Control {
+            shared: shared.clone(),
+            stages: asm.stages.clone(),
+            source: cell.clone(),
+            lane: asm.lane.clone(),
+            controller: config
+                .controller
+                .take()
+                .unwrap_or_else(|| Box::new(Static::new())),
+            monitor: monitor.clone(),
+            overrides,
+            tick: config.tick,
+            operator_budget: config.memory_budget,
+            done: done.clone(),
+        };
+        let control = std::thread::Builder::new()
+            .name("brigade:control".into())
+            .spawn(move || control.run())
+            .expect("spawning the control thread");
+        let [source, lane] = start_source();
+        Ok(Running {
+            shared,
+            monitor,
+            cell,
+            stages: asm.stages,
+            threads: vec![source, lane],
+            control: Some(control),
+            done,
+        })
+    }
+
+    /// Starts the pipeline and waits until the source is exhausted and everything has
+    /// drained.
+    pub fn run(self) -> Result<Report, BuildError> {
+        Ok(self.start()?.wait())
+    }
+}
+
+impl<T: Send + 'static> Builder<T> {
+    config_methods!();
+
+    /// Weighs this builder's current records (the source's, or the last stage's
+    /// outputs) with `weigher` instead of their [`Weigh`] implementation.
+    pub fn weigh_with(mut self, weigher: impl Fn(&T) -> u64 + Send + Sync + 'static) -> Self {
+        self.weigher = Arc::new(weigher);
+        self
+    }
+
+    fn then<U: Send + 'static>(
+        mut self,
+        name: &str,
+        func: TransformFn<T, U>,
+        weigher: Weigher<U>,
+    ) -> Builder<U> {
+        let index = self.specs.len();
+        self.specs.push(StageSpec {
+            name: name.to_owned(),
+            min: 1,
+            max: None,
+            initial: None,
+            queue_capacity: None,
+        });
+        let upstream = self.assemble;
+        let in_weigher = self.weigher;
+        let name = name.to_owned();
+        let assemble: Assemble<U> = Box::new(move |asm, down: Downstream<U>| {
+            let spec = asm.specs[index].clone();
+            let input = Arc::new(Queue::new(spec.queue_capacity));
+            let core = Arc::new(TransformCore {
+                name: name.clone(),
+                index,
+                func,
+                weigher: down.weigher,
+                shared: asm.shared.clone(),
+            });
+            let stage = Arc::new(Stage::new(
+                name,
+                StageRole::Transform,
+                input.clone(),
+                TransformStep {
+                    core: core.clone(),
+                    output: down.queue,
+                },
+                Pool::new(spec.min, spec.max, spec.initial),
+                1,
+            ));
+            let next = down.serial;
+            let limits_of = stage.clone();
+            let serial: SerialFn<T> = Arc::new(move |envelope, figures| {
+                let mut outputs = Vec::new();
+                let mut scratch = Scratch::default();
+                let limits = limits_of.limits();
+                figures.counts.wait_out_ns += limits.enter(1).as_nanos() as u64;
+                core.process(
+                    envelope,
+                    Lane::Serial,
+                    Instant::now(),
+                    figures,
+                    &mut scratch,
+                    |out, _| outputs.push(out),
+                );
+                limits.exit();
+                for out in outputs {
+                    next(out, figures);
+                }
+            });
+            asm.stages.push(stage);
+            upstream(
+                asm,
+                Downstream {
+                    queue: input,
+                    serial,
+                    weigher: in_weigher,
+                },
+            );
+        });
+        Builder {
+            config: self.config,
+            specs: self.specs,
+            weigher,
+            assemble,
+        }
+    }
+
+    /// A stage that turns each record into one output.
+    pub fn map<U: Weigh + Send + 'static>(
+        self,
+        name: &str,
+        f: impl Fn(T) -> U + Send + Sync + 'static,
+    ) -> Builder<U> {
+        self.then(
+            name,
+            Box::new(move |record, out| {
+                out.push(f(record));
+                Ok(())
+            }),
+            by_trait(),
+        )
+    }
+
+    /// A stage that may fail: a [`Failure`] hands the record back to be retried
+    /// (transient) or dead-lettered (permanent).
+    pub fn try_map<U: Weigh + Send + 'static>(
+        self,
+        name: &str,
+        f: impl Fn(T) -> Result<U, Failure<T>> + Send + Sync + 'static,
+    ) -> Builder<U> {
+        self.then(
+            name,
+            Box::new(move |record, out| {
+                out.push(f(record)?);
+                Ok(())
+            }),
+            by_trait(),
+        )
+    }
+
+    /// A stage that keeps the records for which `keep` is true.
+    pub fn filter(
+        self,
+        name: &str,
+        keep: impl Fn(&T) -> bool + Send + Sync + 'static,
+    ) -> Builder<T>
+    where
+        T: Weigh,
+    {
+        self.then(
+            name,
+            Box::new(move |record, out| {
+                if keep(&record) {
+                    out.push(record);
+                }
+                Ok(())
+            }),
+            by_trait(),
+        )
+    }
+
+    /// A stage that turns each record into any number of outputs through an
+    /// [`Emitter`].
+    pub fn flat_map<U: Weigh + Send + 'static>(
+        self,
+        name: &str,
+        f: impl Fn(T, &mut Emitter<'_, U>) + Send + Sync + 'static,
+    ) -> Builder<U> {
+        self.then(
+            name,
+            Box::new(move |record, out| {
+                f(record, &mut Emitter { out });
+                Ok(())
+            }),
+            by_trait(),
+        )
+    }
+
+    /// A fallible [`flat_map`](Builder::flat_map). Outputs emitted by a call that then
+    /// fails are discarded; a retry starts afresh.
+    pub fn try_flat_map<U: Weigh + Send + 'static>(
+        self,
+        name: &str,
+        f: impl Fn(T, &mut Emitter<'_, U>) -> Result<(), Failure<T>> + Send + Sync + 'static,
+    ) -> Builder<U> {
+        self.then(
+            name,
+            Box::new(move |record, out| f(record, &mut Emitter { out })),
+            by_trait(),
+        )
+    }
+
+    fn finish(mut self, name: &str, role: StageRole, func: SinkFn<T>) -> Pipeline {
+        let index = self.specs.len();
+        self.specs.push(StageSpec {
+            name: name.to_owned(),
+            min: 1,
+            max: None,
+            initial: None,
+            queue_capacity: None,
+        });
+        let upstream = self.assemble;
+        let in_weigher = self.weigher;
+        let name = name.to_owned();
+        let assemble = Box::new(move |asm: &mut Assembly| {
+            let spec = asm.specs[index].clone();
+            let input = Arc::new(Queue::new(spec.queue_capacity));
+            let core = Arc::new(SinkCore {
+                name: name.clone(),
+                index,
+                func,
+                shared: asm.shared.clone(),
+            });
+            let stage = Arc::new(Stage::new(
+                name,
+                role,
+                input.clone(),
+                SinkStep { core: core.clone() },
+                Pool::new(spec.min, spec.max, spec.initial),
+                1,
+            ));
+            let limits_of = stage.clone();
+            let serial: SerialFn<T> = Arc::new(move |envelope, figures| {
+                let mut scratch = crate::stage::sink::Scratch::default();
+                let limits = limits_of.limits();
+                figures.counts.wait_out_ns += limits.enter(1).as_nanos() as u64;
+                core.process(
+                    &mut vec![envelope],
+                    Lane::Serial,
+                    Instant::now(),
+                    figures,
+                    &mut scratch,
+                );
+                limits.exit();
+            });
+            asm.stages.push(stage);
+            upstream(
+                asm,
+                Downstream {
+                    queue: input,
+                    serial,
+                    weigher: in_weigher,
+                },
+            );
+        });
+        Pipeline {
+            config: self.config,
+            specs: self.specs,
+            role,
+            assemble,
+        }
+    }
+
+    /// Ends the pipeline with a sink that writes one record per call.
+    pub fn sink(self, name: &str, f: impl Fn(T) + Send + Sync + 'static) -> Pipeline {
+        self.finish(
+            name,
+            StageRole::Sink,
+            Box::new(move |batch| {
+                batch.into_iter().for_each(&f);
+                Ok(())
+            }),
+        )
+    }
+
+    /// Ends the pipeline with a fallible per-record sink.
+    pub fn try_sink(
+        self,
+        name: &str,
+        f: impl Fn(T) -> Result<(), Failure<T>> + Send + Sync + 'static,
+    ) -> Pipeline {
+        self.finish(
+            name,
+            StageRole::Sink,
+            Box::new(move |mut batch| {
+                let record = batch.pop().expect("per-record sinks get batches of one");
+                f(record).map_err(|failure| failure.map_record(|record| vec![record]))
+            }),
+        )
+    }
+
+    /// Ends the pipeline with a sink that takes batches: up to the current batch size
+    /// of records that are already waiting (it never lingers for more).
+    pub fn batch_sink(self, name: &str, f: impl Fn(Vec<T>) + Send + Sync + 'static) -> Pipeline {
+        self.finish(
+            name,
+            StageRole::BatchSink,
+            Box::new(move |batch| {
+                f(batch);
+                Ok(())
+            }),
+        )
+    }
+
+    /// Ends the pipeline with a fallible batching sink. A failure hands the batch back.
+    pub fn try_batch_sink(
+        self,
+        name: &str,
+        f: impl Fn(Vec<T>) -> Result<(), Failure<Vec<T>>> + Send + Sync + 'static,
+    ) -> Pipeline {
+        self.finish(name, StageRole::BatchSink, Box::new(f))
+    }
+}
+
+/// Where a [`flat_map`](Builder::flat_map) stage puts its outputs.
+pub struct Emitter<'a, U> {
+    out: &'a mut Vec<U>,
+}
+
+impl<U> Emitter<'_, U> {
+    /// Emits one output.
+    pub fn emit(&mut self, record: U) {
+        self.out.push(record);
+    }
+}
+
+/// A running pipeline: watch it through its [`Monitor`], stop it with
+/// [`shutdown`](Running::shutdown), or wait for it to finish.
+pub struct Running {
+    shared: Arc<Shared>,
+    monitor: Monitor,
+    cell: Arc<SourceCell>,
+    stages: Vec<Arc<dyn StageControl>>,
+    threads: Vec<JoinHandle<()>>,
+    control: Option<JoinHandle<ControlSummary>>,
+    done: Arc<AtomicBool>,
+}
+
+impl Running {
+    /// A handle on the run's snapshots and decisions, and the way to send overrides.
+    pub fn monitor(&self) -> Monitor {
+        self.monitor.clone()
+    }
+
+    /// Stops admission without waiting: the source reads no more, and what is in
+    /// flight goes on to the end. Follow with [`wait`](Running::wait).
+    pub fn stop_admission(&self) {
+        self.shared.stop.store(true, SeqCst);
+    }
+
+    /// True once the source is done and nothing is in flight.
+    pub fn is_drained(&self) -> bool {
+        self.cell.exhausted.load(SeqCst) && self.shared.ledger.in_flight() == 0
+    }
+
+    /// Stops admission, finishes everything in flight, acknowledges, and reports.
+    pub fn shutdown(self) -> Report {
+        self.stop_admission();
+        self.wait()
+    }
+
+    /// Waits until the source is exhausted (or admission stopped) and everything has
+    /// drained, then reports.
+    pub fn wait(mut self) -> Report {
+        for thread in self.threads.drain(..) {
+            thread.join().expect("a brigade runtime thread panicked");
+        }
+        for stage in &self.stages {
+            stage.pool().join();
+        }
+        self.done.store(true, SeqCst);
+        let summary = self
+            .control
+            .take()
+            .expect("waited once")
+            .join()
+            .expect("the brigade control thread panicked");
+        let (admitted, completed, dead_lettered) = self.shared.ledger.counts();
+        let elapsed_s = self.shared.elapsed_s();
+        Report {
+            admitted,
+            completed,
+            dead_lettered,
+            acknowledged: self.cell.acked.load(SeqCst),
+            elapsed_s,
+            throughput: completed as f64 / elapsed_s.max(f64::EPSILON),
+            peak_inflight_bytes: self.shared.budget.peak(),
+            peak_rss_bytes: summary.peak_rss_bytes,
+            worker_seconds: summary.stages.iter().map(|s| s.worker_s).sum(),
+            decisions: summary.decisions,
+            stages: self
+                .stages
+                .iter()
+                .zip(summary.stages)
+                .map(|(stage, totals)| StageReport {
+                    name: stage.name().to_owned(),
+                    records_in: totals.records_in,
+                    records_out: totals.records_out,
+                    errors: totals.errors,
+                    retries: totals.retries,
+                    dead_lettered: totals.dead_lettered,
+                    busy_s: totals.busy_s,
+                    worker_seconds: totals.worker_s,
+                    most_workers: totals.most_workers,
+                })
+                .collect(),
+            dead_letters: self.shared.take_dead_letters(),
+        }
+    }
+}

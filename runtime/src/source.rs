@@ -1,0 +1,309 @@
+//! Sources, and the thread that reads them: admission into the budget, routing to the
+//! parallel brigade or the serial lane, the source guard, and acknowledgements.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender};
+use parking_lot::Mutex;
+
+use crate::budget::Location;
+use crate::context::Shared;
+use crate::failure::{DeadLetter, DeadLetterCause};
+use crate::ledger::{AckTracker, Envelope};
+use crate::queue::Queue;
+use crate::serial::SerialLane;
+use crate::weigh::Weigher;
+use crate::Oversize;
+
+/// Where records come from.
+///
+/// Positions count records from 0 in the order [`next`](Source::next) returned them.
+/// The runtime calls [`ack`](Source::ack) with a position only when every record before
+/// it has finished (written or dead-lettered), so a source that commits its offset
+/// there re-reads at most what was in flight after a restart.
+///
+/// ```
+/// use brigade_runtime::Source;
+///
+/// /// Lines of a file already in memory, acknowledging as the pipeline finishes them.
+/// struct Lines { lines: Vec<String>, read: usize, committed: u64 }
+///
+/// impl Source for Lines {
+///     type Item = String;
+///
+///     fn next(&mut self) -> Option<String> {
+///         let line = self.lines.get(self.read).cloned();
+///         self.read += 1;
+///         line
+///     }
+///
+///     fn ack(&mut self, position: u64) {
+///         self.committed = position; // e.g. write it to a checkpoint
+///     }
+/// }
+/// ```
+pub trait Source: Send + 'static {
+    /// The records it yields.
+    type Item: Send + 'static;
+
+    /// The next record, or `None` when there are no more.
+    fn next(&mut self) -> Option<Self::Item>;
+
+    /// The weight of the record the next call of [`next`](Source::next) will return,
+    /// if known before reading it (an index of record lengths, an object listing).
+    /// With it the runtime waits for room in the budget *before* the record is in
+    /// memory; without it, one record read and waiting for room is outside the budget.
+    fn next_weight(&mut self) -> Option<u64> {
+        None
+    }
+
+    /// Every record before `position` has finished.
+    fn ack(&mut self, position: u64) {
+        let _ = position;
+    }
+
+    /// The longest the source may go unread before its connection drops. The runtime
+    /// then reads one record whenever back pressure has kept it unread for half that
+    /// long (the source guard).
+    fn idle_timeout(&self) -> Option<Duration> {
+        None
+    }
+}
+
+/// A [`Source`] over any iterator (no acknowledgements, no idle timeout).
+pub struct IterSource<I>(pub I);
+
+impl<I> Source for IterSource<I>
+where
+    I: Iterator + Send + 'static,
+    I::Item: Send + 'static,
+{
+    type Item = I::Item;
+
+    fn next(&mut self) -> Option<I::Item> {
+        self.0.next()
+    }
+}
+
+/// The source's figures since the last tick.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct SourceWindow {
+    pub records: u64,
+    pub bytes: u64,
+    pub guard_reads: u64,
+    pub longest_gap: Duration,
+}
+
+/// What the control thread reads of the source.
+pub(crate) struct SourceCell {
+    pub window: Mutex<SourceWindow>,
+    /// When the source was last read, nanoseconds since the pipeline started.
+    last_read_ns: AtomicU64,
+    pub exhausted: AtomicBool,
+    pub idle_timeout: Option<Duration>,
+    /// The acknowledgement point: every position below it has finished.
+    pub acked: AtomicU64,
+}
+
+impl SourceCell {
+    pub(crate) fn new(idle_timeout: Option<Duration>) -> Self {
+        Self {
+            window: Mutex::default(),
+            last_read_ns: AtomicU64::new(0),
+            exhausted: AtomicBool::new(false),
+            idle_timeout,
+            acked: AtomicU64::new(0),
+        }
+    }
+
+    /// The current gap since the last read, as of `now_ns` since the start.
+    pub(crate) fn current_gap(&self, now_ns: u64) -> Duration {
+        Duration::from_nanos(now_ns.saturating_sub(self.last_read_ns.load(SeqCst)))
+    }
+}
+
+/// Reads a source into the pipeline, on its own thread.
+pub(crate) struct SourceDriver<S: Source> {
+    pub source: S,
+    pub first: Arc<Queue<Envelope<S::Item>>>,
+    /// The hand-over to the serial lane; dropped to close the lane.
+    pub serial: Option<Sender<Envelope<S::Item>>>,
+    pub lane: Arc<SerialLane>,
+    pub weigher: Weigher<S::Item>,
+    pub shared: Arc<Shared>,
+    pub cell: Arc<SourceCell>,
+    pub oversize: Oversize,
+    pub finished: Receiver<u64>,
+}
+
+const STEP: Duration = Duration::from_millis(50);
+
+impl<S: Source> SourceDriver<S> {
+    /// Reads until the source is exhausted or admission stops, then waits for every
+    /// admitted record to finish and acknowledges them.
+    pub(crate) fn run(mut self) {
+        let mut acks = AckTracker::default();
+        let mut position = 0u64;
+        let half_timeout = self.cell.idle_timeout.map(|t| t / 2);
+        let mut last_read = Instant::now();
+        while !self.shared.stop.load(SeqCst) {
+            self.pump_acks(&mut acks, Duration::ZERO);
+            let now = Instant::now();
+            let guard_due = half_timeout.map(|half| last_read + half);
+            let deadline = guard_due.map_or(now + STEP, |due| due.min(now + STEP));
+            let mut guard = false;
+            if !self.first.wait_for_room(deadline) {
+                if guard_due.is_some_and(|due| Instant::now() >= due) {
+                    guard = true;
+                } else {
+                    continue;
+                }
+            }
+            let hint = self.source.next_weight();
+            let mut reserved = None;
+            if let Some(weight) = hint {
+                if !self.refuses(weight) {
+                    let at = self.location_for(weight);
+                    if guard {
+                        if !self.shared.budget.admit(weight, at, Some(Instant::now())) {
+                            continue;
+                        }
+                    } else {
+                        self.admit_waiting(weight, at, &mut acks);
+                    }
+                    reserved = Some((weight, at));
+                }
+            }
+            let Some(item) = self.source.next() else {
+                if let Some((weight, at)) = reserved {
+                    self.shared.budget.release(at, weight);
+                }
+                break;
+            };
+            let read_at = Instant::now();
+            let weight = (self.weigher)(&item);
+            {
+                let mut window = self.cell.window.lock();
+                window.records += 1;
+                window.bytes += weight;
+                window.guard_reads += u64::from(guard);
+                window.longest_gap = window.longest_gap.max(read_at - last_read);
+            }
+            last_read = read_at;
+            self.cell.last_read_ns.store(
+                (read_at - self.shared.started).as_nanos() as u64,
+                SeqCst,
+            );
+            let at = match reserved {
+                Some((hinted, at)) => {
+                    self.shared.budget.reweigh(at, hinted, weight);
+                    at
+                }
+                None if self.refuses(weight) => {
+                    self.refuse(item, weight, position);
+                    position += 1;
+                    continue;
+                }
+                None => {
+                    let at = self.location_for(weight);
+                    self.admit_waiting(weight, at, &mut acks);
+                    at
+                }
+            };
+            let ticket = self.shared.ledger.admit(position);
+            position += 1;
+            let envelope = Envelope {
+                value: item,
+                weight,
+                ticket,
+            };
+            match at {
+                Location::Serial => {
+                    self.lane.waiting_bytes.store(weight, SeqCst);
+                    self.serial
+                        .as_ref()
+                        .expect("the lane closes only after the read loop")
+                        .send(envelope)
+                        .expect("the serial lane runs until the source closes it");
+                    self.lane.waiting_bytes.store(0, SeqCst);
+                }
+                Location::Stage(_) if guard => self.first.force_push(envelope),
+                Location::Stage(_) => {
+                    self.first.push(envelope);
+                }
+            }
+        }
+        self.cell.exhausted.store(true, SeqCst);
+        self.first.close();
+        self.serial = None;
+        while self.shared.ledger.in_flight() > 0 {
+            self.pump_acks(&mut acks, STEP);
+        }
+        self.pump_acks(&mut acks, Duration::ZERO);
+    }
+
+    fn refuses(&self, weight: u64) -> bool {
+        self.oversize == Oversize::Refuse
+            && self
+                .shared
+                .budget
+                .limit()
+                .is_some_and(|limit| weight > limit)
+    }
+
+    fn location_for(&self, weight: u64) -> Location {
+        match self.shared.serial_threshold() {
+            Some(threshold) if weight >= threshold => Location::Serial,
+            _ => Location::Stage(0),
+        }
+    }
+
+    /// Waits (acknowledging meanwhile) until the budget admits `weight` at `at`. A
+    /// record already read is never dropped, so this ignores the stop flag.
+    fn admit_waiting(&mut self, weight: u64, at: Location, acks: &mut AckTracker) {
+        while !self
+            .shared
+            .budget
+            .admit(weight, at, Some(Instant::now() + STEP))
+        {
+            self.pump_acks(acks, Duration::ZERO);
+        }
+    }
+
+    fn refuse(&mut self, item: S::Item, weight: u64, position: u64) {
+        let shared = &self.shared;
+        let budget = shared.budget.limit().unwrap_or(u64::MAX);
+        let ticket = shared.ledger.admit(position);
+        shared.ledger.finish(&ticket, true);
+        shared.dead_letter(DeadLetter::new(
+            "source",
+            position,
+            DeadLetterCause::TooLarge {
+                size: weight,
+                budget,
+            },
+            format!("record of {weight} bytes is larger than the whole memory budget of {budget} bytes"),
+            Some(Box::new(item)),
+        ));
+    }
+
+    /// Takes finished positions (waiting up to `wait` for the first) and acknowledges
+    /// the source up to the new in-order point.
+    fn pump_acks(&mut self, acks: &mut AckTracker, wait: Duration) {
+        let mut moved = false;
+        let first = if wait.is_zero() {
+            self.finished.try_recv().ok()
+        } else {
+            self.finished.recv_timeout(wait).ok()
+        };
+        for position in first.into_iter().chain(self.finished.try_iter()) {
+            moved |= acks.finished(position).is_some();
+        }
+        if moved {
+            self.source.ack(acks.point());
+            self.cell.acked.store(acks.point(), SeqCst);
+        }
+    }
+}

@@ -1,0 +1,243 @@
+//! Stages: a queue, a pool of workers, and what each worker does with a record.
+//!
+//! [`Stage`] is generic over a [`Step`] (a transform or the sink) and holds everything
+//! the control thread turns: the pool size, the queue capacity, the batch size, the
+//! concurrency and rate limits. The control thread sees stages only through the
+//! object-safe [`StageControl`], so it need not know the records' types.
+
+mod pool;
+pub(crate) mod sink;
+pub(crate) mod transform;
+
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use brigade_controller::StageRole;
+use parking_lot::Mutex;
+
+use crate::budget::Location;
+use crate::ledger::Envelope;
+use crate::limits::Limits;
+use crate::metrics::{record, Figures, StageRollup, WindowSlot};
+use crate::queue::{Pop, Queue};
+
+pub(crate) use pool::Pool;
+
+/// How long an idle worker waits for input before it checks whether to retire.
+const POLL: Duration = Duration::from_millis(20);
+
+/// Which lane a record travels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Lane {
+    /// The parallel brigade: queues and pools.
+    Parallel,
+    /// The serial lane: one record at a time through every stage.
+    Serial,
+}
+
+impl Lane {
+    /// Where a record's bytes are held at stage `index`, and where its outputs go.
+    pub(crate) fn locations(self, index: usize) -> (Location, Location) {
+        match self {
+            Lane::Parallel => (Location::Stage(index), Location::Stage(index + 1)),
+            Lane::Serial => (Location::Serial, Location::Serial),
+        }
+    }
+}
+
+/// What a worker does with the records it takes.
+pub(crate) trait Step: Send + Sync + 'static {
+    /// The records the stage takes.
+    type In: Send + 'static;
+    /// Buffers a worker reuses between calls.
+    type Scratch: Default;
+
+    /// Processes a batch taken from the queue (one record but for batching sinks),
+    /// leaving `batch` empty.
+    fn run(
+        &self,
+        batch: &mut Vec<Envelope<Self::In>>,
+        start: Instant,
+        figures: &mut Figures,
+        scratch: &mut Self::Scratch,
+    );
+
+    /// Called once, by the last worker out, after the input closed and drained.
+    fn close_output(&self);
+}
+
+/// A stage as the control thread sees it.
+pub(crate) trait StageControl: Send + Sync {
+    fn name(&self) -> &str;
+    fn role(&self) -> StageRole;
+    fn pool(&self) -> &Pool;
+    fn queue_len(&self) -> usize;
+    fn queue_capacity(&self) -> usize;
+    fn set_queue_capacity(&self, capacity: usize);
+    fn batch_size(&self) -> usize;
+    fn set_batch_size(&self, size: usize);
+    fn limits(&self) -> &Limits;
+    /// Sets the pool's target (clamped) and starts workers if it grew; returns the
+    /// target set.
+    fn set_workers(self: Arc<Self>, workers: usize) -> usize;
+    /// Drains every worker's window into `rollup`.
+    fn collect(&self, rollup: &mut StageRollup);
+}
+
+/// A stage: input queue, worker pool, limits, and the step its workers run.
+pub(crate) struct Stage<S: Step> {
+    name: String,
+    role: StageRole,
+    input: Arc<Queue<Envelope<S::In>>>,
+    step: S,
+    pool: Pool,
+    limits: Limits,
+    batch_size: AtomicUsize,
+    windows: Mutex<Vec<WindowSlot>>,
+}
+
+impl<S: Step> Stage<S> {
+    pub(crate) fn new(
+        name: String,
+        role: StageRole,
+        input: Arc<Queue<Envelope<S::In>>>,
+        step: S,
+        pool: Pool,
+        batch_size: usize,
+    ) -> Self {
+        Self {
+            name,
+            role,
+            input,
+            step,
+            pool,
+            limits: Limits::new(),
+            batch_size: AtomicUsize::new(batch_size.max(1)),
+            windows: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn spawn(self: &Arc<Self>, id: usize) -> std::thread::JoinHandle<()> {
+        let slot = WindowSlot::default();
+        self.windows.lock().push(slot.clone());
+        let stage = self.clone();
+        std::thread::Builder::new()
+            .name(format!("brigade:{}#{id}", self.name))
+            .spawn(move || stage.work(slot))
+            .expect("spawning a worker thread")
+    }
+
+    /// A worker's life: take records, process them, record figures, until the input
+    /// closes or the pool shrinks.
+    fn work(&self, slot: WindowSlot) {
+        let mut batch = Vec::new();
+        let mut sizes = Vec::new();
+        let mut figures = Figures::default();
+        let mut scratch = S::Scratch::default();
+        // Waiting began here; wait time before `accounted` is already in the window.
+        let mut waiting_since = Instant::now();
+        let mut accounted = waiting_since;
+        let closed = loop {
+            if self.pool.should_retire() {
+                break false;
+            }
+            match self.input.pop(POLL) {
+                Pop::Item(envelope) => {
+                    let start = Instant::now();
+                    batch.push(envelope);
+                    let most = self.batch_size.load(SeqCst);
+                    while batch.len() < most {
+                        match self.input.try_pop() {
+                            Some(envelope) => batch.push(envelope),
+                            None => break,
+                        }
+                    }
+                    sizes.extend(batch.iter().map(|e| e.weight));
+                    let records = batch.len();
+                    figures.counts.wait_out_ns += self.limits.enter(records).as_nanos() as u64;
+                    self.step.run(&mut batch, start, &mut figures, &mut scratch);
+                    self.limits.exit();
+                    let end = Instant::now();
+                    let mut window = slot.lock();
+                    window.counts.records_in += records as u64;
+                    window.counts.bytes_in += sizes.iter().sum::<u64>();
+                    window.counts.wait_in_ns += (start - accounted).as_nanos() as u64;
+                    record(
+                        &mut window.wait_in_us,
+                        (start - waiting_since).as_micros() as u64,
+                    );
+                    for size in sizes.drain(..) {
+                        record(&mut window.size_bytes, size);
+                    }
+                    window.add(&mut figures);
+                    drop(window);
+                    waiting_since = end;
+                    accounted = end;
+                }
+                Pop::Empty => {
+                    let now = Instant::now();
+                    slot.lock().counts.wait_in_ns += (now - accounted).as_nanos() as u64;
+                    accounted = now;
+                }
+                Pop::Closed => break true,
+            }
+        };
+        {
+            let mut window = slot.lock();
+            window.counts.wait_in_ns += accounted.elapsed().as_nanos() as u64;
+            window.retired = true;
+        }
+        if closed && self.pool.leave_on_close() {
+            self.step.close_output();
+        }
+    }
+}
+
+impl<S: Step> StageControl for Stage<S> {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn role(&self) -> StageRole {
+        self.role
+    }
+
+    fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    fn queue_len(&self) -> usize {
+        self.input.len()
+    }
+
+    fn queue_capacity(&self) -> usize {
+        self.input.capacity()
+    }
+
+    fn set_queue_capacity(&self, capacity: usize) {
+        self.input.set_capacity(capacity);
+    }
+
+    fn batch_size(&self) -> usize {
+        self.batch_size.load(SeqCst)
+    }
+
+    fn set_batch_size(&self, size: usize) {
+        self.batch_size.store(size.max(1), SeqCst);
+    }
+
+    fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    fn set_workers(self: Arc<Self>, workers: usize) -> usize {
+        let set = self.pool.set_target(workers);
+        self.pool.fill(|id| self.spawn(id));
+        set
+    }
+
+    fn collect(&self, rollup: &mut StageRollup) {
+        self.windows.lock().retain(|slot| rollup.drain(slot));
+    }
+}

@@ -1,0 +1,160 @@
+//! The last stage: writes records (one per call, or batches), retries transient
+//! failures, dead-letters the rest, and finishes each record in the budget and the
+//! ledger.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::context::Shared;
+use crate::failure::{panic_message, DeadLetter, DeadLetterCause, Failure};
+use crate::ledger::{Envelope, Ticket};
+use crate::metrics::Figures;
+
+use super::{Lane, Step};
+
+/// A sink's function: takes a batch (of one record, for per-record sinks).
+pub(crate) type SinkFn<T> = Box<dyn Fn(Vec<T>) -> Result<(), Failure<Vec<T>>> + Send + Sync>;
+
+/// The part of a sink the parallel workers and the serial lane share.
+pub(crate) struct SinkCore<T> {
+    pub name: String,
+    pub index: usize,
+    pub func: SinkFn<T>,
+    pub shared: Arc<Shared>,
+}
+
+/// Reused buffers for a worker's calls.
+pub(crate) struct Scratch<T> {
+    values: Vec<T>,
+    meta: Vec<(u64, Arc<Ticket>)>,
+}
+
+impl<T> Default for Scratch<T> {
+    fn default() -> Self {
+        Self {
+            values: Vec::new(),
+            meta: Vec::new(),
+        }
+    }
+}
+
+impl<T: Send + 'static> SinkCore<T> {
+    /// Writes a batch that has waited since `start`.
+    pub(crate) fn process(
+        &self,
+        batch: &mut Vec<Envelope<T>>,
+        lane: Lane,
+        start: Instant,
+        figures: &mut Figures,
+        scratch: &mut Scratch<T>,
+    ) {
+        let (here, _) = lane.locations(self.index);
+        scratch.values.clear();
+        scratch.meta.clear();
+        for envelope in batch.drain(..) {
+            scratch.values.push(envelope.value);
+            scratch.meta.push((envelope.weight, envelope.ticket));
+        }
+        let policy = &self.shared.retry;
+        let mut values = std::mem::take(&mut scratch.values);
+        let mut attempt = 1;
+        let mut call_start = start;
+        let failure = loop {
+            let outcome = catch_unwind(AssertUnwindSafe(|| (self.func)(values)));
+            let end = Instant::now();
+            let took = (end - call_start).as_nanos() as u64;
+            figures.counts.busy_ns += took;
+            figures.service_ns = took;
+            match outcome {
+                Ok(Ok(())) => break None,
+                Ok(Err(Failure::Transient { record, error })) => {
+                    figures.counts.errors += 1;
+                    if attempt >= policy.attempts {
+                        break Some((
+                            record,
+                            DeadLetterCause::RetriesExhausted { attempts: attempt },
+                            error.to_string(),
+                        ));
+                    }
+                    let pause = policy.backoff(attempt);
+                    std::thread::sleep(pause);
+                    figures.counts.busy_ns += pause.as_nanos() as u64;
+                    figures.counts.retries += 1;
+                    attempt += 1;
+                    values = record;
+                    call_start = Instant::now();
+                }
+                Ok(Err(Failure::Permanent { record, error })) => {
+                    figures.counts.errors += 1;
+                    break Some((record, DeadLetterCause::Permanent, error.to_string()));
+                }
+                Err(payload) => {
+                    figures.counts.errors += 1;
+                    break Some((Vec::new(), DeadLetterCause::Panicked, panic_message(&*payload)));
+                }
+            }
+        };
+        let shared = &self.shared;
+        match failure {
+            None => {
+                let now = Instant::now();
+                for (weight, ticket) in scratch.meta.drain(..) {
+                    figures
+                        .latencies_us
+                        .push((now - ticket.admitted_at).as_micros() as u64);
+                    figures.counts.records_out += 1;
+                    figures.counts.bytes_out += weight;
+                    shared.budget.release(here, weight);
+                    shared.ledger.finish(&ticket, false);
+                }
+            }
+            Some((records, cause, error)) => {
+                // The records come back one per dead letter when the sink handed back
+                // the whole batch; otherwise they are lost with the call.
+                let mut records = if records.len() == scratch.meta.len() {
+                    records.into_iter().map(Some).collect()
+                } else {
+                    Vec::new()
+                };
+                records.resize_with(scratch.meta.len(), || None);
+                for ((weight, ticket), record) in scratch.meta.drain(..).zip(records) {
+                    shared.budget.release(here, weight);
+                    shared.ledger.finish(&ticket, true);
+                    figures.counts.dead_lettered += 1;
+                    let record = record.map(|r| Box::new(r) as Box<dyn std::any::Any + Send>);
+                    shared.dead_letter(DeadLetter::new(
+                        &self.name,
+                        ticket.position,
+                        cause.clone(),
+                        error.clone(),
+                        record,
+                    ));
+                }
+            }
+        }
+    }
+}
+
+/// The sink in the parallel brigade.
+pub(crate) struct SinkStep<T> {
+    pub core: Arc<SinkCore<T>>,
+}
+
+impl<T: Send + 'static> Step for SinkStep<T> {
+    type In = T;
+    type Scratch = Scratch<T>;
+
+    fn run(
+        &self,
+        batch: &mut Vec<Envelope<T>>,
+        start: Instant,
+        figures: &mut Figures,
+        scratch: &mut Scratch<T>,
+    ) {
+        self.core
+            .process(batch, Lane::Parallel, start, figures, scratch);
+    }
+
+    fn close_output(&self) {}
+}
