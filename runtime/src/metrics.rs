@@ -15,9 +15,12 @@ fn histogram() -> Histogram<u64> {
     Histogram::new(2).expect("2 significant figures is valid")
 }
 
-/// Saturating record: values past the histogram's range go to its top.
+/// Records a value, growing the histogram's range as needed (values past what a u64
+/// histogram can track go to its top).
 pub(crate) fn record(histogram: &mut Histogram<u64>, value: u64) {
-    histogram.saturating_record(value);
+    if histogram.record(value).is_err() {
+        histogram.saturating_record(value);
+    }
 }
 
 /// The counters of a window.
@@ -165,6 +168,7 @@ mod tests {
             w.counts.busy_ns = n * 1_000_000_000;
             record(&mut w.size_bytes, 100 * n);
         }
+        record(&mut a.lock().service_us, 280);
         b.lock().retired = true;
         let mut rollup = StageRollup::default();
         assert!(rollup.drain(&a));
@@ -174,6 +178,8 @@ mod tests {
         assert_eq!(stats.records_in, 8);
         assert!((stats.busy_s - 8.0).abs() < 1e-9);
         assert_eq!(stats.record_size_bytes.count, 2);
+        assert!(stats.record_size_bytes.max.abs_diff(500) <= 5, "2 significant figures");
+        assert!(stats.service_time_us.p50.abs_diff(280) <= 3, "above the initial range");
         assert_eq!(a.lock().counts.records_in, 0);
         let mut again = StageStats::default();
         rollup.close(&mut again);

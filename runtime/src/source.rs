@@ -276,7 +276,6 @@ impl<S: Source> SourceDriver<S> {
         let shared = &self.shared;
         let budget = shared.budget.limit().unwrap_or(u64::MAX);
         let ticket = shared.ledger.admit(position);
-        shared.ledger.finish(&ticket, true);
         shared.dead_letter(DeadLetter::new(
             "source",
             position,
@@ -287,6 +286,7 @@ impl<S: Source> SourceDriver<S> {
             format!("record of {weight} bytes is larger than the whole memory budget of {budget} bytes"),
             Some(Box::new(item)),
         ));
+        shared.ledger.finish(&ticket, true);
     }
 
     /// Takes finished positions (waiting up to `wait` for the first) and acknowledges

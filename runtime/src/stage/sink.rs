@@ -119,9 +119,6 @@ impl<T: Send + 'static> SinkCore<T> {
                 };
                 records.resize_with(scratch.meta.len(), || None);
                 for ((weight, ticket), record) in scratch.meta.drain(..).zip(records) {
-                    shared.budget.release(here, weight);
-                    shared.ledger.finish(&ticket, true);
-                    figures.counts.dead_lettered += 1;
                     let record = record.map(|r| Box::new(r) as Box<dyn std::any::Any + Send>);
                     shared.dead_letter(DeadLetter::new(
                         &self.name,
@@ -130,6 +127,9 @@ impl<T: Send + 'static> SinkCore<T> {
                         error.clone(),
                         record,
                     ));
+                    shared.budget.release(here, weight);
+                    shared.ledger.finish(&ticket, true);
+                    figures.counts.dead_lettered += 1;
                 }
             }
         }

@@ -109,9 +109,7 @@ impl<In: Send + 'static, Out: Send + 'static> TransformCore<In, Out> {
         };
         let shared = &self.shared;
         if let Some((record, cause, error)) = failure {
-            shared.budget.release(here, weight);
-            shared.ledger.finish(&ticket, true);
-            figures.counts.dead_lettered += 1;
+            // The dead letter is out before the position can be acknowledged.
             let record = record.map(|r| Box::new(r) as Box<dyn std::any::Any + Send>);
             shared.dead_letter(DeadLetter::new(
                 &self.name,
@@ -120,6 +118,9 @@ impl<In: Send + 'static, Out: Send + 'static> TransformCore<In, Out> {
                 error,
                 record,
             ));
+            shared.budget.release(here, weight);
+            shared.ledger.finish(&ticket, true);
+            figures.counts.dead_lettered += 1;
             return;
         }
         let total: u64 = scratch.weights.iter().sum();
