@@ -36,6 +36,8 @@ struct StageSpec {
     max: Option<usize>,
     initial: Option<usize>,
     queue_capacity: Option<usize>,
+    concurrency_limit: Option<usize>,
+    rate_limit: Option<f64>,
 }
 
 /// Everything assembly produces.
@@ -57,6 +59,8 @@ struct ResolvedSpec {
     max: usize,
     initial: usize,
     queue_capacity: usize,
+    concurrency_limit: Option<usize>,
+    rate_limit: Option<f64>,
 }
 
 /// Where records of type `T` go next: the rest of the pipeline as seen from upstream.
@@ -178,6 +182,24 @@ macro_rules! config_methods {
             self
         }
 
+        /// Most calls of the stage added last in progress at once, whatever its
+        /// worker count (sink protection; default: no limit).
+        pub fn concurrency_limit(mut self, calls: usize) -> Self {
+            if let Some(spec) = self.last_spec("concurrency_limit") {
+                spec.concurrency_limit = Some(calls);
+            }
+            self
+        }
+
+        /// Most records per second the stage added last takes (sink protection;
+        /// default: no limit).
+        pub fn rate_limit(mut self, per_second: f64) -> Self {
+            if let Some(spec) = self.last_spec("rate_limit") {
+                spec.rate_limit = Some(per_second);
+            }
+            self
+        }
+
         fn last_spec(&mut self, option: &'static str) -> Option<&mut StageSpec> {
             if self.specs.is_empty() && self.config.misuse.is_none() {
                 self.config.misuse = Some(BuildError::NoStageYet { option });
@@ -273,12 +295,24 @@ impl Pipeline {
                     what: format!("queue capacity of stage `{}`", spec.name),
                 });
             }
+            if spec.concurrency_limit == Some(0) {
+                return Err(BuildError::Zero {
+                    what: format!("concurrency limit of stage `{}`", spec.name),
+                });
+            }
+            if spec.rate_limit.is_some_and(|rate| rate.is_nan() || rate <= 0.0) {
+                return Err(BuildError::Zero {
+                    what: format!("rate limit of stage `{}`", spec.name),
+                });
+            }
             resolved.push(ResolvedSpec {
                 name: spec.name.clone(),
                 min: spec.min,
                 max,
                 initial,
                 queue_capacity,
+                concurrency_limit: spec.concurrency_limit,
+                rate_limit: spec.rate_limit,
             });
         }
         Ok(resolved)
@@ -318,6 +352,8 @@ impl Pipeline {
             _ => 1,
         });
         for (stage, spec) in asm.stages.iter().zip(&specs) {
+            stage.limits().set_concurrency(spec.concurrency_limit);
+            stage.limits().set_rate(spec.rate_limit);
             stage.clone().set_workers(spec.initial);
         }
         let (overrides_tx, overrides) = crossbeam_channel::unbounded();
@@ -385,6 +421,8 @@ impl<T: Send + 'static> Builder<T> {
             max: None,
             initial: None,
             queue_capacity: None,
+            concurrency_limit: None,
+            rate_limit: None,
         });
         let upstream = self.assemble;
         let in_weigher = self.weigher;
@@ -541,6 +579,8 @@ impl<T: Send + 'static> Builder<T> {
             max: None,
             initial: None,
             queue_capacity: None,
+            concurrency_limit: None,
+            rate_limit: None,
         });
         let upstream = self.assemble;
         let in_weigher = self.weigher;
