@@ -308,7 +308,10 @@ mod tests {
         };
         thread::sleep(Duration::from_millis(30));
         assert_eq!(budget.used(), 90, "growth must wait");
-        assert!(!budget.could_admit(1), "admission yields to a waiting grower");
+        assert!(
+            !budget.could_admit(1),
+            "admission yields to a waiting grower"
+        );
         budget.release(Location::Stage(1), 40);
         let waited = grower.join().unwrap();
         assert!(waited >= Duration::from_millis(20));

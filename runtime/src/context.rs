@@ -75,7 +75,8 @@ impl Shared {
 
     /// Changes the serial-lane threshold.
     pub(crate) fn set_serial_threshold(&self, bytes: Option<u64>) {
-        self.serial_threshold.store(bytes.unwrap_or(u64::MAX), SeqCst);
+        self.serial_threshold
+            .store(bytes.unwrap_or(u64::MAX), SeqCst);
     }
 
     /// Seconds since the pipeline started.

@@ -123,6 +123,7 @@ impl Control {
                 }
             }
             if finished {
+                self.monitor.close();
                 break;
             }
             std::thread::sleep(SAMPLE.min(next_tick.saturating_duration_since(Instant::now())));
@@ -386,7 +387,12 @@ impl Control {
                     state.pins[stage] = false;
                     let outcome = self.apply(&action, &state.pins);
                     state.pins[stage] = true;
-                    record(state, action, format!("operator pinned {workers} workers"), outcome);
+                    record(
+                        state,
+                        action,
+                        format!("operator pinned {workers} workers"),
+                        outcome,
+                    );
                 } else {
                     let outcome = self.apply(&action, &state.pins);
                     record(state, action, "operator pin".into(), outcome);
@@ -403,7 +409,12 @@ impl Control {
                 self.operator_budget = bytes;
                 self.shared.budget.set_limit(bytes);
                 let action = Action::SetMemoryBudget { bytes };
-                record(state, action, "operator set the memory budget".into(), Outcome::Applied);
+                record(
+                    state,
+                    action,
+                    "operator set the memory budget".into(),
+                    Outcome::Applied,
+                );
             }
         }
     }

@@ -75,8 +75,7 @@ impl Limits {
             let start = Instant::now();
             let mut guard = self.lock.lock();
             while !self.try_enter() {
-                self.freed
-                    .wait_for(&mut guard, Duration::from_millis(20));
+                self.freed.wait_for(&mut guard, Duration::from_millis(20));
             }
             waited += start.elapsed();
         }

@@ -87,6 +87,14 @@ impl Window {
         ]
     }
 
+    /// Adds a record taken from the queue (or the serial lane) and what its call did.
+    pub(crate) fn add_record(&mut self, weight: u64, figures: &mut Figures) {
+        self.counts.records_in += 1;
+        self.counts.bytes_in += weight;
+        record(&mut self.size_bytes, weight);
+        self.add(figures);
+    }
+
     /// Adds one call's figures and clears them for the next call.
     pub(crate) fn add(&mut self, figures: &mut Figures) {
         self.counts += figures.counts;
@@ -124,7 +132,12 @@ impl StageRollup {
         let mut worker = slot.lock();
         self.window.counts += worker.counts;
         worker.counts = Counts::default();
-        for (sum, part) in self.window.histograms().into_iter().zip(worker.histograms()) {
+        for (sum, part) in self
+            .window
+            .histograms()
+            .into_iter()
+            .zip(worker.histograms())
+        {
             sum.add(&*part)
                 .expect("auto-resizing histograms accept any values");
             part.reset();
@@ -178,8 +191,14 @@ mod tests {
         assert_eq!(stats.records_in, 8);
         assert!((stats.busy_s - 8.0).abs() < 1e-9);
         assert_eq!(stats.record_size_bytes.count, 2);
-        assert!(stats.record_size_bytes.max.abs_diff(500) <= 5, "2 significant figures");
-        assert!(stats.service_time_us.p50.abs_diff(280) <= 3, "above the initial range");
+        assert!(
+            stats.record_size_bytes.max.abs_diff(500) <= 5,
+            "2 significant figures"
+        );
+        assert!(
+            stats.service_time_us.p50.abs_diff(280) <= 3,
+            "above the initial range"
+        );
         assert_eq!(a.lock().counts.records_in, 0);
         let mut again = StageStats::default();
         rollup.close(&mut again);

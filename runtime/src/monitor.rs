@@ -3,6 +3,7 @@
 //! operator's overrides going the other way.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::Arc;
 
 use brigade_controller::{DecisionRecord, Override, Snapshot};
@@ -23,6 +24,7 @@ struct Inner {
     keep: usize,
     decisions: Mutex<Vec<DecisionRecord>>,
     subscribers: Mutex<Vec<Sender<Tick>>>,
+    closed: AtomicBool,
     overrides: Sender<Override>,
 }
 
@@ -53,6 +55,7 @@ impl Monitor {
                 keep,
                 decisions: Mutex::new(Vec::new()),
                 subscribers: Mutex::new(Vec::new()),
+                closed: AtomicBool::new(false),
                 overrides,
             }),
         }
@@ -73,11 +76,15 @@ impl Monitor {
         self.inner.decisions.lock().clone()
     }
 
-    /// A feed of ticks from now on. A subscriber that falls 256 ticks behind misses
-    /// ticks rather than slowing the pipeline.
+    /// A feed of ticks from now on; it ends after the last window of the run. A
+    /// subscriber that falls 256 ticks behind misses ticks rather than slowing the
+    /// pipeline.
     pub fn subscribe(&self) -> Receiver<Tick> {
         let (tx, rx) = crossbeam_channel::bounded(256);
-        self.inner.subscribers.lock().push(tx);
+        let mut subscribers = self.inner.subscribers.lock();
+        if !self.inner.closed.load(SeqCst) {
+            subscribers.push(tx);
+        }
         rx
     }
 
@@ -105,9 +112,18 @@ impl Monitor {
             snapshot,
             decisions,
         };
-        self.inner
-            .subscribers
-            .lock()
-            .retain(|tx| !matches!(tx.try_send(tick.clone()), Err(TrySendError::Disconnected(_))));
+        self.inner.subscribers.lock().retain(|tx| {
+            !matches!(
+                tx.try_send(tick.clone()),
+                Err(TrySendError::Disconnected(_))
+            )
+        });
+    }
+
+    /// Ends every subscriber's feed: the run has drained.
+    pub(crate) fn close(&self) {
+        let mut subscribers = self.inner.subscribers.lock();
+        self.inner.closed.store(true, SeqCst);
+        subscribers.clear();
     }
 }

@@ -19,6 +19,7 @@ use crate::context::{DeadLetters, Shared};
 use crate::control::{Control, ControlSummary};
 use crate::failure::{DeadLetter, Failure, RetryPolicy};
 use crate::ledger::{Envelope, Ledger};
+use crate::metrics::Figures;
 use crate::monitor::Monitor;
 use crate::queue::Queue;
 use crate::report::{Report, StageReport};
@@ -40,6 +41,9 @@ struct StageSpec {
     rate_limit: Option<f64>,
 }
 
+/// Starts the source and serial-lane threads.
+type StartSource = Box<dyn FnOnce() -> [JoinHandle<()>; 2]>;
+
 /// Everything assembly produces.
 struct Assembly {
     shared: Arc<Shared>,
@@ -47,7 +51,7 @@ struct Assembly {
     specs: Vec<ResolvedSpec>,
     /// Built from the sink backwards.
     stages: Vec<Arc<dyn StageControl>>,
-    source: Option<(Arc<SourceCell>, Box<dyn FnOnce() -> [JoinHandle<()>; 2]>)>,
+    source: Option<(Arc<SourceCell>, StartSource)>,
     finished: Option<crossbeam_channel::Receiver<u64>>,
     oversize: Oversize,
 }
@@ -211,6 +215,8 @@ macro_rules! config_methods {
 
 impl Pipeline {
     /// Starts a pipeline reading an iterator.
+    // Not `FromIterator`: it returns a builder to go on with, not a pipeline.
+    #[allow(clippy::should_implement_trait)]
     pub fn from_iter<I>(records: I) -> Builder<I::Item>
     where
         I: IntoIterator,
@@ -300,7 +306,10 @@ impl Pipeline {
                     what: format!("concurrency limit of stage `{}`", spec.name),
                 });
             }
-            if spec.rate_limit.is_some_and(|rate| rate.is_nan() || rate <= 0.0) {
+            if spec
+                .rate_limit
+                .is_some_and(|rate| rate.is_nan() || rate <= 0.0)
+            {
                 return Err(BuildError::Zero {
                     what: format!("rate limit of stage `{}`", spec.name),
                 });
@@ -450,22 +459,28 @@ impl<T: Send + 'static> Builder<T> {
             ));
             let next = down.serial;
             let limits_of = stage.clone();
-            let serial: SerialFn<T> = Arc::new(move |envelope, figures| {
+            let window = stage.serial_window();
+            let serial: SerialFn<T> = Arc::new(move |envelope, lane| {
                 let mut outputs = Vec::new();
                 let mut scratch = Scratch::default();
+                let mut figures = Figures::default();
+                let weight = envelope.weight;
                 let limits = limits_of.limits();
-                figures.counts.wait_out_ns += limits.enter(1).as_nanos() as u64;
+                let held = limits.enter(1);
+                figures.counts.wait_out_ns += held.as_nanos() as u64;
                 core.process(
                     envelope,
                     Lane::Serial,
                     Instant::now(),
-                    figures,
+                    &mut figures,
                     &mut scratch,
                     |out, _| outputs.push(out),
                 );
                 limits.exit();
+                lane.counts.busy_ns += figures.counts.busy_ns;
+                window.lock().add_record(weight, &mut figures);
                 for out in outputs {
-                    next(out, figures);
+                    next(out, lane);
                 }
             });
             asm.stages.push(stage);
@@ -520,11 +535,7 @@ impl<T: Send + 'static> Builder<T> {
     }
 
     /// A stage that keeps the records for which `keep` is true.
-    pub fn filter(
-        self,
-        name: &str,
-        keep: impl Fn(&T) -> bool + Send + Sync + 'static,
-    ) -> Builder<T>
+    pub fn filter(self, name: &str, keep: impl Fn(&T) -> bool + Send + Sync + 'static) -> Builder<T>
     where
         T: Weigh,
     {
@@ -603,18 +614,24 @@ impl<T: Send + 'static> Builder<T> {
                 1,
             ));
             let limits_of = stage.clone();
-            let serial: SerialFn<T> = Arc::new(move |envelope, figures| {
+            let window = stage.serial_window();
+            let serial: SerialFn<T> = Arc::new(move |envelope, lane| {
                 let mut scratch = crate::stage::sink::Scratch::default();
+                let mut figures = Figures::default();
+                let weight = envelope.weight;
                 let limits = limits_of.limits();
-                figures.counts.wait_out_ns += limits.enter(1).as_nanos() as u64;
+                let held = limits.enter(1);
+                figures.counts.wait_out_ns += held.as_nanos() as u64;
                 core.process(
                     &mut vec![envelope],
                     Lane::Serial,
                     Instant::now(),
-                    figures,
+                    &mut figures,
                     &mut scratch,
                 );
                 limits.exit();
+                lane.counts.busy_ns += figures.counts.busy_ns;
+                window.lock().add_record(weight, &mut figures);
             });
             asm.stages.push(stage);
             upstream(

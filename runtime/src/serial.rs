@@ -16,7 +16,8 @@ use parking_lot::Mutex;
 use crate::ledger::Envelope;
 use crate::metrics::Figures;
 
-/// Runs one record through the rest of the pipeline in the serial lane.
+/// Runs one record through the rest of the pipeline in the serial lane, adding the
+/// time spent in stage functions to the lane's figures.
 pub(crate) type SerialFn<T> = Arc<dyn Fn(Envelope<T>, &mut Figures) + Send + Sync>;
 
 /// The lane's figures since the last tick.

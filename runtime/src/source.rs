@@ -192,10 +192,9 @@ impl<S: Source> SourceDriver<S> {
                 window.longest_gap = window.longest_gap.max(read_at - last_read);
             }
             last_read = read_at;
-            self.cell.last_read_ns.store(
-                (read_at - self.shared.started).as_nanos() as u64,
-                SeqCst,
-            );
+            self.cell
+                .last_read_ns
+                .store((read_at - self.shared.started).as_nanos() as u64, SeqCst);
             let at = match reserved {
                 Some((hinted, at)) => {
                     self.shared.budget.reweigh(at, hinted, weight);
@@ -283,7 +282,9 @@ impl<S: Source> SourceDriver<S> {
                 size: weight,
                 budget,
             },
-            format!("record of {weight} bytes is larger than the whole memory budget of {budget} bytes"),
+            format!(
+                "record of {weight} bytes is larger than the whole memory budget of {budget} bytes"
+            ),
             Some(Box::new(item)),
         ));
         shared.ledger.finish(&ticket, true);

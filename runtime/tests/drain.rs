@@ -82,11 +82,18 @@ fn shutdown_mid_run_drains_and_acks_never_pass_an_unfinished_record() {
     std::thread::sleep(Duration::from_millis(400));
     let report = running.shutdown();
 
-    assert!(report.admitted > 100, "the run got going: {}", report.admitted);
+    assert!(
+        report.admitted > 100,
+        "the run got going: {}",
+        report.admitted
+    );
     assert_eq!(report.admitted, report.completed + report.dead_lettered);
     assert!(report.dead_lettered > 0);
     assert_eq!(violations.lock().unwrap().as_slice(), &[] as &[String]);
-    assert_eq!(report.acknowledged, report.admitted, "a drain acknowledges all");
+    assert_eq!(
+        report.acknowledged, report.admitted,
+        "a drain acknowledges all"
+    );
     assert_eq!(acked.load(Ordering::SeqCst), report.admitted);
     assert_eq!(finished.lock().unwrap().len() as u64, report.admitted);
 }

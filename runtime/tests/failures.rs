@@ -94,10 +94,16 @@ fn transient_errors_are_retried_until_they_succeed() {
     assert_eq!(report.completed, 2_000);
     assert_eq!(report.dead_lettered, 0);
     assert_eq!(written.load(Ordering::Relaxed), 2_000);
-    assert_eq!(report.stages[0].retries, 2 * 200, "two retries per flaky record");
+    assert_eq!(
+        report.stages[0].retries,
+        2 * 200,
+        "two retries per flaky record"
+    );
     assert_eq!(report.stages[0].errors, 2 * 200);
     let attempts = attempts.lock().unwrap();
-    assert!(attempts.iter().all(|(x, n)| *n == if x % 10 == 0 { 3 } else { 1 }));
+    assert!(attempts
+        .iter()
+        .all(|(x, n)| *n == if x % 10 == 0 { 3 } else { 1 }));
 }
 
 #[test]
@@ -199,5 +205,8 @@ fn a_dead_letter_handler_receives_letters_instead_of_the_report() {
     assert!(report.dead_letters.is_empty());
     let mut received = received.lock().unwrap().clone();
     received.sort_unstable();
-    assert_eq!(received, (0..100).filter(|x| x % 2 == 1).collect::<Vec<_>>());
+    assert_eq!(
+        received,
+        (0..100).filter(|x| x % 2 == 1).collect::<Vec<_>>()
+    );
 }

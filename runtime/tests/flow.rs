@@ -61,6 +61,10 @@ fn the_monitor_sees_every_stage_every_tick() {
     let first = ticks.recv_timeout(Duration::from_secs(5)).unwrap();
     let second = ticks.recv_timeout(Duration::from_secs(5)).unwrap();
     let report = running.shutdown();
+    assert!(
+        ticks.iter().count() >= 1,
+        "the feed ends after the last window"
+    );
     assert_eq!(second.snapshot.tick, first.snapshot.tick + 1);
     let snap = &second.snapshot;
     assert_eq!(snap.stages.len(), 2);
@@ -68,8 +72,15 @@ fn the_monitor_sees_every_stage_every_tick() {
     let slow = &snap.stages[0];
     assert!(slow.records_out > 0);
     assert!(slow.utilisation() > 0.5, "the slow stage is busy: {slow:?}");
-    assert!(slow.service_time_us.p50 >= 150, "{:?}", slow.service_time_us);
-    assert!(snap.stages[1].waiting_share() > 0.5, "the sink waits for input");
+    assert!(
+        slow.service_time_us.p50 >= 150,
+        "{:?}",
+        slow.service_time_us
+    );
+    assert!(
+        snap.stages[1].waiting_share() > 0.5,
+        "the sink waits for input"
+    );
     assert_eq!(snap.knobs.stages.len(), 2);
     assert!(snap.global.totals.admitted >= snap.global.totals.completed);
     assert_eq!(report.admitted, report.completed + report.dead_lettered);

@@ -58,6 +58,13 @@ fn giants_go_through_the_serial_lane_one_at_a_time() {
         smalls_during_giants.load(SeqCst) > 0,
         "small records keep flowing beside the lane"
     );
+    for stage in &report.stages {
+        assert_eq!(
+            stage.records_in, 3_000,
+            "{} counts the lane's records",
+            stage.name
+        );
+    }
 }
 
 #[test]

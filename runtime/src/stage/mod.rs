@@ -118,6 +118,14 @@ impl<S: Step> Stage<S> {
         }
     }
 
+    /// A metrics window for the serial lane's calls of this stage, rolled up with the
+    /// workers' windows for as long as the pipeline runs.
+    pub(crate) fn serial_window(&self) -> WindowSlot {
+        let slot = WindowSlot::default();
+        self.windows.lock().push(slot.clone());
+        slot
+    }
+
     fn spawn(self: &Arc<Self>, id: usize) -> std::thread::JoinHandle<()> {
         let slot = WindowSlot::default();
         self.windows.lock().push(slot.clone());
@@ -155,8 +163,11 @@ impl<S: Step> Stage<S> {
                     }
                     sizes.extend(batch.iter().map(|e| e.weight));
                     let records = batch.len();
-                    figures.counts.wait_out_ns += self.limits.enter(records).as_nanos() as u64;
-                    self.step.run(&mut batch, start, &mut figures, &mut scratch);
+                    // Time held by a concurrency or rate limit is blocked time, not work.
+                    let held = self.limits.enter(records);
+                    figures.counts.wait_out_ns += held.as_nanos() as u64;
+                    self.step
+                        .run(&mut batch, start + held, &mut figures, &mut scratch);
                     self.limits.exit();
                     let end = Instant::now();
                     let mut window = slot.lock();

@@ -91,7 +91,11 @@ impl<T: Send + 'static> SinkCore<T> {
                 }
                 Err(payload) => {
                     figures.counts.errors += 1;
-                    break Some((Vec::new(), DeadLetterCause::Panicked, panic_message(&*payload)));
+                    break Some((
+                        Vec::new(),
+                        DeadLetterCause::Panicked,
+                        panic_message(&*payload),
+                    ));
                 }
             }
         };
