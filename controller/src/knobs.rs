@@ -69,8 +69,10 @@ impl Knobs {
     pub fn apply(&mut self, action: &Action) -> Result<bool, KnobError> {
         fn stage(list: &mut [StageKnobs], index: usize) -> Result<&mut StageKnobs, KnobError> {
             let stages = list.len();
-            list.get_mut(index)
-                .ok_or(KnobError::NoSuchStage { stage: index, stages })
+            list.get_mut(index).ok_or(KnobError::NoSuchStage {
+                stage: index,
+                stages,
+            })
         }
         fn set<T: PartialEq>(slot: &mut T, value: T) -> bool {
             let changed = *slot != value;
@@ -103,9 +105,10 @@ impl Knobs {
                 }
                 set(&mut stage(&mut self.stages, i)?.concurrency_limit, limit)
             }
-            Action::SetRateLimit { stage: i, per_second } => {
-                set(&mut stage(&mut self.stages, i)?.rate_limit, per_second)
-            }
+            Action::SetRateLimit {
+                stage: i,
+                per_second,
+            } => set(&mut stage(&mut self.stages, i)?.rate_limit, per_second),
             Action::SetSerialThreshold { bytes } => set(&mut self.serial_threshold, bytes),
             Action::SetMemoryBudget { bytes } => set(&mut self.memory_budget, bytes),
         })

@@ -179,7 +179,7 @@ mod tests {
             .batch_size(50)
             .memory_budget(1 << 20);
         let decisions = policy.decide(&snapshot(3));
-        let actions: Vec<_> = decisions.iter().map(|d| d.action.clone()).collect();
+        let actions: Vec<_> = decisions.iter().map(|d| d.action).collect();
         assert_eq!(
             actions,
             vec![
