@@ -19,7 +19,8 @@ use crate::context::{DeadLetters, Shared};
 use crate::control::{Control, ControlSummary};
 use crate::failure::{DeadLetter, Failure, RetryPolicy};
 use crate::ledger::{Envelope, Ledger};
-use crate::metrics::Figures;
+use crate::limits::Limits;
+use crate::metrics::{Figures, WindowSlot};
 use crate::monitor::Monitor;
 use crate::queue::Queue;
 use crate::report::{Report, StageReport};
@@ -462,23 +463,17 @@ impl<T: Send + 'static> Builder<T> {
             let window = stage.serial_window();
             let serial: SerialFn<T> = Arc::new(move |envelope, lane| {
                 let mut outputs = Vec::new();
-                let mut scratch = Scratch::default();
-                let mut figures = Figures::default();
                 let weight = envelope.weight;
-                let limits = limits_of.limits();
-                let held = limits.enter(1);
-                figures.counts.wait_out_ns += held.as_nanos() as u64;
-                core.process(
-                    envelope,
-                    Lane::Serial,
-                    Instant::now(),
-                    &mut figures,
-                    &mut scratch,
-                    |out, _| outputs.push(out),
-                );
-                limits.exit();
-                lane.counts.busy_ns += figures.counts.busy_ns;
-                window.lock().add_record(weight, &mut figures);
+                serial_call(limits_of.limits(), &window, weight, lane, |figures| {
+                    core.process(
+                        envelope,
+                        Lane::Serial,
+                        Instant::now(),
+                        figures,
+                        &mut Scratch::default(),
+                        |out, _| outputs.push(out),
+                    );
+                });
                 for out in outputs {
                     next(out, lane);
                 }
@@ -616,22 +611,16 @@ impl<T: Send + 'static> Builder<T> {
             let limits_of = stage.clone();
             let window = stage.serial_window();
             let serial: SerialFn<T> = Arc::new(move |envelope, lane| {
-                let mut scratch = crate::stage::sink::Scratch::default();
-                let mut figures = Figures::default();
                 let weight = envelope.weight;
-                let limits = limits_of.limits();
-                let held = limits.enter(1);
-                figures.counts.wait_out_ns += held.as_nanos() as u64;
-                core.process(
-                    &mut vec![envelope],
-                    Lane::Serial,
-                    Instant::now(),
-                    &mut figures,
-                    &mut scratch,
-                );
-                limits.exit();
-                lane.counts.busy_ns += figures.counts.busy_ns;
-                window.lock().add_record(weight, &mut figures);
+                serial_call(limits_of.limits(), &window, weight, lane, |figures| {
+                    core.process(
+                        &mut vec![envelope],
+                        Lane::Serial,
+                        Instant::now(),
+                        figures,
+                        &mut crate::stage::sink::Scratch::default(),
+                    );
+                });
             });
             asm.stages.push(stage);
             upstream(
@@ -700,6 +689,23 @@ impl<T: Send + 'static> Builder<T> {
     ) -> Pipeline {
         self.finish(name, StageRole::BatchSink, Box::new(f))
     }
+}
+
+/// One call of a stage in the serial lane: passes the stage's limits, runs `call`,
+/// counts the record in the stage's serial window and its busy time in the lane's.
+fn serial_call(
+    limits: &Limits,
+    window: &WindowSlot,
+    weight: u64,
+    lane: &mut Figures,
+    call: impl FnOnce(&mut Figures),
+) {
+    let mut figures = Figures::default();
+    figures.counts.wait_out_ns += limits.enter(1).as_nanos() as u64;
+    call(&mut figures);
+    limits.exit();
+    lane.counts.busy_ns += figures.counts.busy_ns;
+    window.lock().add_record(weight, &mut figures);
 }
 
 /// Where a [`flat_map`](Builder::flat_map) stage puts its outputs.
