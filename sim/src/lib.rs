@@ -5,3 +5,5 @@
 //! [`Snapshot`](brigade_controller::Snapshot)/[`Decision`](brigade_controller::Decision)
 //! interface as the real runtime, thousands of times faster than real time. It does
 //! not depend on the runtime: both speak only the controller's vocabulary.
+
+pub mod scenario;

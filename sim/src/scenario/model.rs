@@ -1,0 +1,173 @@
+//! The parsed form of a scenario file (format 1, `SCENARIOS.md`): what the simulator
+//! and the demo run. Every duration is in seconds, every size in bytes, every rate in
+//! records per second; the parser has already checked units, ranges and stage names.
+
+use serde::Serialize;
+
+/// A whole scenario file.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Scenario {
+    /// `name`.
+    pub name: String,
+    /// `description` (empty when absent).
+    pub description: String,
+    /// `duration`: most virtual time to simulate, seconds.
+    pub duration_s: f64,
+    /// `tick`: the controller interval, seconds (default 1).
+    pub tick_s: f64,
+    /// `seed` (default 0).
+    pub seed: u64,
+    /// `[machine]`.
+    pub machine: Machine,
+    /// `[runtime]`.
+    pub runtime: RuntimeSettings,
+    /// `[source]`.
+    pub source: SourceSpec,
+    /// `[[stage]]`, in pipeline order; the last one is the sink.
+    pub stages: Vec<StageSpec>,
+    /// `[[phase]]`, sorted by `at_s`.
+    pub phases: Vec<Phase>,
+}
+
+/// `[machine]`: the simulated machine.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Machine {
+    /// Cores shared by all cpu stages (default 8).
+    pub cores: usize,
+    /// Bytes in flight above this crash the run (default 8 GiB).
+    pub memory_bytes: u64,
+}
+
+/// `[runtime]`: the pipeline's starting knobs.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RuntimeSettings {
+    /// The operator's cap on bytes in flight; `None` = no cap until a policy sets one.
+    pub memory_budget: Option<u64>,
+    /// Every stage's pool at t=0 (default 1).
+    pub initial_workers: usize,
+    /// Per-stage cap on workers (default 64).
+    pub max_workers: usize,
+    /// Initial capacity of each queue, records (default 64).
+    pub queue_capacity: usize,
+    /// Initial batch size of batching sinks (default 1).
+    pub batch_size: usize,
+}
+
+/// What the source does when it has gone unread past its idle timeout.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnTimeout {
+    /// The run fails.
+    #[default]
+    Fail,
+    /// The source pauses for `reconnect_s`, then goes on.
+    Reconnect,
+}
+
+/// `[source]`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SourceSpec {
+    /// Most records per second the source can deliver.
+    pub rate: f64,
+    /// Finite input: the run ends when all are done.
+    pub total: Option<u64>,
+    /// Longest the source may go unread, seconds.
+    pub idle_timeout_s: Option<f64>,
+    /// What a timeout does.
+    pub on_timeout: OnTimeout,
+    /// Pause after a timeout with `on_timeout = "reconnect"`, seconds (default 10).
+    pub reconnect_s: f64,
+    /// Record sizes, bytes.
+    pub size: Dist,
+    /// `[[source.giant]]`: rare oversized records.
+    pub giants: Vec<Giant>,
+}
+
+/// `[[source.giant]]`: one record in `every` (positions drawn from the seed) has a
+/// size drawn from `size`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Giant {
+    /// One in this many records.
+    pub every: u64,
+    /// Sizes of these giants, bytes.
+    pub size: Dist,
+}
+
+/// A stage's kind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StageKind {
+    /// Needs a core while busy; cpu stages share `machine.cores`.
+    Cpu,
+    /// Takes no core.
+    Io,
+}
+
+/// `[[stage]]`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct StageSpec {
+    /// `name`, unique in the scenario.
+    pub name: String,
+    /// `kind`.
+    pub kind: StageKind,
+    /// Service time per call, seconds.
+    pub service: Dist,
+    /// Extra service time per MiB of the record (or batch), seconds (default 0).
+    pub per_mib_s: f64,
+    /// Records out per record in (default 1).
+    pub output_ratio: f64,
+    /// Output bytes per input byte (default 1).
+    pub size_ratio: f64,
+    /// USL sigma (default 0).
+    pub contention: f64,
+    /// USL kappa (default 0).
+    pub coherency: f64,
+    /// Chance a call fails transiently (default 0).
+    pub error_rate: f64,
+    /// A sink that takes batches (default false; only the last stage may be one).
+    pub batch: bool,
+}
+
+/// `[[phase]]`: a change at a moment. At least one of the changes is present.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Phase {
+    /// When, seconds from the start.
+    pub at_s: f64,
+    /// `stage` + `service_scale`: from now on that stage's (index) service times × the
+    /// scale.
+    pub service_scale: Option<(usize, f64)>,
+    /// `source_rate`: from now on the source's rate.
+    pub source_rate: Option<f64>,
+}
+
+/// A distribution of durations (seconds) or sizes (bytes).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[serde(tag = "dist", rename_all = "snake_case")]
+pub enum Dist {
+    /// Always `value`.
+    Fixed {
+        /// The value.
+        value: f64,
+    },
+    /// Uniform between `min` and `max`.
+    Uniform {
+        /// Lowest value.
+        min: f64,
+        /// Highest value.
+        max: f64,
+    },
+    /// The lognormal with this median and 99th percentile.
+    LogNormal {
+        /// 50th percentile.
+        median: f64,
+        /// 99th percentile (at least the median).
+        p99: f64,
+    },
+    /// Pareto with scale `min` and shape `alpha`.
+    Pareto {
+        /// Smallest value.
+        min: f64,
+        /// Shape (> 0).
+        alpha: f64,
+    },
+}
