@@ -1,9 +1,13 @@
-//! Scenario files, format 1 (`SCENARIOS.md`): the parsed model, [`units`], which reads
-//! the durations and sizes the files are written in, and [`ScenarioError`], which says
-//! where a file is wrong.
+//! Scenario files, format 1 (`SCENARIOS.md`): a pipeline's load and resources, read
+//! into a [`Scenario`] that the simulator runs in virtual time.
+//!
+//! [`load`] and [`parse_str`] check everything the format promises (keys, types, units,
+//! ranges, stage names) and fail with a [`ScenarioError`] that names the file, the line
+//! and the key. [`units`] reads the durations and sizes the files are written in.
 
 mod error;
 mod model;
+mod parse;
 pub mod units;
 
 pub use error::ScenarioError;
@@ -11,3 +15,4 @@ pub use model::{
     Dist, Giant, Machine, OnTimeout, Phase, RuntimeSettings, Scenario, SourceSpec, StageKind,
     StageSpec,
 };
+pub use parse::{load, parse_str};
