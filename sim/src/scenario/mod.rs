@@ -8,6 +8,8 @@
 mod error;
 mod model;
 mod parse;
+#[cfg(test)]
+mod test;
 pub mod units;
 
 pub use error::ScenarioError;
