@@ -56,6 +56,19 @@ impl HistogramData {
             .serialize(histogram, &mut bytes)
             .expect("serializing a histogram into memory cannot fail");
         Self {
+            encoded: STANDARD.encode(bytes),
+            ..Self::summarize(histogram)
+        }
+    }
+
+    /// Summarises `histogram` without serializing it (`encoded` stays empty, so
+    /// [`decode`](Self::decode) gives an empty histogram): for producers that make
+    /// many snapshots nobody redraws, such as simulation experiments.
+    pub fn summarize(histogram: &Histogram<u64>) -> Self {
+        if histogram.is_empty() {
+            return Self::default();
+        }
+        Self {
             count: histogram.len(),
             min: histogram.min(),
             max: histogram.max(),
@@ -64,7 +77,7 @@ impl HistogramData {
             p90: histogram.value_at_quantile(0.90),
             p99: histogram.value_at_quantile(0.99),
             p999: histogram.value_at_quantile(0.999),
-            encoded: STANDARD.encode(bytes),
+            encoded: String::new(),
         }
     }
 

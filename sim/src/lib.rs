@@ -1,9 +1,18 @@
 //! brigade-sim: the discrete-event simulator.
 //!
-//! It will read scenario files (format 1, `SCENARIOS.md`), model a pipeline's load and
-//! resources in virtual time, and drive any policy through the same
+//! It reads scenario files (format 1, `SCENARIOS.md`), models a pipeline's load and
+//! resources in virtual time, and drives any policy through the same
 //! [`Snapshot`](brigade_controller::Snapshot)/[`Decision`](brigade_controller::Decision)
 //! interface as the real runtime, thousands of times faster than real time. It does
 //! not depend on the runtime: both speak only the controller's vocabulary.
+//!
+//! - [`scenario`]: the file format, parsed and checked;
+//! - [`Simulation`]: one policy through one scenario, tick by tick;
+//! - the engine (private): the discrete-event model itself.
 
+mod engine;
+pub mod report;
 pub mod scenario;
+mod simulation;
+
+pub use simulation::{RunEnd, RunResult, Simulation, TickOutput, TickSample};

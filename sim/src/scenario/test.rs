@@ -6,9 +6,10 @@ use super::{load, parse_str, Dist, OnTimeout, Scenario, ScenarioError, StageKind
 
 const MIB: f64 = (1 << 20) as f64;
 
-/// The scenario files every version of the parser must read.
+/// The project's copies of the shared scenario files, which every version of the
+/// parser must read.
 fn shared_scenarios() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/scenarios")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios")
 }
 
 fn shared(name: &str) -> Scenario {
@@ -101,7 +102,7 @@ fn fails_at_top(text: &str, key: &str, message: &str) {
 #[test]
 fn every_shared_scenario_parses() {
     let mut files: Vec<PathBuf> = std::fs::read_dir(shared_scenarios())
-        .expect("shared/scenarios beside the repository")
+        .expect("the scenarios/ folder of the repository")
         .map(|entry| entry.expect("a directory entry").path())
         .filter(|path| path.extension().is_some_and(|ext| ext == "toml"))
         .collect();

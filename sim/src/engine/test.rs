@@ -1,0 +1,244 @@
+//! The model against figures that can be worked out by hand: service-bound and
+//! source-bound rates, processor sharing, the USL peak, batching, the budget, the
+//! serial lane, the source guard, determinism.
+
+use brigade_controller::{Controller, Decision, Snapshot, Static};
+
+use crate::scenario::*;
+use crate::{RunEnd, RunResult, Simulation};
+
+fn fixed(value: f64) -> Dist {
+    Dist::Fixed { value }
+}
+
+fn stage(name: &str, kind: StageKind, service_s: f64) -> StageSpec {
+    StageSpec {
+        name: name.into(),
+        kind,
+        service: fixed(service_s),
+        per_mib_s: 0.0,
+        output_ratio: 1.0,
+        size_ratio: 1.0,
+        contention: 0.0,
+        coherency: 0.0,
+        error_rate: 0.0,
+        batch: false,
+    }
+}
+
+fn scenario(rate: f64, stages: Vec<StageSpec>) -> Scenario {
+    Scenario {
+        name: "hand-made".into(),
+        description: String::new(),
+        duration_s: 60.0,
+        tick_s: 1.0,
+        seed: 1,
+        machine: Machine {
+            cores: 2,
+            memory_bytes: 1 << 33,
+        },
+        runtime: RuntimeSettings {
+            memory_budget: None,
+            initial_workers: 1,
+            max_workers: 64,
+            queue_capacity: 64,
+            batch_size: 1,
+        },
+        source: SourceSpec {
+            rate,
+            total: None,
+            idle_timeout_s: None,
+            on_timeout: OnTimeout::Fail,
+            reconnect_s: 10.0,
+            size: fixed(1024.0),
+            giants: Vec::new(),
+        },
+        stages,
+        phases: Vec::new(),
+    }
+}
+
+fn run(scenario: &Scenario, policy: impl Controller + 'static) -> RunResult {
+    Simulation::new(scenario, Box::new(policy), "test").run()
+}
+
+fn close(actual: f64, expected: f64, tolerance: f64) -> bool {
+    (actual / expected - 1.0).abs() <= tolerance
+}
+
+#[test]
+fn one_worker_runs_at_its_service_rate_and_more_reach_the_source_rate() {
+    let sc = scenario(2000.0, vec![stage("write", StageKind::Io, 1e-3)]);
+    let one = run(&sc, Static::new());
+    assert!(
+        close(one.throughput(), 1000.0, 0.01),
+        "{}",
+        one.throughput()
+    );
+    let four = run(&sc, Static::new().workers(4));
+    assert!(
+        close(four.throughput(), 2000.0, 0.01),
+        "{}",
+        four.throughput()
+    );
+    assert!(
+        close(four.worker_seconds, 4.0 * 60.0, 0.02),
+        "{}",
+        four.worker_seconds
+    );
+}
+
+#[test]
+fn cpu_stages_share_the_cores() {
+    let sc = scenario(
+        100_000.0,
+        vec![
+            stage("a", StageKind::Cpu, 1e-3),
+            stage("b", StageKind::Cpu, 1e-3),
+        ],
+    );
+    // Two cores, 1 ms per record per stage: at most 1000 records/s through both,
+    // however many workers.
+    let eight = run(&sc, Static::new().workers(8));
+    assert!(
+        close(eight.throughput(), 1000.0, 0.02),
+        "{}",
+        eight.throughput()
+    );
+    let one = run(&sc, Static::new().workers(1));
+    assert!(
+        close(one.throughput(), 1000.0, 0.02),
+        "{}",
+        one.throughput()
+    );
+}
+
+#[test]
+fn contention_peaks_and_falls() {
+    let mut write = stage("write", StageKind::Io, 10e-3);
+    write.coherency = 0.01;
+    let sc = scenario(100_000.0, vec![write]);
+    // X(n) = n / (10 ms · (1 + 0.01 n (n − 1))): 10 → 524/s, 30 → 303/s.
+    let ten = run(&sc, Static::new().workers(10)).throughput();
+    let thirty = run(&sc, Static::new().workers(30)).throughput();
+    assert!(close(ten, 10.0 / (0.01 * 1.9), 0.02), "{ten}");
+    assert!(close(thirty, 30.0 / (0.01 * 9.7), 0.02), "{thirty}");
+}
+
+#[test]
+fn batches_amortise_the_per_call_cost() {
+    let mut index = stage("index", StageKind::Io, 2e-3);
+    index.batch = true;
+    let sc = scenario(100_000.0, vec![stage("parse", StageKind::Cpu, 5e-6), index]);
+    let single = run(&sc, Static::new()).throughput();
+    let batched = run(&sc, Static::new().batch_size(100)).throughput();
+    assert!(close(single, 500.0, 0.02), "{single}");
+    assert!(batched > 40.0 * single, "{batched} vs {single}");
+}
+
+#[test]
+fn the_budget_bounds_bytes_in_flight() {
+    let mut sc = scenario(100_000.0, vec![stage("write", StageKind::Io, 1e-3)]);
+    sc.runtime.queue_capacity = 10_000;
+    sc.source.size = fixed(1e6);
+    let unbounded = run(&sc, Static::new());
+    assert!(unbounded.peak_inflight_bytes > 5_000_000_000);
+    sc.runtime.memory_budget = Some(50_000_000);
+    let bounded = run(&sc, Static::new());
+    assert_eq!(bounded.peak_inflight_bytes, 50_000_000);
+    assert!(close(bounded.throughput(), 1000.0, 0.01));
+}
+
+#[test]
+fn running_out_of_memory_crashes_the_run() {
+    let mut sc = scenario(100_000.0, vec![stage("write", StageKind::Io, 1e-3)]);
+    sc.runtime.queue_capacity = 100_000;
+    sc.source.size = fixed(1e6);
+    sc.machine.memory_bytes = 1 << 30;
+    let result = run(&sc, Static::new());
+    assert_eq!(result.end, RunEnd::Crashed);
+    assert!(result.failed());
+}
+
+#[test]
+fn giants_go_through_the_serial_lane_alone() {
+    let mut sc = scenario(1000.0, vec![stage("package", StageKind::Cpu, 1e-4)]);
+    sc.stages[0].per_mib_s = 0.01;
+    sc.source.giants = vec![Giant {
+        every: 500,
+        size: fixed(200e6),
+    }];
+    sc.machine.memory_bytes = 1 << 40;
+    let parallel = run(&sc, Static::new().workers(8));
+    assert!(parallel.peak_inflight_bytes >= 400_000_000);
+    let serial = run(&sc, Static::new().workers(8).serial_threshold(100_000_000));
+    // The threshold is set at the first tick; once the giants admitted before it are
+    // done, one giant at a time.
+    let after_first_tick = serial.series[5..].iter().map(|s| s.inflight_bytes).max();
+    assert!(after_first_tick < Some(300_000_000), "{after_first_tick:?}");
+    // Each giant takes 1.9 s alone and holds up the 499 records behind it: about
+    // 500 / 1.9 s = 263 records/s.
+    assert!(
+        close(serial.throughput(), 263.0, 0.05),
+        "{}",
+        serial.throughput()
+    );
+}
+
+/// Never reads the queue: stalls the pipeline so the source guard must act.
+struct Stall;
+
+impl Controller for Stall {
+    fn name(&self) -> &str {
+        "stall"
+    }
+
+    fn decide(&mut self, _: &Snapshot) -> Vec<Decision> {
+        Vec::new()
+    }
+}
+
+#[test]
+fn the_source_guard_keeps_a_stalled_source_alive_within_the_budget() {
+    let mut sc = scenario(1000.0, vec![stage("write", StageKind::Io, 1e3)]);
+    sc.source.idle_timeout_s = Some(10.0);
+    let guarded = run(&sc, Stall);
+    assert_eq!(guarded.source_timeouts, 0);
+    assert_eq!(guarded.end, RunEnd::Duration);
+    // A budget already full of stuck records leaves the guard nothing to read with.
+    sc.runtime.memory_budget = Some(64 * 1024 + 2048);
+    let starved = run(&sc, Stall);
+    assert_eq!(starved.end, RunEnd::SourceFailed);
+    assert_eq!(starved.source_timeouts, 1);
+}
+
+#[test]
+fn a_finite_source_finishes_and_throughput_counts_to_the_last_completion() {
+    let mut sc = scenario(1000.0, vec![stage("write", StageKind::Io, 1e-4)]);
+    sc.source.total = Some(10_000);
+    let result = run(&sc, Static::new());
+    assert_eq!(result.end, RunEnd::Finished);
+    assert_eq!(result.completed, 10_000);
+    assert!(
+        close(result.throughput(), 1000.0, 0.01),
+        "{}",
+        result.throughput()
+    );
+}
+
+#[test]
+fn same_seed_same_run() {
+    let mut sc = scenario(3000.0, vec![stage("a", StageKind::Cpu, 1e-3)]);
+    sc.stages[0].service = Dist::LogNormal {
+        median: 1e-3,
+        p99: 8e-3,
+    };
+    sc.stages[0].error_rate = 0.01;
+    let a = run(&sc, Static::new().workers(3));
+    let b = run(&sc, Static::new().workers(3));
+    assert_eq!(a.completed, b.completed);
+    assert_eq!(a.series, b.series);
+    sc.seed = 2;
+    let c = run(&sc, Static::new().workers(3));
+    assert_ne!(a.series, c.series);
+}

@@ -1,0 +1,328 @@
+//! One policy driven through one scenario: the engine's ticks handed to the policy as
+//! Snapshots, its Decisions applied and logged, and the run's figures gathered.
+//!
+//! ```no_run
+//! use brigade_controller::Static;
+//! use brigade_sim::{scenario, Simulation};
+//!
+//! let scenario = scenario::load("scenarios/cpu-bound.toml".as_ref())?;
+//! let run = Simulation::new(&scenario, Box::new(Static::new().workers(2)), "static:2").run();
+//! println!("{} records at {:.0}/s", run.completed, run.throughput());
+//! # Ok::<(), brigade_sim::scenario::ScenarioError>(())
+//! ```
+
+use brigade_controller::{Action, Controller, DecisionRecord, Outcome, Snapshot};
+use serde::Serialize;
+
+use crate::engine::{End, Engine};
+use crate::scenario::Scenario;
+
+/// One tick of a run as the plots and reports need it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TickSample {
+    /// Seconds since the start, at the end of the window.
+    pub at_s: f64,
+    /// Length of the window, seconds.
+    pub window_s: f64,
+    /// Records the sink finished during the window.
+    pub completed: u64,
+    /// Live workers per stage at the end of the window.
+    pub workers: Vec<usize>,
+    /// Most bytes in flight during the window.
+    pub inflight_bytes: u64,
+    /// The memory budget in force at the end of the window.
+    pub budget: Option<u64>,
+}
+
+impl TickSample {
+    /// Records per second the sink finished during the window.
+    pub fn throughput(&self) -> f64 {
+        if self.window_s > 0.0 {
+            self.completed as f64 / self.window_s
+        } else {
+            0.0
+        }
+    }
+}
+
+/// What one tick produced: the Snapshot the policy saw and what became of its
+/// decisions.
+#[derive(Clone, Debug)]
+pub struct TickOutput {
+    /// The window just closed.
+    pub snapshot: Snapshot,
+    /// The policy's decisions, applied.
+    pub decisions: Vec<DecisionRecord>,
+}
+
+/// How a run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunEnd {
+    /// Every record of a finite source finished.
+    Finished,
+    /// The scenario's duration passed.
+    Duration,
+    /// Bytes in flight passed the machine's memory.
+    Crashed,
+    /// The source timed out and the scenario says that kills the run.
+    SourceFailed,
+}
+
+/// The raw figures of a finished run; [`crate::report`] turns them into a report.
+#[derive(Clone, Debug)]
+pub struct RunResult {
+    /// The policy as named on the command line.
+    pub policy: String,
+    /// How the run ended.
+    pub end: RunEnd,
+    /// Virtual seconds the run lasted.
+    pub elapsed_s: f64,
+    /// The scenario's duration, seconds.
+    pub duration_s: f64,
+    /// Records the sink finished.
+    pub completed: u64,
+    /// Seconds from the start to the last completion.
+    pub last_completion_s: f64,
+    /// Integral over time of the sum of all pools' sizes.
+    pub worker_seconds: f64,
+    /// Most bytes in flight at once.
+    pub peak_inflight_bytes: u64,
+    /// Times the source timed out.
+    pub source_timeouts: u64,
+    /// 99th percentile of admission-to-completion time, seconds.
+    pub p99_latency_s: f64,
+    /// Decisions that changed a knob.
+    pub changes: u64,
+    /// Times a stage's worker count changed direction.
+    pub reversals: u64,
+    /// Most reversals of one stage within one phase (the stretches between phases).
+    pub max_reversals_per_stage_phase: u64,
+    /// Every tick, in order.
+    pub series: Vec<TickSample>,
+    /// Every decision, in order.
+    pub decisions: Vec<DecisionRecord>,
+}
+
+impl RunResult {
+    /// completed / seconds until the last completion when every record finished,
+    /// else completed / the scenario's duration.
+    pub fn throughput(&self) -> f64 {
+        let seconds = if self.end == RunEnd::Finished {
+            self.last_completion_s
+        } else {
+            self.duration_s
+        };
+        if seconds > 0.0 {
+            self.completed as f64 / seconds
+        } else {
+            0.0
+        }
+    }
+
+    /// True if the run crashed or a source timeout failed it.
+    pub fn failed(&self) -> bool {
+        matches!(self.end, RunEnd::Crashed | RunEnd::SourceFailed)
+    }
+
+    /// First time the 30 s moving throughput reached 95% of the run's best 30 s
+    /// throughput (the window is shorter during the first 30 s).
+    pub fn settle_s(&self) -> f64 {
+        let moving = moving_throughput(&self.series, 30.0);
+        let best = moving.iter().map(|(_, rate)| *rate).fold(0.0, f64::max);
+        moving
+            .iter()
+            .find(|(_, rate)| *rate >= 0.95 * best)
+            .map_or(0.0, |(at, _)| *at)
+    }
+}
+
+/// `(at_s, records/s over the trailing `span` seconds)` at every tick.
+fn moving_throughput(series: &[TickSample], span: f64) -> Vec<(f64, f64)> {
+    let mut start = 0;
+    let mut completed = 0u64;
+    series
+        .iter()
+        .enumerate()
+        .map(|(i, sample)| {
+            completed += sample.completed;
+            while series[start].at_s - series[start].window_s < sample.at_s - span - 1e-9 {
+                completed -= series[start].completed;
+                start += 1;
+            }
+            let from = series[start].at_s - series[start].window_s;
+            let seconds = (sample.at_s - from).max(1e-9);
+            debug_assert!(start <= i);
+            (sample.at_s, completed as f64 / seconds)
+        })
+        .collect()
+}
+
+/// A policy driving the model of a scenario, one tick at a time.
+pub struct Simulation {
+    engine: Engine,
+    policy: Box<dyn Controller>,
+    label: String,
+    encode_histograms: bool,
+    tick: u64,
+    series: Vec<TickSample>,
+    decisions: Vec<DecisionRecord>,
+    changes: u64,
+    /// Per stage: the direction of its last worker change (−1, 0, +1).
+    direction: Vec<i8>,
+    /// Per stage: reversals in the current phase.
+    phase_reversals: Vec<u64>,
+    phase: usize,
+    reversals: u64,
+    max_phase_reversals: u64,
+    worker_seconds: f64,
+}
+
+impl Simulation {
+    /// `policy`, named `label` in reports, driving `scenario` from t = 0.
+    pub fn new(scenario: &Scenario, policy: Box<dyn Controller>, label: impl Into<String>) -> Self {
+        let stages = scenario.stages.len();
+        Self {
+            engine: Engine::new(scenario),
+            policy,
+            label: label.into(),
+            encode_histograms: false,
+            tick: 0,
+            series: Vec::new(),
+            decisions: Vec::new(),
+            changes: 0,
+            direction: vec![0; stages],
+            phase_reversals: vec![0; stages],
+            phase: 0,
+            reversals: 0,
+            max_phase_reversals: 0,
+            worker_seconds: 0.0,
+        }
+    }
+
+    /// Serializes every histogram into the Snapshots (for viewers that redraw them);
+    /// off by default, because experiments do not need it and it costs time.
+    pub fn with_histograms(mut self) -> Self {
+        self.encode_histograms = true;
+        self
+    }
+
+    /// The scenario being run.
+    pub fn scenario(&self) -> &Scenario {
+        &self.engine.scenario
+    }
+
+    /// Runs to the next tick, hands its Snapshot to the policy and applies the
+    /// decisions. `None` once the run is over.
+    pub fn step(&mut self) -> Option<TickOutput> {
+        if !self.engine.run_to_tick() {
+            self.close_last_window();
+            return None;
+        }
+        let snapshot = self.close_window();
+        let decisions = self.policy.decide(&snapshot);
+        let mut records = Vec::with_capacity(decisions.len());
+        for decision in decisions {
+            let before = self.engine.knobs.clone();
+            let outcome = self.engine.apply(&decision.action);
+            if self.engine.knobs != before {
+                self.changes += 1;
+                if let Action::SetWorkers { stage, .. } = decision.action {
+                    self.note_resize(stage, before.stages[stage].workers);
+                }
+            }
+            let record = DecisionRecord {
+                tick: snapshot.tick,
+                at_s: snapshot.at_s,
+                by: self.label.clone(),
+                decision,
+                outcome,
+            };
+            self.decisions.push(record.clone());
+            records.push(record);
+        }
+        Some(TickOutput {
+            snapshot,
+            decisions: records,
+        })
+    }
+
+    /// Applies an operator's action (a replay's pin or budget) as the runtime would.
+    pub fn apply(&mut self, action: &Action) -> Outcome {
+        self.engine.apply(action)
+    }
+
+    /// Runs to the end and returns the run's figures.
+    pub fn run(mut self) -> RunResult {
+        while self.step().is_some() {}
+        self.finish()
+    }
+
+    /// The figures of a run that [`step`](Self::step) has driven to its end (or
+    /// stopped early: the figures so far).
+    pub fn finish(self) -> RunResult {
+        let engine = &self.engine;
+        let end = match engine.end {
+            End::Finished => RunEnd::Finished,
+            End::Crashed => RunEnd::Crashed,
+            End::SourceFailed => RunEnd::SourceFailed,
+            End::Duration | End::Running => RunEnd::Duration,
+        };
+        RunResult {
+            policy: self.label,
+            end,
+            elapsed_s: engine.now,
+            duration_s: engine.scenario.duration_s,
+            completed: engine.sink_completed,
+            last_completion_s: engine.last_completion,
+            worker_seconds: self.worker_seconds,
+            peak_inflight_bytes: engine.peak_inflight,
+            source_timeouts: engine.source_timeouts(),
+            p99_latency_s: engine.latency_run_us.value_at_quantile(0.99) as f64 / 1e6,
+            changes: self.changes,
+            reversals: self.reversals,
+            max_reversals_per_stage_phase: self.max_phase_reversals,
+            series: self.series,
+            decisions: self.decisions,
+        }
+    }
+
+    fn close_window(&mut self) -> Snapshot {
+        self.tick += 1;
+        let snapshot = self.engine.close_window(self.tick, self.encode_histograms);
+        self.worker_seconds += snapshot.stages.iter().map(|s| s.worker_s).sum::<f64>();
+        self.series.push(TickSample {
+            at_s: snapshot.at_s,
+            window_s: snapshot.window_s,
+            completed: snapshot.stages.last().map_or(0, |s| s.records_out),
+            workers: self.engine.workers().collect(),
+            inflight_bytes: snapshot.global.inflight_bytes_max,
+            budget: snapshot.global.memory_budget,
+        });
+        let phases = &self.engine.scenario.phases;
+        let phase = phases.iter().filter(|p| p.at_s <= snapshot.at_s).count();
+        if phase != self.phase {
+            self.phase = phase;
+            self.phase_reversals.iter_mut().for_each(|r| *r = 0);
+        }
+        snapshot
+    }
+
+    /// Closes the partial window the run ended in, so its worker-seconds count.
+    fn close_last_window(&mut self) {
+        if self.engine.now > self.series.last().map_or(0.0, |s| s.at_s) + 1e-9 {
+            self.close_window();
+        }
+    }
+
+    fn note_resize(&mut self, stage: usize, before: usize) {
+        let after = self.engine.knobs.stages[stage].workers;
+        let direction = if after > before { 1 } else { -1 };
+        if self.direction[stage] == -direction {
+            self.reversals += 1;
+            self.phase_reversals[stage] += 1;
+            self.max_phase_reversals = self.max_phase_reversals.max(self.phase_reversals[stage]);
+        }
+        self.direction[stage] = direction;
+    }
+}
