@@ -4,11 +4,15 @@
 //! no threads, no clock, no I/O, so the same snapshots always give the same decisions,
 //! whether a real pipeline or the simulator produced them.
 
+mod seda;
 mod static_policy;
+#[cfg(test)]
+pub(crate) mod test_support;
 
+pub use seda::Seda;
 pub use static_policy::Static;
 
-use crate::{Decision, Snapshot};
+use crate::{Decision, Snapshot, WorkerStats};
 
 /// A feedback policy: turns each window's measurements into knob changes.
 ///
@@ -60,4 +64,20 @@ impl<C: Controller + ?Sized> Controller for Box<C> {
     fn decide(&mut self, snapshot: &Snapshot) -> Vec<Decision> {
         (**self).decide(snapshot)
     }
+}
+
+/// The worker count stage `index` is converging to: its knob, or the pool's target
+/// when the snapshot carries no knob for it.
+fn current_workers(snapshot: &Snapshot, index: usize) -> usize {
+    snapshot
+        .knobs
+        .stages
+        .get(index)
+        .map_or(snapshot.stages[index].workers.target, |knobs| knobs.workers)
+}
+
+/// `workers` kept within the pool's bounds, and never below 1.
+fn clamp_workers(pool: &WorkerStats, workers: usize) -> usize {
+    let min = pool.min.max(1);
+    workers.clamp(min, pool.max.max(min))
 }
