@@ -4,11 +4,13 @@
 //! no threads, no clock, no I/O, so the same snapshots always give the same decisions,
 //! whether a real pipeline or the simulator produced them.
 
+mod ds2;
 mod seda;
 mod static_policy;
 #[cfg(test)]
 pub(crate) mod test_support;
 
+pub use ds2::Ds2;
 pub use seda::Seda;
 pub use static_policy::Static;
 
