@@ -29,7 +29,7 @@ mod snapshot;
 pub use decision::{Action, Decision, DecisionRecord, Outcome};
 pub use histogram::{HistogramData, HistogramError};
 pub use knobs::{KnobError, Knobs, Override, StageKnobs};
-pub use policy::{Controller, Ds2, Seda, Static};
+pub use policy::{Controller, Ds2, Hill, Seda, Static};
 pub use snapshot::{
     GlobalStats, QueueStats, SerialStats, Snapshot, SourceStats, StageRole, StageStats, Totals,
     WorkerStats,

@@ -5,12 +5,14 @@
 //! whether a real pipeline or the simulator produced them.
 
 mod ds2;
+mod hill;
 mod seda;
 mod static_policy;
 #[cfg(test)]
 pub(crate) mod test_support;
 
 pub use ds2::Ds2;
+pub use hill::Hill;
 pub use seda::Seda;
 pub use static_policy::Static;
 
