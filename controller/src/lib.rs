@@ -9,6 +9,10 @@
 //! makes the same decisions, which is what lets a simulation say something true about a
 //! real run. Everything here is serde-serializable.
 //!
+//! The policies: [`Static`] (fixed knobs) and three published baselines, [`Seda`]
+//! (queue-length thread pools), [`Ds2`] (rate model with Flink's utilisation band) and
+//! [`Hill`] (hill climbing on throughput). [`from_name`] builds one from its name.
+//!
 //! ```
 //! use brigade_controller::{Action, Controller, Knobs, Snapshot, StageKnobs, Static};
 //!
@@ -29,7 +33,7 @@ mod snapshot;
 pub use decision::{Action, Decision, DecisionRecord, Outcome};
 pub use histogram::{HistogramData, HistogramError};
 pub use knobs::{KnobError, Knobs, Override, StageKnobs};
-pub use policy::{Controller, Static};
+pub use policy::{from_name, Controller, Ds2, Hill, Seda, Static, UnknownPolicy, POLICY_NAMES};
 pub use snapshot::{
     GlobalStats, QueueStats, SerialStats, Snapshot, SourceStats, StageRole, StageStats, Totals,
     WorkerStats,

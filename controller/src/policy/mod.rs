@@ -4,11 +4,62 @@
 //! no threads, no clock, no I/O, so the same snapshots always give the same decisions,
 //! whether a real pipeline or the simulator produced them.
 
+mod ds2;
+mod hill;
+mod seda;
 mod static_policy;
+#[cfg(test)]
+pub(crate) mod test_support;
 
+pub use ds2::Ds2;
+pub use hill::Hill;
+pub use seda::Seda;
 pub use static_policy::Static;
 
-use crate::{Decision, Snapshot};
+use crate::{Decision, Snapshot, WorkerStats};
+
+/// The policies [`from_name`] builds, by name. `static` also comes as `static:N`.
+pub const POLICY_NAMES: &[&str] = &["static", "seda", "ds2", "hill"];
+
+/// A policy name that [`from_name`] does not know.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "unknown policy `{name}`: the policies are {}, and static:N for N ≥ 1 workers per stage",
+    POLICY_NAMES.join(", ")
+)]
+pub struct UnknownPolicy {
+    /// The name as given.
+    pub name: String,
+}
+
+/// Builds a policy, with its defaults, from its name: `static` (the pipeline's own
+/// knobs), `static:N` (N ≥ 1 workers for every stage), `seda`, `ds2` or `hill`.
+///
+/// ```
+/// use brigade_controller::from_name;
+///
+/// assert_eq!(from_name("static:4").unwrap().name(), "static:4");
+/// assert!(from_name("static:0").is_err());
+/// ```
+pub fn from_name(spec: &str) -> Result<Box<dyn Controller>, UnknownPolicy> {
+    Ok(match spec {
+        "static" => Box::new(Static::new()),
+        "seda" => Box::new(Seda::new()),
+        "ds2" => Box::new(Ds2::new()),
+        "hill" => Box::new(Hill::new()),
+        _ => {
+            let workers = spec
+                .strip_prefix("static:")
+                .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|n| n.parse::<usize>().ok())
+                .filter(|&n| n >= 1)
+                .ok_or_else(|| UnknownPolicy {
+                    name: spec.to_owned(),
+                })?;
+            Box::new(Static::new().workers(workers))
+        }
+    })
+}
 
 /// A feedback policy: turns each window's measurements into knob changes.
 ///
@@ -59,5 +110,70 @@ impl<C: Controller + ?Sized> Controller for Box<C> {
 
     fn decide(&mut self, snapshot: &Snapshot) -> Vec<Decision> {
         (**self).decide(snapshot)
+    }
+}
+
+/// The worker count stage `index` is converging to: its knob, or the pool's target
+/// when the snapshot carries no knob for it.
+fn current_workers(snapshot: &Snapshot, index: usize) -> usize {
+    snapshot
+        .knobs
+        .stages
+        .get(index)
+        .map_or(snapshot.stages[index].workers.target, |knobs| knobs.workers)
+}
+
+/// `workers` kept within the pool's bounds, and never below 1.
+fn clamp_workers(pool: &WorkerStats, workers: usize) -> usize {
+    let min = pool.min.max(1);
+    workers.clamp(min, pool.max.max(min))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_listed_name_builds_the_policy_of_that_name() {
+        for &name in POLICY_NAMES {
+            assert_eq!(from_name(name).unwrap().name(), name);
+        }
+    }
+
+    #[test]
+    fn static_takes_a_worker_count() {
+        let policy = from_name("static:4").unwrap();
+        assert_eq!(policy.name(), "static:4");
+        assert_eq!(from_name("static:12").unwrap().name(), "static:12");
+    }
+
+    #[test]
+    fn unknown_names_are_refused_with_the_known_ones() {
+        for bad in [
+            "",
+            "adaptive",
+            "SEDA",
+            "static:",
+            "static:0",
+            "static:+4",
+            "static:x",
+            "static:4 ",
+        ] {
+            assert_eq!(
+                from_name(bad).err(),
+                Some(UnknownPolicy {
+                    name: bad.to_owned()
+                }),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(
+            UnknownPolicy {
+                name: "fast".to_owned()
+            }
+            .to_string(),
+            "unknown policy `fast`: the policies are static, seda, ds2, hill, and static:N for \
+             N ≥ 1 workers per stage"
+        );
     }
 }

@@ -8,6 +8,9 @@ use crate::{Action, Controller, Decision, Knobs, Snapshot};
 /// Knobs left unconfigured keep whatever the pipeline started with. `Static::new()`
 /// changes nothing at all: the pipeline runs as built.
 ///
+/// Its name says how it sets workers: `static`, `static:4` (4 per stage), or
+/// `static:1,3` (per stage, in pipeline order).
+///
 /// ```
 /// use brigade_controller::{Controller, Knobs, Snapshot, StageKnobs, Static};
 ///
@@ -19,8 +22,9 @@ use crate::{Action, Controller, Decision, Knobs, Snapshot};
 /// assert_eq!(policy.decide(&snapshot).len(), 2); // both stages to 4 workers
 /// assert!(policy.decide(&snapshot).is_empty()); // and never again
 /// ```
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Static {
+    name: String,
     workers: Workers,
     queue_capacity: Option<usize>,
     batch_size: Option<usize>,
@@ -37,6 +41,20 @@ enum Workers {
     PerStage(Vec<usize>),
 }
 
+impl Default for Static {
+    fn default() -> Self {
+        Self {
+            name: "static".to_owned(),
+            workers: Workers::default(),
+            queue_capacity: None,
+            batch_size: None,
+            memory_budget: None,
+            serial_threshold: None,
+            done: false,
+        }
+    }
+}
+
 impl Static {
     /// A policy that keeps the knobs the pipeline was built with.
     pub fn new() -> Self {
@@ -45,12 +63,15 @@ impl Static {
 
     /// The same worker count for every stage.
     pub fn workers(mut self, workers: usize) -> Self {
+        self.name = format!("static:{workers}");
         self.workers = Workers::Uniform(workers);
         self
     }
 
     /// A worker count per stage, in pipeline order; stages past the list keep theirs.
     pub fn workers_per_stage(mut self, workers: Vec<usize>) -> Self {
+        let counts: Vec<_> = workers.iter().map(usize::to_string).collect();
+        self.name = format!("static:{}", counts.join(","));
         self.workers = Workers::PerStage(workers);
         self
     }
@@ -140,7 +161,7 @@ impl Static {
 
 impl Controller for Static {
     fn name(&self) -> &str {
-        "static"
+        &self.name
     }
 
     fn decide(&mut self, snapshot: &Snapshot) -> Vec<Decision> {
@@ -165,6 +186,17 @@ mod tests {
             },
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn the_name_says_how_workers_are_set() {
+        assert_eq!(Static::new().name(), "static");
+        assert_eq!(Static::default().queue_capacity(8).name(), "static");
+        assert_eq!(Static::new().workers(4).name(), "static:4");
+        assert_eq!(
+            Static::new().workers_per_stage(vec![1, 3]).name(),
+            "static:1,3"
+        );
     }
 
     #[test]
