@@ -33,7 +33,9 @@ mod snapshot;
 pub use decision::{Action, Decision, DecisionRecord, Outcome};
 pub use histogram::{HistogramData, HistogramError};
 pub use knobs::{KnobError, Knobs, Override, StageKnobs};
-pub use policy::{from_name, Controller, Ds2, Hill, Seda, Static, UnknownPolicy, POLICY_NAMES};
+pub use policy::{
+    from_name, Adaptive, Controller, Ds2, Hill, Seda, Static, UnknownPolicy, POLICY_NAMES,
+};
 pub use snapshot::{
     GlobalStats, QueueStats, SerialStats, Snapshot, SourceStats, StageRole, StageStats, Totals,
     WorkerStats,

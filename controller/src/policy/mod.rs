@@ -4,6 +4,7 @@
 //! no threads, no clock, no I/O, so the same snapshots always give the same decisions,
 //! whether a real pipeline or the simulator produced them.
 
+mod adaptive;
 mod ds2;
 mod hill;
 mod seda;
@@ -11,6 +12,7 @@ mod static_policy;
 #[cfg(test)]
 pub(crate) mod test_support;
 
+pub use adaptive::Adaptive;
 pub use ds2::Ds2;
 pub use hill::Hill;
 pub use seda::Seda;
@@ -18,8 +20,9 @@ pub use static_policy::Static;
 
 use crate::{Decision, Snapshot, WorkerStats};
 
-/// The policies [`from_name`] builds, by name. `static` also comes as `static:N`.
-pub const POLICY_NAMES: &[&str] = &["static", "seda", "ds2", "hill"];
+/// The policies [`from_name`] builds, by name; the first, `adaptive`, is the default.
+/// `static` also comes as `static:N`.
+pub const POLICY_NAMES: &[&str] = &["adaptive", "static", "seda", "ds2", "hill"];
 
 /// A policy name that [`from_name`] does not know.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -32,7 +35,7 @@ pub struct UnknownPolicy {
     pub name: String,
 }
 
-/// Builds a policy, with its defaults, from its name: `static` (the pipeline's own
+/// Builds a policy, with its defaults, from its name: `adaptive`, `static` (the pipeline's own
 /// knobs), `static:N` (N ≥ 1 workers for every stage), `seda`, `ds2` or `hill`.
 ///
 /// ```
@@ -43,6 +46,7 @@ pub struct UnknownPolicy {
 /// ```
 pub fn from_name(spec: &str) -> Result<Box<dyn Controller>, UnknownPolicy> {
     Ok(match spec {
+        "adaptive" => Box::new(Adaptive::new()),
         "static" => Box::new(Static::new()),
         "seda" => Box::new(Seda::new()),
         "ds2" => Box::new(Ds2::new()),
@@ -151,7 +155,7 @@ mod tests {
     fn unknown_names_are_refused_with_the_known_ones() {
         for bad in [
             "",
-            "adaptive",
+            "greedy",
             "SEDA",
             "static:",
             "static:0",
@@ -172,8 +176,8 @@ mod tests {
                 name: "fast".to_owned()
             }
             .to_string(),
-            "unknown policy `fast`: the policies are static, seda, ds2, hill, and static:N for \
-             N ≥ 1 workers per stage"
+            "unknown policy `fast`: the policies are adaptive, static, seda, ds2, hill, and static:N \
+             for N ≥ 1 workers per stage"
         );
     }
 }

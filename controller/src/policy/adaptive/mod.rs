@@ -1,0 +1,596 @@
+//! `adaptive`: brigade's own policy, the default. The design notes are in `README.md`
+//! beside this file.
+
+mod usl;
+
+use super::{clamp_workers, current_workers};
+use crate::{Action, Controller, Decision, Snapshot, StageRole, StageStats};
+
+use usl::Usl;
+
+/// Utilisation a right-sized stage aims for: headroom for bursts without paying for
+/// idle workers.
+const TARGET_UTILISATION: f64 = 0.8;
+/// A stage at or above this utilisation with a backlog is the bottleneck.
+const BUSY: f64 = 0.85;
+/// Below this utilisation, with no backlog, a stage is oversized.
+const IDLE: f64 = 0.65;
+/// Share of its input queue's capacity that counts as a backlog.
+const BACKLOG: f64 = 0.3;
+/// A stage blocked on output more than this is held back by something downstream.
+const HELD_BACK: f64 = 0.3;
+/// A growth step must bring at least this share of the proportional gain in
+/// throughput, or the stage is past its knee.
+const KNEE: f64 = 0.15;
+/// A source unread for longer than this share of a window is stalled.
+const STALL_SHARE: f64 = 0.1;
+/// Windows in a row a stage must look oversized before it shrinks (scale down lazily).
+const CALM_TICKS: u32 = 30;
+/// Windows after the first full window following a change of a stage before its
+/// figures are trusted again.
+const SETTLE_TICKS: u64 = 1;
+/// A stage whose worker count reversed direction waits this many ticks before it
+/// may reverse again.
+const REVERSAL_COOLDOWN: u64 = 300;
+/// Share of the machine's memory given to records in flight when the operator set no
+/// budget; the rest is for the process itself and one record's growth past the cap.
+const BUDGET_SHARE: f64 = 0.8;
+/// Records above budget / this go through the serial lane, so that no few giants
+/// can hold the whole budget between them.
+const SERIAL_DIVISOR: u64 = 2;
+/// Most records per call a batching sink is given.
+const MAX_BATCH: usize = 16_384;
+/// Windows of (batch, call time) kept for the batch fit.
+const BATCH_POINTS: usize = 16;
+/// Each batch step multiplies the batch size by at most this.
+const BATCH_STEP: usize = 4;
+
+/// brigade's policy: finds the bottleneck and grows it fast, stops at the knee where
+/// more workers stop paying, right-sizes every other stage to its load, shrinks
+/// lazily, tunes batches, and sets the memory budget and serial threshold.
+///
+/// # The rules, in the order they run each tick
+///
+/// 1. **Budget** (`adaptive/budget`): when the operator set no memory budget, set one
+///    at 80% of the machine's memory; the serial threshold at half the budget, so
+///    that no two giants hold the whole budget between them.
+/// 2. **Judge** (`adaptive/knee`): a stage grown two windows ago that is still busy
+///    (≥ 85%) and not held back by its output must show at least 15% of the
+///    proportional gain in the sink's throughput (doubling from 8 to 16 workers must
+///    bring at least +15%). If not, it is past its knee: contention (a database's
+///    peak), the cores (cpu stages share them), or a lock. Its count goes back to the
+///    cheapest count within 1% of the best throughput that the stage's fitted
+///    Universal Scalability Law curve predicts (or to the count before the step),
+///    and it is capped there.
+/// 3. **Grow the bottleneck** (`adaptive/bottleneck`): the stage that is busy (≥ 85%)
+///    with a backlog (input queue ≥ 30% full) and not held back by its output.
+///    - A batching sink whose batches are full first gets bigger batches (×4 a step,
+///      up to where the per-call cost is a fifth of the call, from a linear fit of
+///      call time against batch size) and a queue that holds two batches.
+///    - Otherwise its workers double (scale up fast), but never past its cap or the
+///      peak its USL curve predicts.
+///
+///    One growth step at a time across the pipeline, so that the throughput it
+///    brings is its own.
+/// 4. **Right-size the rest** (`adaptive/right-size`): a stage busy ≥ 90% without a
+///    backlog grows to `ceil(busy workers / 0.8)`; a stage below 65% busy, with no
+///    backlog and a source that is not stalled, for 30 windows in a row shrinks to
+///    that count (scale down lazily, never while a backlog drains or a giant holds
+///    the pipeline up).
+///
+/// A stage waits a window after a change before its figures count, and a stage that
+/// reversed direction does not reverse again for 300 ticks: no oscillation. Pinned
+/// stages are left alone, and nothing happens while the operator has paused the
+/// controller.
+#[derive(Debug, Default)]
+pub struct Adaptive {
+    stages: Vec<StageState>,
+    budget_checked: bool,
+}
+
+/// What the policy remembers of a stage.
+#[derive(Debug, Default)]
+struct StageState {
+    /// Tick of the last change to the stage's workers or batch.
+    changed_at: u64,
+    /// A growth step waiting to be judged.
+    probe: Option<Probe>,
+    /// Count past which growth was judged useless.
+    cap: Option<usize>,
+    /// The stage's call time against its concurrency.
+    usl: Usl,
+    /// Windows in a row the stage looked oversized.
+    calm: u32,
+    /// Direction of the last worker change: −1, 0 or +1.
+    direction: i8,
+    /// Tick of the last reversal.
+    reversed_at: Option<u64>,
+    /// (records per call, seconds per call) of recent windows, for batch sinks.
+    batch_points: Vec<(f64, f64)>,
+    /// Bigger batches stopped paying.
+    batch_done: bool,
+}
+
+/// A growth step: from `from` to `to` workers, with the sink's throughput before it.
+#[derive(Clone, Copy, Debug)]
+struct Probe {
+    from: usize,
+    to: usize,
+    rate_before: f64,
+}
+
+/// What right-sizing needs to know of the tick.
+#[derive(Clone, Copy, Debug)]
+struct Now {
+    tick: u64,
+    /// The sink's throughput this window.
+    rate: f64,
+    /// The source was held back this window.
+    stalled: bool,
+    /// A growth step is waiting to be judged.
+    probing: bool,
+}
+
+/// One window's view of a stage, derived from its StageStats.
+#[derive(Clone, Copy, Debug)]
+struct View {
+    workers: usize,
+    utilisation: f64,
+    blocked: f64,
+    /// Input queue depth as a share of its capacity.
+    fill: f64,
+    /// Mean calls in progress.
+    concurrency: f64,
+    /// Mean seconds per call; `None` when the stage made no call.
+    call_s: Option<f64>,
+    /// Mean records per call.
+    per_call: f64,
+}
+
+impl View {
+    fn of(stats: &StageStats, workers: usize, window_s: f64) -> Self {
+        let calls = stats.service_time_us.count;
+        let capacity = stats.queue.capacity.max(1) as f64;
+        Self {
+            workers,
+            utilisation: stats.utilisation(),
+            blocked: stats.blocked_share(),
+            fill: (stats.queue.mean_depth / capacity).min(1.0),
+            concurrency: stats.busy_s / window_s,
+            call_s: (calls > 0 && stats.busy_s > 0.0).then(|| stats.busy_s / calls as f64),
+            per_call: if calls > 0 {
+                stats.records_in as f64 / calls as f64
+            } else {
+                0.0
+            },
+        }
+    }
+
+    fn bottleneck(&self) -> bool {
+        self.utilisation >= BUSY && self.fill >= BACKLOG && self.blocked < HELD_BACK
+    }
+
+    /// Workers that would run this window's load at the target utilisation.
+    fn right_size(&self) -> usize {
+        ((self.concurrency / TARGET_UTILISATION).ceil() as usize).max(1)
+    }
+}
+
+impl Adaptive {
+    /// The policy with its defaults.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn set_budget(&mut self, snapshot: &Snapshot, out: &mut Vec<Decision>) {
+        if self.budget_checked {
+            return;
+        }
+        self.budget_checked = true;
+        let memory = snapshot.global.machine_memory_bytes;
+        let budget = match snapshot.knobs.memory_budget {
+            Some(budget) => budget,
+            None if memory > 0 => {
+                let budget = (memory as f64 * BUDGET_SHARE) as u64;
+                out.push(Decision::new(
+                    Action::SetMemoryBudget {
+                        bytes: Some(budget),
+                    },
+                    format!(
+                        "adaptive/budget: no budget given; {:.0}% of the machine's {} = {}",
+                        BUDGET_SHARE * 100.0,
+                        human(memory),
+                        human(budget)
+                    ),
+                ));
+                budget
+            }
+            None => return,
+        };
+        if snapshot.knobs.serial_threshold.is_none() {
+            let threshold = budget / SERIAL_DIVISOR;
+            out.push(Decision::new(
+                Action::SetSerialThreshold {
+                    bytes: Some(threshold),
+                },
+                format!(
+                    "adaptive/budget: records above budget {} / {SERIAL_DIVISOR} = {} go through the serial lane",
+                    human(budget),
+                    human(threshold)
+                ),
+            ));
+        }
+    }
+}
+
+impl Controller for Adaptive {
+    fn name(&self) -> &str {
+        "adaptive"
+    }
+
+    fn decide(&mut self, snapshot: &Snapshot) -> Vec<Decision> {
+        let mut out = Vec::new();
+        if snapshot.paused || snapshot.stages.is_empty() || snapshot.window_s <= 0.0 {
+            return out;
+        }
+        self.set_budget(snapshot, &mut out);
+        self.stages
+            .resize_with(snapshot.stages.len(), StageState::default);
+        let tick = snapshot.tick;
+        let views: Vec<View> = snapshot
+            .stages
+            .iter()
+            .enumerate()
+            .map(|(i, stats)| View::of(stats, current_workers(snapshot, i), snapshot.window_s))
+            .collect();
+        let sink = snapshot.stages.last().expect("checked non-empty");
+        let rate = sink.observed_rate(snapshot.window_s);
+        // A source left unread for a good part of the window is held back (by the
+        // budget, a giant, a full queue): low utilisation then is a stall, not a
+        // drop in load, and no reason to shrink.
+        let stalled = snapshot.global.source.longest_idle_s > STALL_SHARE * snapshot.window_s;
+        for (i, view) in views.iter().enumerate() {
+            let state = &mut self.stages[i];
+            if tick > state.changed_at + SETTLE_TICKS {
+                if let Some(call_s) = view.call_s {
+                    state.usl.observe(view.concurrency, call_s);
+                    if snapshot.stages[i].role == StageRole::BatchSink {
+                        if state.batch_points.len() == BATCH_POINTS {
+                            state.batch_points.remove(0);
+                        }
+                        state.batch_points.push((view.per_call, call_s));
+                    }
+                }
+            }
+        }
+        let mut grown = None;
+        for (i, view) in views.iter().enumerate() {
+            let stats = &snapshot.stages[i];
+            if stats.workers.pinned || tick <= self.stages[i].changed_at + SETTLE_TICKS {
+                continue;
+            }
+            if let Some(decision) = self.judge(i, stats, view, rate, tick) {
+                out.push(decision);
+            }
+        }
+        let bottleneck = views
+            .iter()
+            .enumerate()
+            .filter(|(i, view)| {
+                view.bottleneck()
+                    && !snapshot.stages[*i].workers.pinned
+                    && tick > self.stages[*i].changed_at + SETTLE_TICKS
+            })
+            .max_by(|(_, a), (_, b)| a.fill.total_cmp(&b.fill))
+            .map(|(i, _)| i);
+        // One growth step at a time, so that its effect on throughput is its own.
+        let probing = self.stages.iter().any(|state| state.probe.is_some());
+        if let Some(b) = bottleneck.filter(|_| !probing) {
+            let decisions = self.grow(b, &snapshot.stages[b], &views[b], rate, tick, snapshot);
+            if !decisions.is_empty() {
+                grown = Some(b);
+            }
+            out.extend(decisions);
+        }
+        for (i, view) in views.iter().enumerate() {
+            let stats = &snapshot.stages[i];
+            if Some(i) == grown
+                || Some(i) == bottleneck
+                || stats.workers.pinned
+                || tick <= self.stages[i].changed_at + SETTLE_TICKS
+            {
+                continue;
+            }
+            let now = Now {
+                tick,
+                rate,
+                stalled,
+                probing: self.stages.iter().any(|state| state.probe.is_some()),
+            };
+            if let Some(decision) = self.right_size(i, stats, view, now) {
+                out.push(decision);
+            }
+        }
+        out
+    }
+}
+
+impl Adaptive {
+    /// Rule 2: judges last tick's growth step of stage `i`.
+    fn judge(
+        &mut self,
+        i: usize,
+        stats: &StageStats,
+        view: &View,
+        rate: f64,
+        tick: u64,
+    ) -> Option<Decision> {
+        let probe = self.stages[i].probe.take()?;
+        // A stage that now has time to spare, or waits on its output, passed the
+        // limit on to another stage: the step did what it could.
+        if view.utilisation < BUSY || view.blocked >= HELD_BACK || probe.rate_before <= 0.0 {
+            return None;
+        }
+        let gain = rate / probe.rate_before - 1.0;
+        let proportional = probe.to as f64 / probe.from as f64 - 1.0;
+        if gain >= KNEE * proportional {
+            return None;
+        }
+        let state = &mut self.stages[i];
+        let best = state
+            .usl
+            .cheapest_near_peak(stats.workers.max.max(1))
+            .filter(|&n| n < probe.to)
+            .unwrap_or(probe.from);
+        let best = clamp_workers(&stats.workers, best);
+        state.cap = Some(best);
+        let reason = format!(
+            "adaptive/knee: {} went {} → {} workers and the sink's throughput moved {:+.1}% \
+             (a step that pays brings ≥ {:+.1}%); past its knee, holding at {best}{}",
+            stats.name,
+            probe.from,
+            probe.to,
+            gain * 100.0,
+            KNEE * proportional * 100.0,
+            state.usl.describe()
+        );
+        self.resize(i, view.workers, best, tick, reason)
+    }
+
+    /// Rule 3: grows the bottleneck `b`.
+    fn grow(
+        &mut self,
+        b: usize,
+        stats: &StageStats,
+        view: &View,
+        rate: f64,
+        tick: u64,
+        snapshot: &Snapshot,
+    ) -> Vec<Decision> {
+        let mut out = Vec::new();
+        if stats.role == StageRole::BatchSink {
+            if let Some(decisions) = self.grow_batch(b, stats, view, tick, snapshot) {
+                return decisions;
+            }
+        }
+        let state = &self.stages[b];
+        let most = state.cap.unwrap_or(stats.workers.max);
+        let mut to = (view.workers * 2).min(most);
+        if let Some(peak) = state.usl.cheapest_near_peak(stats.workers.max.max(1)) {
+            to = to.min(peak);
+        }
+        let to = clamp_workers(&stats.workers, to);
+        if to <= view.workers {
+            return out;
+        }
+        let reason = format!(
+            "adaptive/bottleneck: {} is {:.0}% busy with its queue {:.0}% full; {} → {to} workers{}",
+            stats.name,
+            view.utilisation * 100.0,
+            view.fill * 100.0,
+            view.workers,
+            self.stages[b].usl.describe()
+        );
+        if let Some(decision) = self.resize(b, view.workers, to, tick, reason) {
+            self.stages[b].probe = Some(Probe {
+                from: view.workers,
+                to,
+                rate_before: rate,
+            });
+            out.push(decision);
+        }
+        out
+    }
+
+    /// Rule 3 for a batching sink whose batches are full: bigger batches first.
+    fn grow_batch(
+        &mut self,
+        b: usize,
+        stats: &StageStats,
+        view: &View,
+        tick: u64,
+        snapshot: &Snapshot,
+    ) -> Option<Vec<Decision>> {
+        let knobs = snapshot.knobs.stages.get(b)?;
+        let batch = knobs.batch_size.max(1);
+        let state = &mut self.stages[b];
+        if state.batch_done || view.per_call < 0.8 * batch as f64 {
+            return None;
+        }
+        let mut target = (batch * BATCH_STEP).min(MAX_BATCH);
+        let fit = fit_line(&state.batch_points);
+        if let Some((fixed, per_record)) = fit {
+            if per_record > 0.0 {
+                let enough = (4.0 * fixed / per_record).ceil() as usize;
+                target = target.min(enough.max(1));
+            }
+        }
+        if let Some(budget) = snapshot.global.memory_budget {
+            let size = stats.record_size_bytes.mean.max(1.0);
+            target = target.min(((budget as f64 / 16.0 / size) as usize).max(1));
+        }
+        if target <= batch {
+            state.batch_done = true;
+            return None;
+        }
+        state.changed_at = tick;
+        let describe = fit.map_or(String::new(), |(fixed, per_record)| {
+            format!(
+                "; calls cost {:.2} ms + {:.1} µs per record",
+                fixed * 1e3,
+                per_record * 1e6
+            )
+        });
+        let mut out = vec![Decision::new(
+            Action::SetBatchSize {
+                stage: b,
+                size: target,
+            },
+            format!(
+                "adaptive/bottleneck: {} is {:.0}% busy and its batches are full ({:.0} of {batch}); batch {batch} → {target}{describe}",
+                stats.name,
+                view.utilisation * 100.0,
+                view.per_call
+            ),
+        )];
+        let capacity = knobs.queue_capacity;
+        if capacity < 2 * target {
+            out.push(Decision::new(
+                Action::SetQueueCapacity {
+                    stage: b,
+                    capacity: 2 * target,
+                },
+                format!(
+                    "adaptive/bottleneck: {}'s queue holds two batches of {target}: {capacity} → {}",
+                    stats.name,
+                    2 * target
+                ),
+            ));
+        }
+        Some(out)
+    }
+
+    /// Rule 4: sizes a stage that is not the bottleneck to its load.
+    fn right_size(
+        &mut self,
+        i: usize,
+        stats: &StageStats,
+        view: &View,
+        now: Now,
+    ) -> Option<Decision> {
+        let Now {
+            tick,
+            rate,
+            stalled,
+            probing,
+        } = now;
+        let state = &mut self.stages[i];
+        let target = clamp_workers(&stats.workers, view.right_size());
+        if view.utilisation >= 0.9 && target > view.workers && !probing {
+            state.calm = 0;
+            let target = state
+                .cap
+                .map_or(target, |cap| target.min(cap.max(view.workers)));
+            let reason = format!(
+                "adaptive/right-size: {} is {:.0}% busy with {:.1} calls in progress; {} → {target} workers for {:.0}% utilisation",
+                stats.name,
+                view.utilisation * 100.0,
+                view.concurrency,
+                view.workers,
+                TARGET_UTILISATION * 100.0
+            );
+            let decision = self.resize(i, view.workers, target, tick, reason)?;
+            self.stages[i].probe = Some(Probe {
+                from: view.workers,
+                to: target,
+                rate_before: rate,
+            });
+            return Some(decision);
+        }
+        if view.utilisation < IDLE && view.fill < 0.1 && !stalled && target < view.workers {
+            state.calm += 1;
+        } else {
+            state.calm = 0;
+        }
+        if state.calm < CALM_TICKS {
+            return None;
+        }
+        state.calm = 0;
+        let reason = format!(
+            "adaptive/right-size: {} was under {:.0}% busy for {CALM_TICKS} windows with no backlog ({:.1} calls in progress); {} → {target} workers",
+            stats.name,
+            IDLE * 100.0,
+            view.concurrency,
+            view.workers
+        );
+        self.resize(i, view.workers, target, tick, reason)
+    }
+
+    /// Sets stage `i` from `from` to `to` workers unless that would reverse its
+    /// direction too soon.
+    fn resize(
+        &mut self,
+        i: usize,
+        from: usize,
+        to: usize,
+        tick: u64,
+        reason: String,
+    ) -> Option<Decision> {
+        if to == from {
+            return None;
+        }
+        let state = &mut self.stages[i];
+        let direction = if to > from { 1 } else { -1 };
+        if state.direction == -direction {
+            if state
+                .reversed_at
+                .is_some_and(|at| tick < at + REVERSAL_COOLDOWN)
+            {
+                return None;
+            }
+            state.reversed_at = Some(tick);
+        }
+        state.direction = direction;
+        state.changed_at = tick;
+        Some(Decision::new(
+            Action::SetWorkers {
+                stage: i,
+                workers: to,
+            },
+            reason,
+        ))
+    }
+}
+
+/// Least-squares line `y = a + b·x` through `points`; `None` with fewer than two
+/// distinct x.
+fn fit_line(points: &[(f64, f64)]) -> Option<(f64, f64)> {
+    let n = points.len() as f64;
+    if n < 2.0 {
+        return None;
+    }
+    let mean_x = points.iter().map(|p| p.0).sum::<f64>() / n;
+    let mean_y = points.iter().map(|p| p.1).sum::<f64>() / n;
+    let sxx: f64 = points.iter().map(|p| (p.0 - mean_x).powi(2)).sum();
+    if sxx <= 1e-9 * n {
+        return None;
+    }
+    let sxy: f64 = points.iter().map(|p| (p.0 - mean_x) * (p.1 - mean_y)).sum();
+    let slope = sxy / sxx;
+    Some((mean_y - slope * mean_x, slope))
+}
+
+/// Bytes in binary units.
+fn human(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
+#[cfg(test)]
+mod test;

@@ -1,0 +1,239 @@
+//! The adaptive policy on hand-made Snapshots and on small models of a pipeline.
+
+use super::*;
+use crate::policy::test_support::{drive, set_workers, SnapshotBuilder, StageBuilder};
+
+/// Every call handles one record: the service histogram counts the records.
+fn with_calls(mut snapshot: Snapshot) -> Snapshot {
+    for stage in &mut snapshot.stages {
+        stage.service_time_us.count = stage.records_in;
+    }
+    snapshot
+}
+
+/// A database sink, always backlogged, whose throughput peaks at about 15 writers
+/// (USL σ 0.05, κ 0.004, 6.5 ms a call).
+fn database(workers: &[usize]) -> SnapshotBuilder {
+    let n = workers[0] as f64;
+    let call_s = 0.0065 * (1.0 + 0.05 * (n - 1.0) + 0.004 * n * (n - 1.0));
+    let rate = (n / call_s).round() as u64;
+    SnapshotBuilder::new().stage(
+        StageBuilder::new("write")
+            .sink()
+            .workers(workers[0])
+            .busy(1.0)
+            .queue(64.0, 64)
+            .records(rate, rate),
+    )
+}
+
+fn decide(policy: &mut Adaptive, builder: SnapshotBuilder) -> Vec<Decision> {
+    policy.decide(&with_calls(builder.build()))
+}
+
+#[test]
+fn sets_a_budget_from_the_machine_when_the_operator_gave_none() {
+    let mut snapshot = SnapshotBuilder::new()
+        .stage(StageBuilder::new("write").sink())
+        .build();
+    snapshot.global.machine_memory_bytes = 10 << 30;
+    let decisions = Adaptive::new().decide(&snapshot);
+    assert_eq!(
+        decisions[0].action,
+        Action::SetMemoryBudget {
+            bytes: Some(8 << 30)
+        }
+    );
+    assert_eq!(
+        decisions[1].action,
+        Action::SetSerialThreshold {
+            bytes: Some(4 << 30)
+        }
+    );
+    assert!(decisions[0]
+        .reason
+        .starts_with("adaptive/budget: no budget given"));
+}
+
+#[test]
+fn keeps_the_operators_budget() {
+    let mut snapshot = SnapshotBuilder::new()
+        .stage(StageBuilder::new("write").sink())
+        .build();
+    snapshot.global.machine_memory_bytes = 10 << 30;
+    snapshot.knobs.memory_budget = Some(1 << 30);
+    let decisions = Adaptive::new().decide(&snapshot);
+    assert_eq!(decisions.len(), 1);
+    assert_eq!(
+        decisions[0].action,
+        Action::SetSerialThreshold {
+            bytes: Some(512 << 20)
+        }
+    );
+}
+
+#[test]
+fn doubles_a_backlogged_bottleneck_and_says_why() {
+    let mut policy = Adaptive::new();
+    let decisions = decide(&mut policy, database(&[4]).tick(3));
+    assert_eq!(set_workers(&decisions), vec![(0, 8)]);
+    assert_eq!(
+        decisions[0].reason,
+        "adaptive/bottleneck: write is 100% busy with its queue 100% full; 4 → 8 workers"
+    );
+}
+
+#[test]
+fn stops_at_the_knee_of_a_contended_sink_without_oscillating() {
+    let mut policy = Adaptive::new();
+    let moves = drive(&mut policy, vec![1], 200, database);
+    let last = moves.last().map(|&(_, _, n)| n).unwrap();
+    assert!((10..=16).contains(&last), "{moves:?}");
+    assert!(moves.iter().all(|&(_, _, n)| n <= 32), "{moves:?}");
+    let reversals = moves
+        .windows(3)
+        .filter(|w| (w[1].2 > w[0].2) != (w[2].2 > w[1].2))
+        .count();
+    assert!(reversals <= 1, "{moves:?}");
+    assert!(moves.len() <= 8, "{moves:?}");
+}
+
+#[test]
+fn a_step_that_brings_nothing_is_undone() {
+    let mut policy = Adaptive::new();
+    // Tick 3: 2 → 4 workers on a sink held at 1000 records/s by something it shares
+    // (the cores, a lock).
+    let flat = |workers: usize, tick: u64| {
+        SnapshotBuilder::new().tick(tick).stage(
+            StageBuilder::new("write")
+                .sink()
+                .workers(workers)
+                .busy(1.0)
+                .queue(64.0, 64)
+                .records(1000, 1000),
+        )
+    };
+    assert_eq!(set_workers(&decide(&mut policy, flat(2, 3))), vec![(0, 4)]);
+    assert!(set_workers(&decide(&mut policy, flat(4, 4))).is_empty());
+    let decisions = decide(&mut policy, flat(4, 5));
+    assert_eq!(set_workers(&decisions), vec![(0, 2)]);
+    assert!(decisions[0]
+        .reason
+        .starts_with("adaptive/knee: write went 2 → 4"));
+    // And it stays capped there.
+    assert!(set_workers(&decide(&mut policy, flat(2, 7))).is_empty());
+}
+
+/// A two-stage pipeline whose sink has far more workers than its load needs.
+fn oversized(tick: u64, stalled: bool, queue: f64) -> Snapshot {
+    let mut snapshot = with_calls(
+        SnapshotBuilder::new()
+            .tick(tick)
+            .source_rate(100.0)
+            .stage(
+                StageBuilder::new("parse")
+                    .busy(0.1)
+                    .waiting(0.9)
+                    .records(100, 100),
+            )
+            .stage(
+                StageBuilder::new("write")
+                    .sink()
+                    .workers(20)
+                    .busy(0.1)
+                    .waiting(0.9)
+                    .queue(queue, 64)
+                    .records(100, 100),
+            )
+            .build(),
+    );
+    if stalled {
+        snapshot.global.source.longest_idle_s = 0.5;
+    }
+    snapshot
+}
+
+#[test]
+fn shrinks_lazily_and_never_during_a_stall_or_a_backlog() {
+    let mut policy = Adaptive::new();
+    for tick in 2..2 + u64::from(CALM_TICKS) - 1 {
+        assert!(set_workers(&policy.decide(&oversized(tick, false, 0.0))).is_empty());
+    }
+    // A stalled source resets the count: low load then is not a drop in load.
+    assert!(set_workers(&policy.decide(&oversized(40, true, 0.0))).is_empty());
+    for tick in 41..41 + u64::from(CALM_TICKS) - 1 {
+        assert!(set_workers(&policy.decide(&oversized(tick, false, 0.0))).is_empty());
+    }
+    let decisions = policy.decide(&oversized(100, false, 0.0));
+    // 20 workers × 10% busy = 2 calls in progress; at 80% utilisation, 3 workers.
+    assert_eq!(set_workers(&decisions), vec![(1, 3)]);
+    assert!(decisions[0].reason.contains("adaptive/right-size"));
+    let mut backlogged = Adaptive::new();
+    for tick in 2..2 + 2 * u64::from(CALM_TICKS) {
+        assert!(set_workers(&backlogged.decide(&oversized(tick, false, 32.0))).is_empty());
+    }
+}
+
+#[test]
+fn pinned_stages_and_a_paused_controller_are_left_alone() {
+    let mut policy = Adaptive::new();
+    let pinned = with_calls(
+        SnapshotBuilder::new()
+            .tick(3)
+            .stage(
+                StageBuilder::new("write")
+                    .sink()
+                    .pinned()
+                    .busy(1.0)
+                    .queue(64.0, 64)
+                    .records(100, 100),
+            )
+            .build(),
+    );
+    assert!(set_workers(&policy.decide(&pinned)).is_empty());
+    let mut paused = with_calls(database(&[2]).tick(3).build());
+    paused.paused = true;
+    assert!(Adaptive::new().decide(&paused).is_empty());
+}
+
+#[test]
+fn full_batches_grow_before_workers_and_the_queue_holds_two() {
+    // Each call costs 3 ms plus 12 µs per record.
+    let window = |tick: u64, batch: usize, calls: u64| {
+        let mut snapshot = SnapshotBuilder::new()
+            .tick(tick)
+            .stage(
+                StageBuilder::new("index")
+                    .sink()
+                    .busy(calls as f64 * (0.003 + 12e-6 * batch as f64))
+                    .queue(64.0, 64)
+                    .records(calls * batch as u64, calls * batch as u64),
+            )
+            .build();
+        snapshot.stages[0].role = StageRole::BatchSink;
+        snapshot.stages[0].service_time_us.count = calls;
+        snapshot.knobs.stages[0].batch_size = batch;
+        snapshot
+    };
+    let mut policy = Adaptive::new();
+    let actions = |decisions: Vec<Decision>| decisions.iter().map(|d| d.action).collect::<Vec<_>>();
+    // Batches of 1 are full: 1 → 4 records a call; a queue of 64 already holds two.
+    assert_eq!(
+        actions(policy.decide(&window(3, 1, 330))),
+        vec![Action::SetBatchSize { stage: 0, size: 4 }]
+    );
+    // At 64 the fit says calls cost 3 ms + 12 µs a record: ×4 more still pays.
+    assert_eq!(
+        actions(policy.decide(&window(5, 64, 265))),
+        vec![
+            Action::SetBatchSize {
+                stage: 0,
+                size: 256
+            },
+            Action::SetQueueCapacity {
+                stage: 0,
+                capacity: 512
+            }
+        ]
+    );
+}

@@ -1,0 +1,184 @@
+//! A stage's call time against its concurrency, fitted to the Universal Scalability
+//! Law (Gunther): with n calls in progress each takes `a + b(n−1) + c·n(n−1)`
+//! seconds, that is `a·(1 + σ(n−1) + κ·n(n−1))` with σ = b/a and κ = c/a. The stage
+//! then delivers `n / call time` records per second, which peaks at
+//! `n = sqrt((1 − σ) / κ)` when κ > 0. Processor sharing of the cores shows up the
+//! same way (σ near 1 once the cores are full), so one curve covers both.
+
+use std::collections::VecDeque;
+
+/// Windows kept for the fit.
+const POINTS: usize = 60;
+/// The cheapest count whose predicted throughput is within this share of the peak.
+const NEAR_PEAK: f64 = 0.99;
+
+/// Observed (concurrency, call time) pairs and the curve through them.
+#[derive(Debug, Default)]
+pub(super) struct Usl {
+    points: VecDeque<(f64, f64)>,
+}
+
+/// The fitted curve: `a`, `b`, `c` as in the module doc.
+#[derive(Clone, Copy, Debug)]
+struct Curve {
+    a: f64,
+    b: f64,
+    c: f64,
+}
+
+impl Curve {
+    fn call_s(&self, n: f64) -> f64 {
+        self.a + self.b * (n - 1.0) + self.c * n * (n - 1.0)
+    }
+
+    fn throughput(&self, n: f64) -> f64 {
+        n / self.call_s(n)
+    }
+}
+
+impl Usl {
+    /// Records one window: `concurrency` calls in progress on average, each taking
+    /// `call_s` seconds.
+    pub(super) fn observe(&mut self, concurrency: f64, call_s: f64) {
+        if concurrency < 0.05 || !call_s.is_finite() || call_s <= 0.0 {
+            return;
+        }
+        if self.points.len() == POINTS {
+            self.points.pop_front();
+        }
+        self.points.push_back((concurrency.max(1.0), call_s));
+    }
+
+    /// True once the points span concurrencies at least 2× apart.
+    pub(super) fn confident(&self) -> bool {
+        let (low, high) = self.span();
+        self.points.len() >= 3 && high >= 2.0 * low
+    }
+
+    fn span(&self) -> (f64, f64) {
+        self.points
+            .iter()
+            .fold((f64::INFINITY, 0.0f64), |(low, high), &(n, _)| {
+                (low.min(n), high.max(n))
+            })
+    }
+
+    /// Least squares with b, c ≥ 0 (contention never helps).
+    fn curve(&self) -> Option<Curve> {
+        if !self.confident() {
+            return None;
+        }
+        let features = |n: f64| [1.0, n - 1.0, n * (n - 1.0)];
+        let solve = |columns: &[usize]| -> Option<Vec<f64>> {
+            let k = columns.len();
+            let mut matrix = vec![vec![0.0; k + 1]; k];
+            for &(n, y) in &self.points {
+                let x = features(n);
+                for (r, &cr) in columns.iter().enumerate() {
+                    for (c, &cc) in columns.iter().enumerate() {
+                        matrix[r][c] += x[cr] * x[cc];
+                    }
+                    matrix[r][k] += x[cr] * y;
+                }
+            }
+            gauss(matrix)
+        };
+        let mut coefficients = [0.0; 3];
+        for columns in [&[0, 1, 2][..], &[0, 2], &[0, 1], &[0]] {
+            if let Some(solution) = solve(columns) {
+                if solution.iter().all(|&v| v >= 0.0) && solution[0] > 0.0 {
+                    for (&column, value) in columns.iter().zip(solution) {
+                        coefficients[column] = value;
+                    }
+                    let [a, b, c] = coefficients;
+                    return Some(Curve { a, b, c });
+                }
+            }
+        }
+        None
+    }
+
+    /// The cheapest worker count (≤ `most`) whose predicted throughput is within 1% of
+    /// the best the curve predicts up to `most`.
+    pub(super) fn cheapest_near_peak(&self, most: usize) -> Option<usize> {
+        let curve = self.curve()?;
+        let best = (1..=most)
+            .map(|n| curve.throughput(n as f64))
+            .fold(0.0, f64::max);
+        (1..=most).find(|&n| curve.throughput(n as f64) >= NEAR_PEAK * best)
+    }
+
+    /// The fit in words, for decision reasons ("" when there is none).
+    pub(super) fn describe(&self) -> String {
+        match self.curve() {
+            Some(curve) => format!(
+                "; USL fit: one call {:.2} ms, σ {:.3}, κ {:.4}",
+                curve.a * 1e3,
+                curve.b / curve.a,
+                curve.c / curve.a
+            ),
+            None => String::new(),
+        }
+    }
+}
+
+/// Solves the augmented system `matrix` (k rows of k + 1) by Gaussian elimination
+/// with partial pivoting; `None` if it is singular.
+fn gauss(mut matrix: Vec<Vec<f64>>) -> Option<Vec<f64>> {
+    let k = matrix.len();
+    for col in 0..k {
+        let pivot =
+            (col..k).max_by(|&x, &y| matrix[x][col].abs().total_cmp(&matrix[y][col].abs()))?;
+        if matrix[pivot][col].abs() < 1e-12 {
+            return None;
+        }
+        matrix.swap(col, pivot);
+        let pivot_row = matrix[col].clone();
+        for (r, row) in matrix.iter_mut().enumerate() {
+            if r != col {
+                let factor = row[col] / pivot_row[col];
+                for (x, p) in row.iter_mut().zip(&pivot_row).skip(col) {
+                    *x -= factor * p;
+                }
+            }
+        }
+    }
+    Some((0..k).map(|r| matrix[r][k] / matrix[r][r]).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn observed(sigma: f64, kappa: f64, counts: &[f64]) -> Usl {
+        let mut usl = Usl::default();
+        for &n in counts {
+            usl.observe(
+                n,
+                0.0065 * (1.0 + sigma * (n - 1.0) + kappa * n * (n - 1.0)),
+            );
+        }
+        usl
+    }
+
+    #[test]
+    fn finds_the_peak_of_a_contended_database() {
+        // σ 0.05, κ 0.004: the peak is at sqrt(0.95 / 0.004) ≈ 15.4.
+        let usl = observed(0.05, 0.004, &[1.0, 2.0, 4.0, 8.0, 16.0]);
+        let cheapest = usl.cheapest_near_peak(64).unwrap();
+        assert!((12..=15).contains(&cheapest), "{cheapest}");
+    }
+
+    #[test]
+    fn no_peak_without_coherency_means_grow_to_the_limit() {
+        let usl = observed(0.0, 0.0, &[1.0, 2.0, 4.0]);
+        assert_eq!(usl.cheapest_near_peak(40), Some(40));
+    }
+
+    #[test]
+    fn needs_a_spread_of_concurrencies() {
+        let usl = observed(0.05, 0.004, &[4.0, 4.5, 5.0]);
+        assert!(!usl.confident());
+        assert_eq!(usl.cheapest_near_peak(64), None);
+    }
+}
