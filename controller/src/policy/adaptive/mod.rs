@@ -10,11 +10,9 @@ use usl::Usl;
 
 /// Utilisation a right-sized stage aims for: headroom for bursts without paying for
 /// idle workers.
-const TARGET_UTILISATION: f64 = 0.8;
+const TARGET_UTILISATION: f64 = 0.85;
 /// A stage at or above this utilisation with a backlog is the bottleneck.
 const BUSY: f64 = 0.85;
-/// Below this utilisation, with no backlog, a stage is oversized.
-const IDLE: f64 = 0.65;
 /// Share of its input queue's capacity that counts as a backlog.
 const BACKLOG: f64 = 0.3;
 /// A stage blocked on output more than this is held back by something downstream.
@@ -22,8 +20,18 @@ const HELD_BACK: f64 = 0.3;
 /// A growth step must bring at least this share of the proportional gain in
 /// throughput, or the stage is past its knee.
 const KNEE: f64 = 0.15;
+/// The cores are full when the process uses this share of them.
+const CPU_FULL: f64 = 0.9;
 /// A source unread for longer than this share of a window is stalled.
-const STALL_SHARE: f64 = 0.1;
+const STALL_SHARE: f64 = 0.25;
+/// An input queue fuller than this share of its capacity is a backlog to drain
+/// before shrinking.
+const CALM_FILL: f64 = 0.25;
+/// Weight of the newest window in the smoothed load.
+const LOAD_SMOOTHING: f64 = 0.2;
+/// Growth steps smaller than this share of the count are not judged: their effect is
+/// within the noise of a window.
+const JUDGED_STEP: f64 = 0.25;
 /// Windows in a row a stage must look oversized before it shrinks (scale down lazily).
 const CALM_TICKS: u32 = 30;
 /// Windows after the first full window following a change of a stage before its
@@ -32,12 +40,19 @@ const SETTLE_TICKS: u64 = 1;
 /// A stage whose worker count reversed direction waits this many ticks before it
 /// may reverse again.
 const REVERSAL_COOLDOWN: u64 = 300;
+/// Reversals a stage may make whatever its load; past them, a stage reverses again
+/// only when its intake has changed by `LOAD_CHANGE` since its last reversal.
+const FREE_REVERSALS: u32 = 2;
+/// A change of intake that counts as a new load.
+const LOAD_CHANGE: f64 = 0.3;
 /// Share of the machine's memory given to records in flight when the operator set no
 /// budget; the rest is for the process itself and one record's growth past the cap.
 const BUDGET_SHARE: f64 = 0.8;
 /// Records above budget / this go through the serial lane, so that no few giants
 /// can hold the whole budget between them.
 const SERIAL_DIVISOR: u64 = 2;
+/// Calls a window needs before its median call time stands for the stage's.
+const TYPICAL_CALLS: u64 = 20;
 /// Most records per call a batching sink is given.
 const MAX_BATCH: usize = 16_384;
 /// Windows of (batch, call time) kept for the batch fit.
@@ -57,7 +72,8 @@ const BATCH_STEP: usize = 4;
 /// 2. **Judge** (`adaptive/knee`): a stage grown two windows ago that is still busy
 ///    (≥ 85%) and not held back by its output must show at least 15% of the
 ///    proportional gain in the sink's throughput (doubling from 8 to 16 workers must
-///    bring at least +15%). If not, it is past its knee: contention (a database's
+///    bring at least +15%; steps under 25% are not judged). When the cores are full
+///    the step is judged even if the stage now waits on its output. If not, it is past its knee: contention (a database's
 ///    peak), the cores (cpu stages share them), or a lock. Its count goes back to the
 ///    cheapest count within 1% of the best throughput that the stage's fitted
 ///    Universal Scalability Law curve predicts (or to the count before the step),
@@ -73,13 +89,14 @@ const BATCH_STEP: usize = 4;
 ///    One growth step at a time across the pipeline, so that the throughput it
 ///    brings is its own.
 /// 4. **Right-size the rest** (`adaptive/right-size`): a stage busy ≥ 90% without a
-///    backlog grows to `ceil(busy workers / 0.8)`; a stage below 65% busy, with no
-///    backlog and a source that is not stalled, for 30 windows in a row shrinks to
-///    that count (scale down lazily, never while a backlog drains or a giant holds
-///    the pipeline up).
+///    backlog grows to `ceil(calls in progress / 0.85)`; a stage whose smoothed load
+///    fits fewer workers, with its queue under a quarter full and a source that is
+///    not stalled, for 30 windows in a row shrinks to that count (scale down lazily,
+///    never while a backlog drains or a giant holds the pipeline up).
 ///
-/// A stage waits a window after a change before its figures count, and a stage that
-/// reversed direction does not reverse again for 300 ticks: no oscillation. Pinned
+/// A stage waits a window after a change before its figures count; a stage that
+/// reversed direction does not reverse again for 300 ticks, and after two reversals
+/// only once its intake has changed by 30% since the last: no oscillation. Pinned
 /// stages are left alone, and nothing happens while the operator has paused the
 /// controller.
 #[derive(Debug, Default)]
@@ -99,12 +116,20 @@ struct StageState {
     cap: Option<usize>,
     /// The stage's call time against its concurrency.
     usl: Usl,
+    /// Calls in progress, smoothed over windows.
+    load: f64,
     /// Windows in a row the stage looked oversized.
     calm: u32,
     /// Direction of the last worker change: −1, 0 or +1.
     direction: i8,
     /// Tick of the last reversal.
     reversed_at: Option<u64>,
+    /// Reversals so far.
+    reversals: u32,
+    /// Records per second the stage took, smoothed over windows.
+    intake: f64,
+    /// `intake` when the stage last reversed.
+    intake_at_reversal: Option<f64>,
     /// (records per call, seconds per call) of recent windows, for batch sinks.
     batch_points: Vec<(f64, f64)>,
     /// Bigger batches stopped paying.
@@ -249,11 +274,22 @@ impl Controller for Adaptive {
         // budget, a giant, a full queue): low utilisation then is a stall, not a
         // drop in load, and no reason to shrink.
         let stalled = snapshot.global.source.longest_idle_s > STALL_SHARE * snapshot.window_s;
+        let cores = snapshot.global.cores as f64;
+        let cpu_full = cores > 0.0 && snapshot.global.cpu_percent >= CPU_FULL * cores * 100.0;
         for (i, view) in views.iter().enumerate() {
             let state = &mut self.stages[i];
+            let intake = snapshot.stages[i].records_in as f64 / snapshot.window_s;
+            state.intake += LOAD_SMOOTHING * (intake - state.intake);
             if tick > state.changed_at + SETTLE_TICKS {
+                if let Some(typical) = typical_call_s(&snapshot.stages[i]) {
+                    state.usl.observe(view.concurrency, typical);
+                }
+                state.load = if state.load > 0.0 {
+                    state.load + LOAD_SMOOTHING * (view.concurrency - state.load)
+                } else {
+                    view.concurrency
+                };
                 if let Some(call_s) = view.call_s {
-                    state.usl.observe(view.concurrency, call_s);
                     if snapshot.stages[i].role == StageRole::BatchSink {
                         if state.batch_points.len() == BATCH_POINTS {
                             state.batch_points.remove(0);
@@ -269,7 +305,7 @@ impl Controller for Adaptive {
             if stats.workers.pinned || tick <= self.stages[i].changed_at + SETTLE_TICKS {
                 continue;
             }
-            if let Some(decision) = self.judge(i, stats, view, rate, tick) {
+            if let Some(decision) = self.judge(i, stats, view, rate, tick, cpu_full) {
                 out.push(decision);
             }
         }
@@ -324,16 +360,20 @@ impl Adaptive {
         view: &View,
         rate: f64,
         tick: u64,
+        cpu_full: bool,
     ) -> Option<Decision> {
         let probe = self.stages[i].probe.take()?;
         // A stage that now has time to spare, or waits on its output, passed the
-        // limit on to another stage: the step did what it could.
-        if view.utilisation < BUSY || view.blocked >= HELD_BACK || probe.rate_before <= 0.0 {
+        // limit on to another stage: the step did what it could. Unless the cores
+        // are full: then a cpu stage's new workers only took cores from the others,
+        // and the throughput alone says whether the step paid.
+        let passed_on = view.utilisation < BUSY || view.blocked >= HELD_BACK;
+        if (passed_on && !cpu_full) || probe.rate_before <= 0.0 {
             return None;
         }
         let gain = rate / probe.rate_before - 1.0;
         let proportional = probe.to as f64 / probe.from as f64 - 1.0;
-        if gain >= KNEE * proportional {
+        if proportional < JUDGED_STEP || gain >= KNEE * proportional {
             return None;
         }
         let state = &mut self.stages[i];
@@ -507,7 +547,9 @@ impl Adaptive {
             });
             return Some(decision);
         }
-        if view.utilisation < IDLE && view.fill < 0.1 && !stalled && target < view.workers {
+        let smoothed = ((state.load / TARGET_UTILISATION).ceil() as usize).max(1);
+        let target = clamp_workers(&stats.workers, smoothed);
+        if view.fill < CALM_FILL && !stalled && target < view.workers {
             state.calm += 1;
         } else {
             state.calm = 0;
@@ -517,11 +559,12 @@ impl Adaptive {
         }
         state.calm = 0;
         let reason = format!(
-            "adaptive/right-size: {} was under {:.0}% busy for {CALM_TICKS} windows with no backlog ({:.1} calls in progress); {} → {target} workers",
+            "adaptive/right-size: {} ran {:.1} calls in progress on {} workers for {CALM_TICKS} windows with no backlog; {} → {target} workers for {:.0}% utilisation",
             stats.name,
-            IDLE * 100.0,
-            view.concurrency,
-            view.workers
+            state.load,
+            view.workers,
+            view.workers,
+            TARGET_UTILISATION * 100.0
         );
         self.resize(i, view.workers, target, tick, reason)
     }
@@ -542,13 +585,19 @@ impl Adaptive {
         let state = &mut self.stages[i];
         let direction = if to > from { 1 } else { -1 };
         if state.direction == -direction {
-            if state
+            let cooling = state
                 .reversed_at
-                .is_some_and(|at| tick < at + REVERSAL_COOLDOWN)
-            {
+                .is_some_and(|at| tick < at + REVERSAL_COOLDOWN);
+            let same_load = state.reversals >= FREE_REVERSALS
+                && state
+                    .intake_at_reversal
+                    .is_some_and(|r| (state.intake - r).abs() < LOAD_CHANGE * r);
+            if cooling || same_load {
                 return None;
             }
             state.reversed_at = Some(tick);
+            state.reversals += 1;
+            state.intake_at_reversal = Some(state.intake);
         }
         state.direction = direction;
         state.changed_at = tick;
@@ -560,6 +609,13 @@ impl Adaptive {
             reason,
         ))
     }
+}
+
+/// The stage's typical call time this window, seconds: the median, which a few giant
+/// records do not drag as they drag the mean.
+fn typical_call_s(stats: &StageStats) -> Option<f64> {
+    let histogram = &stats.service_time_us;
+    (histogram.count >= TYPICAL_CALLS && histogram.p50 > 0).then(|| histogram.p50 as f64 / 1e6)
 }
 
 /// Least-squares line `y = a + b·x` through `points`; `None` with fewer than two

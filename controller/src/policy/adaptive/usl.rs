@@ -5,17 +5,22 @@
 //! `n = sqrt((1 − σ) / κ)` when κ > 0. Processor sharing of the cores shows up the
 //! same way (σ near 1 once the cores are full), so one curve covers both.
 
-use std::collections::VecDeque;
+use std::collections::BTreeMap;
 
-/// Windows kept for the fit.
-const POINTS: usize = 60;
+/// Concurrency buckets per doubling: points closer than that are averaged together.
+const BUCKETS_PER_DOUBLING: f64 = 4.0;
+/// Windows a bucket averages over before older ones start to fade.
+const BUCKET_MEMORY: f64 = 20.0;
 /// The cheapest count whose predicted throughput is within this share of the peak.
 const NEAR_PEAK: f64 = 0.99;
 
-/// Observed (concurrency, call time) pairs and the curve through them.
+/// Observed call times by concurrency, and the curve through them. Points are kept
+/// per bucket of concurrency (a quarter of a doubling wide), so that a long stay at
+/// one count does not push out what was seen at others.
 #[derive(Debug, Default)]
 pub(super) struct Usl {
-    points: VecDeque<(f64, f64)>,
+    /// Bucket → (sum of concurrency, sum of call time, weight).
+    buckets: BTreeMap<i32, (f64, f64, f64)>,
 }
 
 /// The fitted curve: `a`, `b`, `c` as in the module doc.
@@ -43,27 +48,38 @@ impl Usl {
         if concurrency < 0.05 || !call_s.is_finite() || call_s <= 0.0 {
             return;
         }
-        if self.points.len() == POINTS {
-            self.points.pop_front();
+        let n = concurrency.max(1.0);
+        let bucket = (n.log2() * BUCKETS_PER_DOUBLING).round() as i32;
+        let (sum_n, sum_s, weight) = self.buckets.entry(bucket).or_default();
+        if *weight >= BUCKET_MEMORY {
+            let fade = (BUCKET_MEMORY - 1.0) / *weight;
+            *sum_n *= fade;
+            *sum_s *= fade;
+            *weight *= fade;
         }
-        self.points.push_back((concurrency.max(1.0), call_s));
+        *sum_n += n;
+        *sum_s += call_s;
+        *weight += 1.0;
+    }
+
+    /// One (concurrency, call time) point per bucket, with its weight.
+    fn points(&self) -> impl Iterator<Item = (f64, f64, f64)> + '_ {
+        self.buckets
+            .values()
+            .map(|&(sum_n, sum_s, weight)| (sum_n / weight, sum_s / weight, weight))
     }
 
     /// True once the points span concurrencies at least 2× apart.
     pub(super) fn confident(&self) -> bool {
-        let (low, high) = self.span();
-        self.points.len() >= 3 && high >= 2.0 * low
-    }
-
-    fn span(&self) -> (f64, f64) {
-        self.points
-            .iter()
-            .fold((f64::INFINITY, 0.0f64), |(low, high), &(n, _)| {
+        let (low, high) = self
+            .points()
+            .fold((f64::INFINITY, 0.0f64), |(low, high), (n, _, _)| {
                 (low.min(n), high.max(n))
-            })
+            });
+        self.buckets.len() >= 3 && high >= 2.0 * low
     }
 
-    /// Least squares with b, c ≥ 0 (contention never helps).
+    /// Weighted least squares over the buckets, with b, c ≥ 0 (contention never helps).
     fn curve(&self) -> Option<Curve> {
         if !self.confident() {
             return None;
@@ -72,13 +88,13 @@ impl Usl {
         let solve = |columns: &[usize]| -> Option<Vec<f64>> {
             let k = columns.len();
             let mut matrix = vec![vec![0.0; k + 1]; k];
-            for &(n, y) in &self.points {
+            for (n, y, weight) in self.points() {
                 let x = features(n);
                 for (r, &cr) in columns.iter().enumerate() {
                     for (c, &cc) in columns.iter().enumerate() {
-                        matrix[r][c] += x[cr] * x[cc];
+                        matrix[r][c] += weight * x[cr] * x[cc];
                     }
-                    matrix[r][k] += x[cr] * y;
+                    matrix[r][k] += weight * x[cr] * y;
                 }
             }
             gauss(matrix)
