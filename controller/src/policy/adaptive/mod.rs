@@ -73,8 +73,9 @@ const BATCH_STEP: usize = 4;
 ///    (≥ 85%) and not held back by its output must show at least 15% of the
 ///    proportional gain in the sink's throughput (doubling from 8 to 16 workers must
 ///    bring at least +15%; steps under 25% are not judged). When the cores are full
-///    the step is judged even if the stage now waits on its output. If not, it is past its knee: contention (a database's
-///    peak), the cores (cpu stages share them), or a lock. Its count goes back to the
+///    the step is judged even if the stage now waits on its output. If not, it is
+///    past its knee: contention (a database's peak), the cores (cpu stages share
+///    them), or a lock. Its count goes back to the
 ///    cheapest count within 1% of the best throughput that the stage's fitted
 ///    Universal Scalability Law curve predicts (or to the count before the step),
 ///    and it is capped there.
