@@ -29,6 +29,9 @@ const STALL_SHARE: f64 = 0.25;
 const CALM_FILL: f64 = 0.25;
 /// Weight of the newest window in the smoothed load.
 const LOAD_SMOOTHING: f64 = 0.2;
+/// A gain in throughput this large pays for a step whatever its size: the oracle is
+/// the most throughput, and a percent or two of it is worth a worker.
+const MEASURABLE_GAIN: f64 = 0.015;
 /// Growth steps smaller than this share of the count are not judged: their effect is
 /// within the noise of a window.
 const JUDGED_STEP: f64 = 0.25;
@@ -73,12 +76,12 @@ const BATCH_STEP: usize = 4;
 ///    (≥ 85%) and not held back by its output must show at least 15% of the
 ///    proportional gain in the sink's throughput (doubling from 8 to 16 workers must
 ///    bring at least +15%; steps under 25% are not judged). When the cores are full
-///    the step is judged even if the stage now waits on its output. If not, it is
-///    past its knee: contention (a database's peak), the cores (cpu stages share
-///    them), or a lock. Its count goes back to the
-///    cheapest count within 1% of the best throughput that the stage's fitted
-///    Universal Scalability Law curve predicts (or to the count before the step),
-///    and it is capped there.
+///    the step is judged even if the stage now waits on its output. If it brought
+///    less but still 1.5% or more, the peak lies between the two counts: the stage
+///    settles in the middle. If it brought less than 1.5%, the stage is past its
+///    knee: contention (a database's peak), the cores (cpu stages share them), or a
+///    lock; its count goes back to the count before the step. Either way it is
+///    capped there.
 /// 3. **Grow the bottleneck** (`adaptive/bottleneck`): the stage that is busy (≥ 85%)
 ///    with a backlog (input queue ≥ 30% full) and not held back by its output.
 ///    - A batching sink whose batches are full first gets bigger batches (×4 a step,
@@ -301,12 +304,14 @@ impl Controller for Adaptive {
             }
         }
         let mut grown = None;
+        let mut undone = false;
         for (i, view) in views.iter().enumerate() {
             let stats = &snapshot.stages[i];
             if stats.workers.pinned || tick <= self.stages[i].changed_at + SETTLE_TICKS {
                 continue;
             }
             if let Some(decision) = self.judge(i, stats, view, rate, tick, cpu_full) {
+                undone = true;
                 out.push(decision);
             }
         }
@@ -321,7 +326,8 @@ impl Controller for Adaptive {
             .max_by(|(_, a), (_, b)| a.fill.total_cmp(&b.fill))
             .map(|(i, _)| i);
         // One growth step at a time, so that its effect on throughput is its own.
-        let probing = self.stages.iter().any(|state| state.probe.is_some());
+        // A step undone this tick changes the throughput too: the next step waits.
+        let probing = undone || self.stages.iter().any(|state| state.probe.is_some());
         if let Some(b) = bottleneck.filter(|_| !probing) {
             let decisions = self.grow(b, &snapshot.stages[b], &views[b], rate, tick, snapshot);
             if !decisions.is_empty() {
@@ -342,7 +348,7 @@ impl Controller for Adaptive {
                 tick,
                 rate,
                 stalled,
-                probing: self.stages.iter().any(|state| state.probe.is_some()),
+                probing: undone || self.stages.iter().any(|state| state.probe.is_some()),
             };
             if let Some(decision) = self.right_size(i, stats, view, now) {
                 out.push(decision);
@@ -374,25 +380,31 @@ impl Adaptive {
         }
         let gain = rate / probe.rate_before - 1.0;
         let proportional = probe.to as f64 / probe.from as f64 - 1.0;
-        if proportional < JUDGED_STEP || gain >= KNEE * proportional {
+        let pays = KNEE * proportional;
+        if proportional < JUDGED_STEP || gain >= pays {
             return None;
         }
+        // Some gain, less than the step's share: the peak lies between the two
+        // counts, so settle in the middle. No measurable gain: back to where it was.
+        let (best, verdict) = if gain >= MEASURABLE_GAIN {
+            (
+                probe.from + (probe.to - probe.from).div_ceil(2),
+                "near its knee",
+            )
+        } else {
+            (probe.from, "past its knee")
+        };
         let state = &mut self.stages[i];
-        let best = state
-            .usl
-            .cheapest_near_peak(stats.workers.max.max(1))
-            .filter(|&n| n < probe.to)
-            .unwrap_or(probe.from);
         let best = clamp_workers(&stats.workers, best);
         state.cap = Some(best);
         let reason = format!(
             "adaptive/knee: {} went {} → {} workers and the sink's throughput moved {:+.1}% \
-             (a step that pays brings ≥ {:+.1}%); past its knee, holding at {best}{}",
+             (a step that pays brings ≥ {:+.1}%); {verdict}, holding at {best}{}",
             stats.name,
             probe.from,
             probe.to,
             gain * 100.0,
-            KNEE * proportional * 100.0,
+            pays * 100.0,
             state.usl.describe()
         );
         self.resize(i, view.workers, best, tick, reason)
@@ -418,7 +430,10 @@ impl Adaptive {
         let most = state.cap.unwrap_or(stats.workers.max);
         let mut to = (view.workers * 2).min(most);
         if let Some(peak) = state.usl.cheapest_near_peak(stats.workers.max.max(1)) {
-            to = to.min(peak);
+            // Up to the fitted peak, but in a step big enough to be judged: small
+            // unjudged steps would ratchet a noisy stage up for nothing.
+            let judged = (view.workers as f64 * (1.0 + JUDGED_STEP)).ceil() as usize;
+            to = to.min(peak.max(judged));
         }
         let to = clamp_workers(&stats.workers, to);
         if to <= view.workers {
