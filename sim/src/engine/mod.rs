@@ -41,6 +41,8 @@ use crate::scenario::{OnTimeout, Scenario};
 const RETRY_ATTEMPTS: u32 = 5;
 const RETRY_INITIAL_S: f64 = 0.010;
 const RETRY_MAX_S: f64 = 2.0;
+/// The draw key of a record's fan-out (attempts use 1..=RETRY_ATTEMPTS).
+const FAN_OUT_DRAW: u32 = 7;
 
 /// Why a run ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -161,7 +163,7 @@ impl Engine {
                 StageSim::new(
                     spec,
                     i == last,
-                    Rng::new(scenario.seed, 1 + i as u64),
+                    scenario.seed ^ (1 + i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15),
                     runtime.initial_workers.min(runtime.max_workers).max(1),
                     runtime.queue_capacity,
                     runtime.batch_size,
@@ -452,6 +454,7 @@ impl Engine {
 
     fn take_from_source(&mut self, bytes: u64) {
         let rec = Rec {
+            id: self.source.read,
             admitted_at: self.now,
             bytes,
         };
@@ -544,7 +547,9 @@ impl Engine {
         let call = &mut self.slots[slot as usize];
         call.started = self.now;
         let bytes: u64 = call.recs.iter().map(|rec| rec.bytes).sum();
-        let work = stage.draw_work(bytes);
+        let mut draws = stage.draws(call.recs.first().map_or(0, |rec| rec.id), call.attempt);
+        let work = stage.draw_work(&mut draws, bytes);
+        call.fails = draws.chance(stage.spec.error_rate);
         stage
             .finishing
             .push(Reverse((Point(stage.progress + work), slot)));
@@ -569,8 +574,7 @@ impl Engine {
         } else {
             stage.in_call -= 1;
         }
-        let error_rate = stage.spec.error_rate;
-        if stage.rng.chance(error_rate) {
+        if self.slots[slot as usize].fails {
             stage.window.errors += 1;
             let attempt = self.slots[slot as usize].attempt;
             if attempt < RETRY_ATTEMPTS {
@@ -662,10 +666,17 @@ impl Engine {
             for rec in &self.slots[slot as usize].recs {
                 old += rec.bytes;
                 let whole = ratio.floor();
-                let count = whole as u64 + u64::from(stage.rng.chance(ratio - whole));
+                let extra =
+                    ratio > whole && stage.draws(rec.id, FAN_OUT_DRAW).chance(ratio - whole);
+                let count = whole as u64 + u64::from(extra);
                 let bytes = ((rec.bytes as f64 * size_ratio).round() as u64).max(1);
-                for _ in 0..count {
+                for k in 0..count {
                     outputs.push(Rec {
+                        id: if k == 0 {
+                            rec.id
+                        } else {
+                            rec.id.wrapping_mul(0x9e37_79b9_7f4a_7c15).wrapping_add(k)
+                        },
                         admitted_at: rec.admitted_at,
                         bytes,
                     });

@@ -10,9 +10,12 @@ use brigade_controller::{Histogram, StageRole};
 use super::rng::Rng;
 use crate::scenario::{StageKind, StageSpec};
 
-/// A record in the model: when it was admitted and what it weighs.
+/// A record in the model: which it is, when it was admitted and what it weighs.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Rec {
+    /// Its position in the source (outputs of a fan-out get derived ids): the key of
+    /// every random draw made for it, so that every policy meets the same records.
+    pub(crate) id: u64,
     pub(crate) admitted_at: f64,
     pub(crate) bytes: u64,
 }
@@ -24,6 +27,8 @@ pub(crate) struct Call {
     pub(crate) started: f64,
     pub(crate) attempt: u32,
     pub(crate) serial: bool,
+    /// This attempt fails (drawn when it starts).
+    pub(crate) fails: bool,
 }
 
 /// A worker that finished a call and waits to hand its outputs on: for the budget to
@@ -125,7 +130,8 @@ impl StageWindow {
 pub(crate) struct StageSim {
     pub(crate) spec: StageSpec,
     pub(crate) role: StageRole,
-    pub(crate) rng: Rng,
+    /// The scenario's seed, salted with the stage's index.
+    pub(crate) seed: u64,
     pub(crate) queue: VecDeque<Rec>,
     pub(crate) capacity: usize,
     /// Workers in the pool, whatever they are doing.
@@ -165,7 +171,7 @@ impl StageSim {
     pub(crate) fn new(
         spec: &StageSpec,
         last: bool,
-        rng: Rng,
+        seed: u64,
         workers: usize,
         capacity: usize,
         batch_size: usize,
@@ -178,7 +184,7 @@ impl StageSim {
         Self {
             spec: spec.clone(),
             role,
-            rng,
+            seed,
             queue: VecDeque::new(),
             capacity,
             live: workers,
@@ -225,10 +231,22 @@ impl StageSim {
             + self.spec.coherency * n * (n - 1.0).max(0.0)
     }
 
-    /// Work of a call over `bytes`, drawn now: service plus the per-MiB cost, times
-    /// the scale in force.
-    pub(crate) fn draw_work(&mut self, bytes: u64) -> f64 {
-        let service = self.rng.sample(&self.spec.service);
+    /// The random draws for attempt `attempt` of a call whose first record is `id`.
+    ///
+    /// Draws are keyed by record, not taken in call order, so that whatever the
+    /// policy does the same record meets the same service time, error and fan-out at
+    /// the same stage: policies are compared on common random numbers.
+    pub(crate) fn draws(&self, id: u64, attempt: u32) -> Rng {
+        Rng::new(
+            self.seed,
+            id.wrapping_mul(8).wrapping_add(u64::from(attempt)),
+        )
+    }
+
+    /// Work of a call over `bytes` with these draws: service plus the per-MiB cost,
+    /// times the scale in force.
+    pub(crate) fn draw_work(&self, draws: &mut Rng, bytes: u64) -> f64 {
+        let service = draws.sample(&self.spec.service);
         (service + self.spec.per_mib_s * bytes as f64 / (1024.0 * 1024.0)) * self.scale
     }
 
