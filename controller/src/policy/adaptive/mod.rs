@@ -32,6 +32,11 @@ const LOAD_SMOOTHING: f64 = 0.2;
 /// A gain in throughput this large pays for a step whatever its size: the oracle is
 /// the most throughput, and a percent or two of it is worth a worker.
 const MEASURABLE_GAIN: f64 = 0.015;
+/// Windows in a row a stage must be the bottleneck before it grows: a burst (a giant,
+/// a hiccup downstream) is not a shortage of workers.
+const STREAK: u32 = 2;
+/// Below this many workers a bottleneck grows ×4 a step, above it ×2.
+const FAST_START: usize = 8;
 /// Growth steps smaller than this share of the count are not judged: their effect is
 /// within the noise of a window.
 const JUDGED_STEP: f64 = 0.25;
@@ -107,6 +112,8 @@ const BATCH_STEP: usize = 4;
 pub struct Adaptive {
     stages: Vec<StageState>,
     budget_checked: bool,
+    /// The sink's throughput of the last two windows, newest last.
+    recent: [f64; 2],
 }
 
 /// What the policy remembers of a stage.
@@ -118,6 +125,8 @@ struct StageState {
     probe: Option<Probe>,
     /// Count past which growth was judged useless.
     cap: Option<usize>,
+    /// Windows in a row the stage has been a bottleneck.
+    streak: u32,
     /// The stage's call time against its concurrency.
     usl: Usl,
     /// Calls in progress, smoothed over windows.
@@ -273,15 +282,26 @@ impl Controller for Adaptive {
             .map(|(i, stats)| View::of(stats, current_workers(snapshot, i), snapshot.window_s))
             .collect();
         let sink = snapshot.stages.last().expect("checked non-empty");
-        let rate = sink.observed_rate(snapshot.window_s);
+        let now_rate = sink.observed_rate(snapshot.window_s);
+        self.recent = [self.recent[1], now_rate];
+        // Steps are judged, and their baselines taken, on two windows: one window
+        // of a bursty pipeline is too noisy to tell a few percent.
+        let rate = (self.recent[0] + self.recent[1]) / 2.0;
         // A source left unread for a good part of the window is held back (by the
         // budget, a giant, a full queue): low utilisation then is a stall, not a
         // drop in load, and no reason to shrink.
-        let stalled = snapshot.global.source.longest_idle_s > STALL_SHARE * snapshot.window_s;
+        // A source read to its end leaves a pipeline draining: no load to size for.
+        let stalled = snapshot.global.source.longest_idle_s > STALL_SHARE * snapshot.window_s
+            || snapshot.global.source.exhausted;
         let cores = snapshot.global.cores as f64;
         let cpu_full = cores > 0.0 && snapshot.global.cpu_percent >= CPU_FULL * cores * 100.0;
         for (i, view) in views.iter().enumerate() {
             let state = &mut self.stages[i];
+            state.streak = if view.bottleneck() {
+                state.streak + 1
+            } else {
+                0
+            };
             let intake = snapshot.stages[i].records_in as f64 / snapshot.window_s;
             state.intake += LOAD_SMOOTHING * (intake - state.intake);
             if tick > state.changed_at + SETTLE_TICKS {
@@ -320,6 +340,7 @@ impl Controller for Adaptive {
             .enumerate()
             .filter(|(i, view)| {
                 view.bottleneck()
+                    && self.stages[*i].streak >= STREAK
                     && !snapshot.stages[*i].workers.pinned
                     && tick > self.stages[*i].changed_at + SETTLE_TICKS
             })
@@ -385,16 +406,23 @@ impl Adaptive {
             return None;
         }
         // Some gain, less than the step's share: the peak lies between the two
-        // counts, so settle in the middle. No measurable gain: back to where it was.
+        // counts, so settle in the (geometric) middle. No measurable gain: back to where it was.
         let (best, verdict) = if gain >= MEASURABLE_GAIN {
             (
-                probe.from + (probe.to - probe.from).div_ceil(2),
+                (((probe.from * probe.to) as f64).sqrt().round() as usize)
+                    .clamp(probe.from + 1, probe.to),
                 "near its knee",
             )
         } else {
             (probe.from, "past its knee")
         };
         let state = &mut self.stages[i];
+        // The fitted curve may know better (cpu stages sharing full cores fit as
+        // heavy contention, with a peak at a few workers): never above its peak.
+        let best = state
+            .usl
+            .cheapest_near_peak(stats.workers.max.max(1))
+            .map_or(best, |peak| best.min(peak));
         let best = clamp_workers(&stats.workers, best);
         state.cap = Some(best);
         let reason = format!(
@@ -428,7 +456,9 @@ impl Adaptive {
         }
         let state = &self.stages[b];
         let most = state.cap.unwrap_or(stats.workers.max);
-        let mut to = (view.workers * 2).min(most);
+        // Scale up fast: ×4 while the pool is small, ×2 after.
+        let factor = if view.workers < FAST_START { 4 } else { 2 };
+        let mut to = (view.workers * factor).min(most);
         if let Some(peak) = state.usl.cheapest_near_peak(stats.workers.max.max(1)) {
             // Up to the fitted peak, but in a step big enough to be judged: small
             // unjudged steps would ratchet a noisy stage up for nothing.
@@ -542,7 +572,7 @@ impl Adaptive {
         } = now;
         let state = &mut self.stages[i];
         let target = clamp_workers(&stats.workers, view.right_size());
-        if view.utilisation >= 0.9 && target > view.workers && !probing {
+        if view.utilisation >= 0.9 && view.fill < BACKLOG && target > view.workers && !probing {
             state.calm = 0;
             let target = state
                 .cap

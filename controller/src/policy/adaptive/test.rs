@@ -73,13 +73,22 @@ fn keeps_the_operators_budget() {
 }
 
 #[test]
-fn doubles_a_backlogged_bottleneck_and_says_why() {
+fn grows_a_lasting_bottleneck_fast_and_says_why() {
     let mut policy = Adaptive::new();
-    let decisions = decide(&mut policy, database(&[4]).tick(3));
-    assert_eq!(set_workers(&decisions), vec![(0, 8)]);
+    // One window as the bottleneck could be a burst; two in a row is a shortage.
+    assert!(set_workers(&decide(&mut policy, database(&[8]).tick(2))).is_empty());
+    let decisions = decide(&mut policy, database(&[8]).tick(3));
+    assert_eq!(set_workers(&decisions), vec![(0, 16)]);
     assert_eq!(
         decisions[0].reason,
-        "adaptive/bottleneck: write is 100% busy with its queue 100% full; 4 → 8 workers"
+        "adaptive/bottleneck: write is 100% busy with its queue 100% full; 8 → 16 workers"
+    );
+    // A small pool grows ×4.
+    let mut policy = Adaptive::new();
+    decide(&mut policy, database(&[2]).tick(2));
+    assert_eq!(
+        set_workers(&decide(&mut policy, database(&[2]).tick(3))),
+        vec![(0, 8)]
     );
 }
 
@@ -101,8 +110,7 @@ fn stops_at_the_knee_of_a_contended_sink_without_oscillating() {
 #[test]
 fn a_step_that_brings_nothing_is_undone() {
     let mut policy = Adaptive::new();
-    // Tick 3: 2 → 4 workers on a sink held at 1000 records/s by something it shares
-    // (the cores, a lock).
+    // A sink held at 1000 records/s by something it shares (the cores, a lock).
     let flat = |workers: usize, tick: u64| {
         SnapshotBuilder::new().tick(tick).stage(
             StageBuilder::new("write")
@@ -113,15 +121,47 @@ fn a_step_that_brings_nothing_is_undone() {
                 .records(1000, 1000),
         )
     };
-    assert_eq!(set_workers(&decide(&mut policy, flat(2, 3))), vec![(0, 4)]);
-    assert!(set_workers(&decide(&mut policy, flat(4, 4))).is_empty());
-    let decisions = decide(&mut policy, flat(4, 5));
+    decide(&mut policy, flat(2, 2));
+    assert_eq!(set_workers(&decide(&mut policy, flat(2, 3))), vec![(0, 8)]);
+    assert!(set_workers(&decide(&mut policy, flat(8, 4))).is_empty());
+    let decisions = decide(&mut policy, flat(8, 5));
     assert_eq!(set_workers(&decisions), vec![(0, 2)]);
-    assert!(decisions[0]
-        .reason
-        .starts_with("adaptive/knee: write went 2 → 4"));
+    assert!(
+        decisions[0].reason.starts_with(
+            "adaptive/knee: write went 2 → 8 workers and the sink's throughput moved +0.0%"
+        ),
+        "{}",
+        decisions[0].reason
+    );
     // And it stays capped there.
-    assert!(set_workers(&decide(&mut policy, flat(2, 7))).is_empty());
+    for tick in 6..12 {
+        assert!(set_workers(&decide(&mut policy, flat(2, tick))).is_empty());
+    }
+}
+
+#[test]
+fn a_step_that_brings_a_little_settles_in_between() {
+    let mut policy = Adaptive::new();
+    let at = |workers: usize, rate: u64, tick: u64| {
+        SnapshotBuilder::new().tick(tick).stage(
+            StageBuilder::new("write")
+                .sink()
+                .workers(workers)
+                .busy(1.0)
+                .queue(64.0, 64)
+                .records(rate, rate),
+        )
+    };
+    decide(&mut policy, at(8, 1000, 2));
+    assert_eq!(
+        set_workers(&decide(&mut policy, at(8, 1000, 3))),
+        vec![(0, 16)]
+    );
+    decide(&mut policy, at(16, 1050, 4));
+    // +5% for +100% workers: the peak is between 8 and 16; sqrt(8 · 16) ≈ 11.
+    let decisions = decide(&mut policy, at(16, 1050, 5));
+    assert_eq!(set_workers(&decisions), vec![(0, 11)]);
+    assert!(decisions[0].reason.contains("near its knee, holding at 11"));
 }
 
 /// A two-stage pipeline whose sink has far more workers than its load needs.
@@ -218,11 +258,13 @@ fn full_batches_grow_before_workers_and_the_queue_holds_two() {
     let mut policy = Adaptive::new();
     let actions = |decisions: Vec<Decision>| decisions.iter().map(|d| d.action).collect::<Vec<_>>();
     // Batches of 1 are full: 1 → 4 records a call; a queue of 64 already holds two.
+    assert!(actions(policy.decide(&window(2, 1, 330))).is_empty());
     assert_eq!(
         actions(policy.decide(&window(3, 1, 330))),
         vec![Action::SetBatchSize { stage: 0, size: 4 }]
     );
     // At 64 the fit says calls cost 3 ms + 12 µs a record: ×4 more still pays.
+    policy.decide(&window(4, 64, 265));
     assert_eq!(
         actions(policy.decide(&window(5, 64, 265))),
         vec![
