@@ -8,9 +8,12 @@
 //!
 //! - [`scenario`]: the file format, parsed and checked;
 //! - [`Simulation`]: one policy through one scenario, tick by tick;
+//! - [`report`] and [`render`]: a run's figures, and the table, JSON and CSV that
+//!   `brigade sim` prints of them;
 //! - the engine (private): the discrete-event model itself.
 
 mod engine;
+pub mod render;
 pub mod report;
 pub mod scenario;
 mod simulation;
