@@ -10,9 +10,11 @@
 //! - [`Simulation`]: one policy through one scenario, tick by tick;
 //! - [`report`] and [`render`]: a run's figures, and the table, JSON and CSV that
 //!   `brigade sim` prints of them;
+//! - [`plot`]: runs over time as an SVG file;
 //! - the engine (private): the discrete-event model itself.
 
 mod engine;
+pub mod plot;
 pub mod render;
 pub mod report;
 pub mod scenario;
