@@ -29,6 +29,8 @@ const STALL_SHARE: f64 = 0.25;
 const CALM_FILL: f64 = 0.25;
 /// Weight of the newest window in the smoothed load.
 const LOAD_SMOOTHING: f64 = 0.2;
+/// Weight of the newest window in the slowly smoothed intake.
+const SLOW_SMOOTHING: f64 = 0.02;
 /// A gain in throughput this large pays for a step whatever its size: the oracle is
 /// the most throughput, and a percent or two of it is worth a worker.
 const MEASURABLE_GAIN: f64 = 0.015;
@@ -53,6 +55,15 @@ const REVERSAL_COOLDOWN: u64 = 300;
 const FREE_REVERSALS: u32 = 2;
 /// A change of intake that counts as a new load.
 const LOAD_CHANGE: f64 = 0.3;
+/// A busy stage that finished less than this share of what it took before is stuck
+/// (a locked database): every call it starts now will hang too.
+const STUCK: f64 = 0.05;
+/// Windows in a row a stage must be stuck before the breaker trips.
+const STUCK_TICKS: u32 = 2;
+/// Ticks before the first probe of a tripped stage; doubling up to `MAX_PROBE_GAP`.
+const FIRST_PROBE: u64 = 5;
+/// Longest gap between probes of a tripped stage.
+const MAX_PROBE_GAP: u64 = 40;
 /// Share of the machine's memory given to records in flight when the operator set no
 /// budget; the rest is for the process itself and one record's growth past the cap.
 const BUDGET_SHARE: f64 = 0.8;
@@ -74,6 +85,13 @@ const BATCH_STEP: usize = 4;
 ///
 /// # The rules, in the order they run each tick
 ///
+/// 0. **Breaker** (`adaptive/breaker`): a stage 95% busy that finished less than 5% of
+///    what it took before, two windows in a row, is stuck (a locked database): every
+///    call it starts would hang too, and hung calls outlive the lock. Its target
+///    drops to 1, so workers whose calls end retire instead of starting new ones.
+///    After 5 ticks, then 10, 20, 40, it gets one fresh worker beside the hung ones
+///    (a probe); once it finishes records again it gets its workers back, with room
+///    to grow by half beside the calls still hung.
 /// 1. **Budget** (`adaptive/budget`): when the operator set no memory budget, set one
 ///    at 80% of the machine's memory; the serial threshold at half the budget, so
 ///    that no two giants hold the whole budget between them.
@@ -127,6 +145,10 @@ struct StageState {
     cap: Option<usize>,
     /// Windows in a row the stage has been a bottleneck.
     streak: u32,
+    /// Windows in a row the stage has been stuck.
+    stuck_streak: u32,
+    /// The breaker, while it holds new calls back from a stuck stage.
+    trip: Option<Trip>,
     /// The stage's call time against its concurrency.
     usl: Usl,
     /// Calls in progress, smoothed over windows.
@@ -141,12 +163,27 @@ struct StageState {
     reversals: u32,
     /// Records per second the stage took, smoothed over windows.
     intake: f64,
+    /// The same, smoothed over many more windows.
+    slow_intake: f64,
     /// `intake` when the stage last reversed.
     intake_at_reversal: Option<f64>,
     /// (records per call, seconds per call) of recent windows, for batch sinks.
     batch_points: Vec<(f64, f64)>,
     /// Bigger batches stopped paying.
     batch_done: bool,
+}
+
+/// A tripped breaker: the stage was stuck, new calls are held back.
+#[derive(Clone, Copy, Debug)]
+struct Trip {
+    /// The stage's count when it tripped, given back when it recovers.
+    restore: usize,
+    /// Records per second it took before it got stuck.
+    intake: f64,
+    /// Tick of the next probe (one fresh worker).
+    next_probe: u64,
+    /// Ticks between probes, doubling.
+    backoff: u64,
 }
 
 /// A growth step: from `from` to `to` workers, with the sink's throughput before it.
@@ -211,6 +248,14 @@ impl View {
     /// Workers that would run this window's load at the target utilisation.
     fn right_size(&self) -> usize {
         ((self.concurrency / TARGET_UTILISATION).ceil() as usize).max(1)
+    }
+}
+
+impl StageState {
+    /// What the stage took per second before it got stuck: the larger of its smoothed
+    /// intake and the slow one, which a few stuck windows barely move.
+    fn intake_before_stuck(&self) -> f64 {
+        self.intake.max(self.slow_intake)
     }
 }
 
@@ -304,6 +349,7 @@ impl Controller for Adaptive {
             };
             let intake = snapshot.stages[i].records_in as f64 / snapshot.window_s;
             state.intake += LOAD_SMOOTHING * (intake - state.intake);
+            state.slow_intake += SLOW_SMOOTHING * (intake - state.slow_intake);
             if tick > state.changed_at + SETTLE_TICKS {
                 if let Some(typical) = typical_call_s(&snapshot.stages[i]) {
                     state.usl.observe(view.concurrency, typical);
@@ -323,11 +369,23 @@ impl Controller for Adaptive {
                 }
             }
         }
+        for (i, view) in views.iter().enumerate() {
+            let stats = &snapshot.stages[i];
+            if stats.workers.pinned {
+                continue;
+            }
+            if let Some(decision) = self.breaker(i, stats, view, tick, snapshot.window_s) {
+                out.push(decision);
+            }
+        }
         let mut grown = None;
         let mut undone = false;
         for (i, view) in views.iter().enumerate() {
             let stats = &snapshot.stages[i];
-            if stats.workers.pinned || tick <= self.stages[i].changed_at + SETTLE_TICKS {
+            if stats.workers.pinned
+                || self.stages[i].trip.is_some()
+                || tick <= self.stages[i].changed_at + SETTLE_TICKS
+            {
                 continue;
             }
             if let Some(decision) = self.judge(i, stats, view, rate, tick, cpu_full) {
@@ -341,6 +399,8 @@ impl Controller for Adaptive {
             .filter(|(i, view)| {
                 view.bottleneck()
                     && self.stages[*i].streak >= STREAK
+                    && self.stages[*i].trip.is_none()
+                    && self.stages[*i].stuck_streak == 0
                     && !snapshot.stages[*i].workers.pinned
                     && tick > self.stages[*i].changed_at + SETTLE_TICKS
             })
@@ -361,6 +421,7 @@ impl Controller for Adaptive {
             if Some(i) == grown
                 || Some(i) == bottleneck
                 || stats.workers.pinned
+                || self.stages[i].trip.is_some()
                 || tick <= self.stages[i].changed_at + SETTLE_TICKS
             {
                 continue;
@@ -380,6 +441,75 @@ impl Controller for Adaptive {
 }
 
 impl Adaptive {
+    /// Rule 0: the breaker. A stage whose workers are all busy and finish nothing
+    /// (a locked database) gets no new calls: every one would hang too, and hung calls
+    /// outlive the lock. Probes of one fresh worker, ever further apart, tell when it
+    /// has recovered; then it gets its workers back.
+    fn breaker(
+        &mut self,
+        i: usize,
+        stats: &StageStats,
+        view: &View,
+        tick: u64,
+        window_s: f64,
+    ) -> Option<Decision> {
+        let state = &mut self.stages[i];
+        let finished = stats.records_out as f64 / window_s;
+        if let Some(trip) = state.trip {
+            if finished >= STUCK * trip.intake {
+                state.trip = None;
+                state.cap = Some(trip.restore + trip.restore.div_ceil(2));
+                state.probe = None;
+                let to = trip.restore.max(stats.workers.live);
+                let reason = format!(
+                    "adaptive/breaker: {} finished {finished:.0} records/s again; \
+                     giving back its workers: {} → {to}",
+                    stats.name, view.workers
+                );
+                return self.force_resize(i, to, tick, reason);
+            }
+            if tick < trip.next_probe {
+                return None;
+            }
+            let to = stats.workers.live + 1;
+            state.trip = Some(Trip {
+                next_probe: tick + trip.backoff,
+                backoff: (trip.backoff * 2).min(MAX_PROBE_GAP),
+                ..trip
+            });
+            let reason = format!(
+                "adaptive/breaker: {} still stuck ({finished:.0} records/s); probing with one \
+                 fresh worker beside the {} held: {} → {to}",
+                stats.name, stats.workers.live, view.workers
+            );
+            return self.force_resize(i, to, tick, reason);
+        }
+        let stuck = state.intake > 0.0
+            && view.utilisation >= 0.95
+            && finished < STUCK * state.intake_before_stuck();
+        state.stuck_streak = if stuck { state.stuck_streak + 1 } else { 0 };
+        if state.stuck_streak < STUCK_TICKS {
+            return None;
+        }
+        state.stuck_streak = 0;
+        let intake = state.intake_before_stuck();
+        state.trip = Some(Trip {
+            restore: view.workers,
+            intake,
+            next_probe: tick + FIRST_PROBE,
+            backoff: FIRST_PROBE * 2,
+        });
+        state.probe = None;
+        let reason = format!(
+            "adaptive/breaker: {} is {:.0}% busy and finished {finished:.0} records/s \
+             (it took {intake:.0}/s): stuck; no new calls until it recovers: {} → 1",
+            stats.name,
+            view.utilisation * 100.0,
+            view.workers
+        );
+        self.force_resize(i, 1, tick, reason)
+    }
+
     /// Rule 2: judges last tick's growth step of stage `i`.
     fn judge(
         &mut self,
@@ -572,7 +702,13 @@ impl Adaptive {
         } = now;
         let state = &mut self.stages[i];
         let target = clamp_workers(&stats.workers, view.right_size());
-        if view.utilisation >= 0.9 && view.fill < BACKLOG && target > view.workers && !probing {
+        let working = state.stuck_streak == 0;
+        if view.utilisation >= 0.9
+            && view.fill < BACKLOG
+            && working
+            && target > view.workers
+            && !probing
+        {
             state.calm = 0;
             let target = state
                 .cap
@@ -613,6 +749,21 @@ impl Adaptive {
             TARGET_UTILISATION * 100.0
         );
         self.resize(i, view.workers, target, tick, reason)
+    }
+
+    /// Sets stage `i` to `to` workers whatever its direction before: the breaker acts
+    /// on an emergency, not on a trend.
+    fn force_resize(&mut self, i: usize, to: usize, tick: u64, reason: String) -> Option<Decision> {
+        let state = &mut self.stages[i];
+        state.changed_at = tick;
+        state.direction = 0;
+        Some(Decision::new(
+            Action::SetWorkers {
+                stage: i,
+                workers: to,
+            },
+            reason,
+        ))
     }
 
     /// Sets stage `i` from `from` to `to` workers unless that would reverse its

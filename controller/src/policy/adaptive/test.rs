@@ -279,3 +279,50 @@ fn full_batches_grow_before_workers_and_the_queue_holds_two() {
         ]
     );
 }
+
+#[test]
+fn a_stuck_sink_trips_the_breaker_is_probed_and_gets_its_workers_back() {
+    let mut policy = Adaptive::new();
+    // Busy 85% while it works (sized right: nothing to do), 100% while stuck.
+    let window = |tick: u64, live: usize, rate: u64| {
+        let mut snapshot = with_calls(
+            SnapshotBuilder::new()
+                .tick(tick)
+                .stage(
+                    StageBuilder::new("upsert")
+                        .sink()
+                        .workers(live)
+                        .busy(if rate > 0 { 0.85 } else { 1.0 })
+                        .queue(10.0, 64)
+                        .records(rate, rate),
+                )
+                .build(),
+        );
+        snapshot.stages[0].workers.live = live;
+        snapshot
+    };
+    for tick in 2..40 {
+        policy.decide(&window(tick, 20, 2000));
+    }
+    // The database locks: 20 calls in progress, nothing finishes.
+    let first = policy.decide(&window(40, 20, 0));
+    assert!(set_workers(&first).is_empty(), "{first:?}");
+    let decisions = policy.decide(&window(41, 20, 0));
+    assert_eq!(set_workers(&decisions), vec![(0, 1)]);
+    assert!(decisions[0]
+        .reason
+        .starts_with("adaptive/breaker: upsert is 100% busy"));
+    let mut held = |tick: u64, live: usize| set_workers(&policy.decide(&window(tick, live, 0)));
+    assert!(held(42, 20).is_empty());
+    // First probe after 5 ticks: one fresh worker beside the 20 hung ones.
+    assert_eq!(held(46, 20), vec![(0, 21)]);
+    assert!(held(50, 21).is_empty());
+    // Then 10 ticks later, then 20.
+    assert_eq!(held(56, 21), vec![(0, 22)]);
+    assert!(held(70, 22).is_empty());
+    assert_eq!(held(76, 22), vec![(0, 23)]);
+    // It finishes records again: its workers come back.
+    let decisions = policy.decide(&window(80, 23, 500));
+    assert_eq!(set_workers(&decisions), vec![(0, 23)]);
+    assert!(decisions[0].reason.contains("finished 500 records/s again"));
+}
