@@ -37,6 +37,10 @@ const MEASURABLE_GAIN: f64 = 0.015;
 /// Windows in a row a stage must be the bottleneck before it grows: a burst (a giant,
 /// a hiccup downstream) is not a shortage of workers.
 const STREAK: u32 = 2;
+/// Ticks after its last change when a stage counts as settled.
+const SETTLED_TICKS: u64 = 30;
+/// Windows in a row a settled stage must be the bottleneck before it grows.
+const SETTLED_STREAK: u32 = 10;
 /// Below this many workers a bottleneck grows ×4 a step, above it ×2.
 const FAST_START: usize = 8;
 /// Growth steps smaller than this share of the count are not judged: their effect is
@@ -70,8 +74,17 @@ const BUDGET_SHARE: f64 = 0.8;
 /// Records above budget / this go through the serial lane, so that no few giants
 /// can hold the whole budget between them.
 const SERIAL_DIVISOR: u64 = 2;
+/// A deeper queue only while bytes in flight are under this share of the budget.
+const BUFFER_ROOM: f64 = 0.7;
+/// A queue holds at most this share of the budget, at the stage's mean record size.
+const BUFFER_SHARE: f64 = 0.6;
+/// Deepest queue the policy asks for, records.
+const MAX_QUEUE: usize = 65_536;
 /// Calls a window needs before its median call time stands for the stage's.
 const TYPICAL_CALLS: u64 = 20;
+/// Batches grow until the per-record part of a call is this many times its fixed
+/// part (the fixed cost is then 1/(1 + this) of a call: 5%).
+const BATCH_AMORTISED: f64 = 19.0;
 /// Most records per call a batching sink is given.
 const MAX_BATCH: usize = 16_384;
 /// Windows of (batch, call time) kept for the batch fit.
@@ -103,8 +116,9 @@ const BATCH_STEP: usize = 4;
 ///    less but still 1.5% or more, the peak lies between the two counts: the stage
 ///    settles in the middle. If it brought less than 1.5%, the stage is past its
 ///    knee: contention (a database's peak), the cores (cpu stages share them), or a
-///    lock; its count goes back to the count before the step. Either way it is
-///    capped there.
+///    lock; its count goes back to the count before the step. Where the fitted
+///    USL curve puts the peak between the two counts it wins, and it bounds both
+///    from above. Either way the stage is capped there.
 /// 3. **Grow the bottleneck** (`adaptive/bottleneck`): the stage that is busy (≥ 85%)
 ///    with a backlog (input queue ≥ 30% full) and not held back by its output.
 ///    - A batching sink whose batches are full first gets bigger batches (×4 a step,
@@ -115,8 +129,13 @@ const BATCH_STEP: usize = 4;
 ///
 ///    One growth step at a time across the pipeline, so that the throughput it
 ///    brings is its own.
-/// 4. **Right-size the rest** (`adaptive/right-size`): a stage busy ≥ 90% without a
-///    backlog grows to `ceil(calls in progress / 0.85)`; a stage whose smoothed load
+/// 4. **Buffer** (`adaptive/buffer`): a bottleneck capped at its knee
+///    that holds the source back, while under 70% of the budget is in flight, gets a
+///    queue 4× deeper (at most 60% of the budget at its mean record size): the
+///    backlog is worked off when the load drops. Latency for throughput.
+/// 5. **Right-size the rest** (`adaptive/right-size`): a stage busy ≥ 90% without a
+///    backlog, while the cores are not full, grows to `ceil(calls in progress /
+///    0.85)`; a stage whose smoothed load
 ///    fits fewer workers, with its queue under a quarter full and a source that is
 ///    not stalled, for 30 windows in a row shrinks to that count (scale down lazily,
 ///    never while a backlog drains or a giant holds the pipeline up).
@@ -204,6 +223,8 @@ struct Now {
     stalled: bool,
     /// A growth step is waiting to be judged.
     probing: bool,
+    /// The process uses the cores to the full.
+    cpu_full: bool,
 }
 
 /// One window's view of a stage, derived from its StageStats.
@@ -252,6 +273,17 @@ impl View {
 }
 
 impl StageState {
+    /// Windows in a row the stage must be the bottleneck to grow: two while it is
+    /// being sized, ten once it has been left alone for a while (a burst then is
+    /// likelier than a new load).
+    fn streak_needed(&self, tick: u64) -> u32 {
+        if tick > self.changed_at + SETTLED_TICKS {
+            SETTLED_STREAK
+        } else {
+            STREAK
+        }
+    }
+
     /// What the stage took per second before it got stuck: the larger of its smoothed
     /// intake and the slow one, which a few stuck windows barely move.
     fn intake_before_stuck(&self) -> f64 {
@@ -398,7 +430,7 @@ impl Controller for Adaptive {
             .enumerate()
             .filter(|(i, view)| {
                 view.bottleneck()
-                    && self.stages[*i].streak >= STREAK
+                    && self.stages[*i].streak >= self.stages[*i].streak_needed(tick)
                     && self.stages[*i].trip.is_none()
                     && self.stages[*i].stuck_streak == 0
                     && !snapshot.stages[*i].workers.pinned
@@ -416,6 +448,9 @@ impl Controller for Adaptive {
             }
             out.extend(decisions);
         }
+        if let Some(b) = bottleneck.filter(|&b| Some(b) != grown && self.stages[b].cap.is_some()) {
+            out.extend(buffer(b, &snapshot.stages[b], &views[b], snapshot));
+        }
         for (i, view) in views.iter().enumerate() {
             let stats = &snapshot.stages[i];
             if Some(i) == grown
@@ -431,6 +466,7 @@ impl Controller for Adaptive {
                 rate,
                 stalled,
                 probing: undone || self.stages.iter().any(|state| state.probe.is_some()),
+                cpu_full,
             };
             if let Some(decision) = self.right_size(i, stats, view, now) {
                 out.push(decision);
@@ -547,12 +583,14 @@ impl Adaptive {
             (probe.from, "past its knee")
         };
         let state = &mut self.stages[i];
-        // The fitted curve may know better (cpu stages sharing full cores fit as
-        // heavy contention, with a peak at a few workers): never above its peak.
-        let best = state
-            .usl
-            .cheapest_near_peak(stats.workers.max.max(1))
-            .map_or(best, |peak| best.min(peak));
+        // The fitted curve knows better where the peak lies between the two counts,
+        // and below them (cpu stages sharing full cores fit as heavy contention,
+        // with a peak at a few workers); one window's throughput knows better above.
+        let best = match state.usl.cheapest_near_peak(stats.workers.max.max(1)) {
+            Some(peak) if peak > probe.from && peak < probe.to => peak,
+            Some(peak) => best.min(peak),
+            None => best,
+        };
         let best = clamp_workers(&stats.workers, best);
         state.cap = Some(best);
         let reason = format!(
@@ -586,8 +624,16 @@ impl Adaptive {
         }
         let state = &self.stages[b];
         let most = state.cap.unwrap_or(stats.workers.max);
-        // Scale up fast: ×4 while the pool is small, ×2 after.
-        let factor = if view.workers < FAST_START { 4 } else { 2 };
+        // Scale up fast: ×4 while the pool is small, ×2 after
+        // (Not ×4 on a machine already half busy: a cpu stage would take cores from
+        // the others before the step can be judged.)
+        let cores = snapshot.global.cores as f64;
+        let half_busy = cores > 0.0 && snapshot.global.cpu_percent >= 50.0 * cores;
+        let factor = if view.workers < FAST_START && !half_busy {
+            4
+        } else {
+            2
+        };
         let mut to = (view.workers * factor).min(most);
         if let Some(peak) = state.usl.cheapest_near_peak(stats.workers.max.max(1)) {
             // Up to the fitted peak, but in a step big enough to be judged: small
@@ -637,7 +683,7 @@ impl Adaptive {
         let fit = fit_line(&state.batch_points);
         if let Some((fixed, per_record)) = fit {
             if per_record > 0.0 {
-                let enough = (4.0 * fixed / per_record).ceil() as usize;
+                let enough = (BATCH_AMORTISED * fixed / per_record).ceil() as usize;
                 target = target.min(enough.max(1));
             }
         }
@@ -645,7 +691,8 @@ impl Adaptive {
             let size = stats.record_size_bytes.mean.max(1.0);
             target = target.min(((budget as f64 / 16.0 / size) as usize).max(1));
         }
-        if target <= batch {
+        // Within a quarter of where it should be: close enough, stop tuning it.
+        if target * 4 <= batch * 5 {
             state.batch_done = true;
             return None;
         }
@@ -686,7 +733,7 @@ impl Adaptive {
         Some(out)
     }
 
-    /// Rule 4: sizes a stage that is not the bottleneck to its load.
+    /// Rule 5: sizes a stage that is not the bottleneck to its load.
     fn right_size(
         &mut self,
         i: usize,
@@ -699,6 +746,7 @@ impl Adaptive {
             rate,
             stalled,
             probing,
+            cpu_full,
         } = now;
         let state = &mut self.stages[i];
         let target = clamp_workers(&stats.workers, view.right_size());
@@ -706,6 +754,7 @@ impl Adaptive {
         if view.utilisation >= 0.9
             && view.fill < BACKLOG
             && working
+            && !cpu_full
             && target > view.workers
             && !probing
         {
@@ -806,6 +855,45 @@ impl Adaptive {
             reason,
         ))
     }
+}
+
+/// Rule 4: a bottleneck capped at its knee, with the source held back behind
+/// it and the budget mostly free, gets a deeper input queue: the source keeps
+/// reading, and the backlog is there to be worked off when the load drops (a phase
+/// of lighter input, the end of a slow spell). It trades latency for throughput,
+/// bounded by a quarter of the budget.
+fn buffer(b: usize, stats: &StageStats, view: &View, snapshot: &Snapshot) -> Option<Decision> {
+    let budget = snapshot.global.memory_budget?;
+    let capacity = snapshot.knobs.stages.get(b)?.queue_capacity;
+    let held_back = snapshot
+        .stages
+        .first()
+        .is_some_and(|first| first.queue.mean_depth >= 0.9 * first.queue.capacity as f64);
+    let room = (snapshot.global.inflight_bytes_max as f64) < BUFFER_ROOM * budget as f64;
+    if view.fill < 0.9 || !held_back || !room {
+        return None;
+    }
+    let size = stats.record_size_bytes.mean.max(1.0);
+    let most = ((budget as f64 * BUFFER_SHARE / size) as usize).min(MAX_QUEUE);
+    let to = (capacity * BATCH_STEP).min(most);
+    (to > capacity).then(|| {
+        Decision::new(
+            Action::SetQueueCapacity {
+                stage: b,
+                capacity: to,
+            },
+            format!(
+                "adaptive/buffer: {} cannot keep up and holds the source back, with {} of \
+                 the {} budget in flight; its queue {capacity} → {to} records (≤ {:.0}% of \
+                 the budget at {})",
+                stats.name,
+                human(snapshot.global.inflight_bytes_max),
+                human(budget),
+                BUFFER_SHARE * 100.0,
+                human(size as u64)
+            ),
+        )
+    })
 }
 
 /// The stage's typical call time this window, seconds: the median, which a few giant
