@@ -48,3 +48,18 @@ fn before_the_first_tick() {
     let app = brigade_tui::App::new(brigade_tui::Options::default());
     insta::assert_snapshot!(screen(&app, 80, 24));
 }
+
+#[test]
+fn any_terminal_size_draws_without_panicking() {
+    let mut app = app_at(40);
+    let mut feed = FakeFeed::default();
+    // The plain screen, then with the help overlay, then with the drain overlay too.
+    for command in [Command::Down, Command::Help, Command::Quit] {
+        app.update(command, &mut feed);
+        for width in (1..=200).step_by(7) {
+            for height in (1..=60).step_by(5) {
+                screen(&app, width, height);
+            }
+        }
+    }
+}
