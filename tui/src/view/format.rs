@@ -152,6 +152,41 @@ pub(crate) fn truncate(text: &str, width: usize) -> String {
     cut
 }
 
+/// `text` broken into at most `lines` lines of `width` characters, at spaces where it
+/// can; the last line ends in `…` when the text does not fit.
+pub(crate) fn wrap(text: &str, width: usize, lines: usize) -> Vec<String> {
+    if width == 0 || lines == 0 {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    let mut current = String::new();
+    for word in text.split_whitespace() {
+        let (used, len) = (current.chars().count(), word.chars().count());
+        if used > 0 && used + 1 + len <= width {
+            current.push(' ');
+            current.push_str(word);
+            continue;
+        }
+        if used > 0 {
+            out.push(std::mem::take(&mut current));
+        }
+        let mut rest: Vec<char> = word.chars().collect();
+        while rest.len() > width {
+            out.push(rest.drain(..width).collect());
+        }
+        current = rest.into_iter().collect();
+    }
+    if !current.is_empty() {
+        out.push(current);
+    }
+    if out.len() > lines {
+        let rest = out[lines - 1..].join(" ");
+        out.truncate(lines - 1);
+        out.push(truncate(&rest, width));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -205,5 +240,9 @@ mod tests {
         assert_eq!(speed(64.0), "64");
         assert_eq!(truncate("geocode", 10), "geocode");
         assert_eq!(truncate("geocode_addresses", 8), "geocode…");
+        assert_eq!(wrap("a bb ccc dddd", 6, 2), ["a bb", "ccc d…"]);
+        assert_eq!(wrap("a bb ccc", 6, 3), ["a bb", "ccc"]);
+        assert_eq!(wrap("abcdefgh", 3, 5), ["abc", "def", "gh"]);
+        assert!(wrap("text", 0, 2).is_empty());
     }
 }

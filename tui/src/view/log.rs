@@ -5,11 +5,11 @@
 use brigade_controller::{Action, DecisionRecord, Outcome, Snapshot};
 use ratatui::layout::{Constraint, Rect};
 use ratatui::style::{Color, Modifier, Style};
-use ratatui::text::{Line, Span};
+use ratatui::text::{Line, Span, Text};
 use ratatui::widgets::{Block, Cell, Row, Table};
 use ratatui::Frame;
 
-use super::format::{bytes, elapsed, rate};
+use super::format::{bytes, elapsed, rate, wrap};
 use super::{dim, WIDE};
 use crate::state::{Board, State};
 
@@ -29,19 +29,16 @@ pub(crate) fn render(frame: &mut Frame, area: Rect, state: &State, board: &Board
     }
     let wide = area.width >= WIDE;
     let widths: &[u16] = if wide {
-        &[1, 5, 8, 9, 26, 10, 0]
+        &[1, 5, 8, 9, 26, 10]
     } else {
-        &[1, 5, 8, 20, 9, 0]
+        &[1, 5, 8, 20, 9]
     };
+    let fixed: u16 = widths.iter().sum::<u16>() + SPACING * widths.len() as u16 + 2;
+    let reason_width = area.width.saturating_sub(fixed).max(10);
     let constraints: Vec<Constraint> = widths
         .iter()
-        .map(|&w| {
-            if w == 0 {
-                Constraint::Min(10)
-            } else {
-                Constraint::Length(w)
-            }
-        })
+        .chain([&reason_width])
+        .map(|&w| Constraint::Length(w))
         .collect();
     let headings: &[&str] = if wide {
         &["", "tick", "at", "by", "change", "outcome", "reason"]
@@ -51,13 +48,20 @@ pub(crate) fn render(frame: &mut Frame, area: Rect, state: &State, board: &Board
     let heading = Row::new(headings.iter().map(|&h| Cell::from(h)))
         .style(Style::new().add_modifier(Modifier::BOLD));
     let visible = usize::from(area.height.saturating_sub(3));
+    // Rows to spare go to the reasons: up to three lines each.
+    let shown = total.saturating_sub(offset).min(visible).max(1);
+    let lines = (visible / shown).clamp(1, 3);
+    let room = Reason {
+        width: usize::from(reason_width),
+        lines,
+    };
     let rows = board
         .log
         .iter()
         .rev()
         .skip(offset)
-        .take(visible)
-        .map(|record| row(record, board.latest.as_ref(), state.selected, wide));
+        .take(visible / lines)
+        .map(|record| row(record, board.latest.as_ref(), state.selected, wide, room));
     if total == 0 {
         let empty = Row::new([
             Cell::from(""),
@@ -69,9 +73,19 @@ pub(crate) fn render(frame: &mut Frame, area: Rect, state: &State, board: &Board
     }
     let table = Table::new(rows, constraints)
         .header(heading)
-        .column_spacing(1)
+        .column_spacing(SPACING)
         .block(block);
     frame.render_widget(table, area);
+}
+
+/// Columns between cells.
+const SPACING: u16 = 1;
+
+/// Room for a decision's reason.
+#[derive(Clone, Copy)]
+struct Reason {
+    width: usize,
+    lines: usize,
 }
 
 fn row<'a>(
@@ -79,6 +93,7 @@ fn row<'a>(
     snapshot: Option<&Snapshot>,
     selected: usize,
     wide: bool,
+    room: Reason,
 ) -> Row<'a> {
     let action = &record.decision.action;
     let mark = if action.stage() == Some(selected) {
@@ -121,9 +136,9 @@ fn row<'a>(
         Cell::from(Span::styled(record.by.clone(), by_style)),
         Cell::from(change(action, snapshot)),
         Cell::from(Span::styled(outcome, outcome_style)),
-        Cell::from(reason),
+        Cell::from(Text::from_iter(wrap(&reason, room.width, room.lines))),
     ]);
-    Row::new(cells)
+    Row::new(cells).height(room.lines as u16)
 }
 
 /// What the action sets, in words: `geocode workers → 8`.
