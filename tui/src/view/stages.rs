@@ -38,6 +38,10 @@ const NARROW_COLUMNS: Columns = Columns {
 
 /// Columns between cells.
 const SPACING: u16 = 1;
+/// Index in [`Columns::widths`] of the queue column.
+const QUEUE: usize = 4;
+/// Index in [`Columns::widths`] of the rate sparkline, whose heading is blank.
+const SPARK: usize = 6;
 /// The selected row's mark.
 const MARK: &str = "▸ ";
 
@@ -71,7 +75,7 @@ pub(crate) fn render(frame: &mut Frame, area: Rect, state: &State, board: &Board
             .enumerate()
             .map(|(i, text)| {
                 let line = Line::from(text);
-                Cell::from(if i == 0 || i == 7 {
+                Cell::from(if i == 0 || i == SPARK + 1 {
                     line
                 } else {
                     line.right_aligned()
@@ -84,7 +88,7 @@ pub(crate) fn render(frame: &mut Frame, area: Rect, state: &State, board: &Board
             .history
             .stages
             .get(i)
-            .map(|h| h.rate.last(usize::from(columns.widths[6])));
+            .map(|h| h.rate.last(usize::from(columns.widths[SPARK])));
         row(
             snapshot,
             i,
@@ -151,7 +155,7 @@ fn row<'a>(
         0.0
     };
     let depth = format!("{:.0}/{}", queue.mean_depth, queue.capacity);
-    let queue_cell = if columns.widths[4] >= 11 {
+    let queue_cell = if columns.widths[QUEUE] >= 11 {
         Cell::from(Line::from(vec![
             Span::styled(format!("{depth:>7} "), Style::new().fg(level(fill))),
             Span::styled(fill_bar(fill, 3), Style::new().fg(level(fill))),
@@ -179,7 +183,7 @@ fn row<'a>(
         queue_cell,
         right(rate(stage.observed_rate(snapshot.window_s)), Style::new()),
         Cell::from(Span::styled(
-            spark(rates, usize::from(columns.widths[6])),
+            spark(rates, usize::from(columns.widths[SPARK])),
             Style::new().fg(Color::Cyan),
         )),
         time(service.p50),
