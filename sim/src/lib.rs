@@ -8,9 +8,12 @@
 //!
 //! - [`scenario`]: the file format, parsed and checked;
 //! - [`Simulation`]: one policy through one scenario, tick by tick;
+//! - [`oracle`]: the best static configuration, found by search and verified by
+//!   simulation;
 //! - the engine (private): the discrete-event model itself.
 
 mod engine;
+pub mod oracle;
 pub mod report;
 pub mod scenario;
 mod simulation;
