@@ -10,9 +10,12 @@
 //! - [`Simulation`]: one policy through one scenario, tick by tick;
 //! - [`oracle`]: the best static configuration, found by search and verified by
 //!   simulation;
+//! - [`experiment`]: policies side by side with the oracle, as `brigade sim` reports
+//!   them;
 //! - the engine (private): the discrete-event model itself.
 
 mod engine;
+pub mod experiment;
 pub mod oracle;
 pub mod report;
 pub mod scenario;
