@@ -300,3 +300,37 @@ fn the_ranking_ties_within_the_tolerance_and_puts_failures_last() {
     assert_eq!(rank((&a, &fast), (&b, &fast), best), Ordering::Less);
     assert_eq!(rank((&a, &fast), (&a, &fast), best), Ordering::Equal);
 }
+
+fn shared(name: &str) -> Scenario {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
+    crate::scenario::load(&path.join(name)).unwrap_or_else(|err| panic!("{err}"))
+}
+
+#[test]
+fn the_capacity_model_starts_where_the_hand_reckoning_does() {
+    // 15 writers are the USL peak of saturating-db's database: 906 records/s.
+    let saturating = Estimate::of(&shared("saturating-db.toml"));
+    assert_eq!(saturating.start.workers, [1, 15]);
+    assert!(close(saturating.rate, 908.0, 0.01), "{}", saturating.rate);
+    // Two cores carry 1 / 582 µs = 3436 records/s of cpu-bound's decode and score.
+    let cpu = Estimate::of(&shared("cpu-bound.toml"));
+    assert_eq!(cpu.start.workers, [1, 2, 6]);
+    assert!(close(cpu.rate, 3436.0, 0.01), "{}", cpu.rate);
+}
+
+#[test]
+fn only_small_records_is_worth_screening_among_the_shared_scenarios() {
+    for name in [
+        "cpu-bound.toml",
+        "noisy-neighbor.toml",
+        "s3-idle-timeout.toml",
+        "saturating-db.toml",
+        "shapefile-etl.toml",
+        "small-records.toml",
+    ] {
+        let sc = shared(name);
+        let screen = screening_copy(&sc, Estimate::of(&sc).rate, SCREEN_RECORDS);
+        let expected = (name == "small-records.toml").then_some(5.0);
+        assert_eq!(screen.map(|s| s.duration_s), expected, "{name}");
+    }
+}
