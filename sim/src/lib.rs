@@ -8,12 +8,18 @@
 //!
 //! - [`scenario`]: the file format, parsed and checked;
 //! - [`Simulation`]: one policy through one scenario, tick by tick;
+//! - [`oracle`]: the best static configuration, found by search and verified by
+//!   simulation;
+//! - [`experiment`]: policies side by side with the oracle, as `brigade sim` reports
+//!   them;
 //! - [`report`] and [`render`]: a run's figures, and the table, JSON and CSV that
 //!   `brigade sim` prints of them;
 //! - [`plot`]: runs over time as an SVG file;
 //! - the engine (private): the discrete-event model itself.
 
 mod engine;
+pub mod experiment;
+pub mod oracle;
 pub mod plot;
 pub mod render;
 pub mod report;
