@@ -1,27 +1,37 @@
-//! The `brigade` command. It only wires: the commands arrive with the simulator and
-//! the dashboard; until then it says what exists.
+//! The `brigade` command: parses the arguments, checks them, and hands them to the
+//! mode asked for. The work itself lives in the library crates.
+
+mod sim_command;
 
 use std::process::ExitCode;
 
+use clap::{Parser, Subcommand};
+
+/// brigade: an adaptive, self-tuning stage runtime for ETL pipelines.
+///
+/// The library is ready (see README.md); the runtime demo is
+/// `cargo run --release --example etl`.
+#[derive(Debug, Parser)]
+#[command(name = "brigade", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    Sim(sim_command::SimArgs),
+}
+
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.first().map(String::as_str) {
-        None | Some("-h" | "--help" | "help") => {
-            println!(
-                "brigade {}: an adaptive, self-tuning stage runtime for ETL pipelines\n\n\
-                 The library is ready (see README.md). Try the runtime demo:\n  \
-                 cargo run --release --example etl",
-                env!("CARGO_PKG_VERSION")
-            );
-            ExitCode::SUCCESS
-        }
-        Some("-V" | "--version") => {
-            println!("brigade {}", env!("CARGO_PKG_VERSION"));
-            ExitCode::SUCCESS
-        }
-        Some(other) => {
-            eprintln!("brigade: unknown command `{other}` (see `brigade --help`)");
-            ExitCode::from(2)
+    let result = match Cli::parse().command {
+        Command::Sim(args) => args.into_config().and_then(sim_command::run),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
         }
     }
 }

@@ -1,0 +1,166 @@
+//! The `brigade` binary as a person runs it: help, refusals, and a short simulation.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+/// A scenario that simulates in a moment.
+const TINY: &str = r#"name = "tiny"
+duration = "20s"
+
+[source]
+rate = 200
+size = { dist = "fixed", value = "1KiB" }
+
+[[stage]]
+name = "work"
+kind = "cpu"
+service = { dist = "fixed", value = "5ms" }
+
+[[stage]]
+name = "store"
+kind = "io"
+service = { dist = "fixed", value = "8ms" }
+"#;
+
+fn brigade(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_brigade"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("the binary runs")
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+#[test]
+fn help_lists_the_sim_command() {
+    let output = brigade(&["--help"]);
+    assert!(output.status.success());
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert!(text.contains("sim"), "{text}");
+    assert!(text.contains("simulator"), "{text}");
+
+    let output = brigade(&["sim", "--help"]);
+    assert!(output.status.success());
+    let text = String::from_utf8(output.stdout).unwrap();
+    for option in ["--policy", "--format", "--plot", "table", "json", "csv"] {
+        assert!(text.contains(option), "{option} in {text}");
+    }
+}
+
+#[test]
+fn a_bad_scenario_file_is_named_with_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        dir.path(),
+        "bad.toml",
+        &TINY.replace("rate = 200", "rat = 200"),
+    );
+    let output = brigade(&["sim", &path]);
+    assert!(!output.status.success());
+    let message = stderr(&output);
+    assert!(message.contains(&format!("{path}:5:")), "{message}");
+    assert!(message.contains("`source.rat`"), "{message}");
+    assert!(output.stdout.is_empty());
+
+    let output = brigade(&["sim", "no/such/scenario.toml"]);
+    assert!(!output.status.success());
+    assert!(stderr(&output).contains("no/such/scenario.toml"));
+}
+
+#[test]
+fn an_unknown_policy_is_refused_before_anything_runs() {
+    // The scenario does not exist either: the policy is checked first.
+    let output = brigade(&[
+        "sim",
+        "missing.toml",
+        "--policy",
+        "ds2",
+        "--policy",
+        "fastest",
+    ]);
+    assert!(!output.status.success());
+    let message = stderr(&output);
+    assert!(message.contains("unknown policy `fastest`"), "{message}");
+    assert!(!message.contains("missing.toml"), "{message}");
+    assert!(output.stdout.is_empty());
+
+    let output = brigade(&[
+        "sim",
+        "missing.toml",
+        "--policy",
+        "hill",
+        "--policy",
+        "hill",
+    ]);
+    assert!(!output.status.success());
+    assert!(stderr(&output).contains("`hill` is given twice"));
+}
+
+#[test]
+fn the_plot_must_be_an_svg_in_a_folder_that_exists() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = write(dir.path(), "tiny.toml", TINY);
+    let output = brigade(&["sim", &scenario, "--plot", "runs.png"]);
+    assert!(!output.status.success());
+    assert!(stderr(&output).contains("FILE.svg"), "{}", stderr(&output));
+
+    let missing = dir.path().join("no").join("runs.svg");
+    let output = brigade(&["sim", &scenario, "--plot", missing.to_str().unwrap()]);
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("no such folder"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn a_short_simulation_prints_every_format_and_draws_the_plot() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = write(dir.path(), "tiny.toml", TINY);
+    let plot = dir.path().join("runs.svg");
+    let policies = ["--policy", "static:2", "--policy", "seda"];
+
+    let mut args = vec!["sim", &scenario, "--format", "json"];
+    args.extend(policies);
+    args.extend(["--plot", plot.to_str().unwrap()]);
+    let output = brigade(&args);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["scenario"], "tiny");
+    assert!(report["oracle"]["workers"]["store"].as_u64().unwrap() >= 1);
+    let runs: Vec<&str> = report["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|run| run["policy"].as_str().unwrap())
+        .collect();
+    assert_eq!(runs, ["static:2", "seda"]);
+    let svg = std::fs::read_to_string(&plot).unwrap();
+    assert!(svg.contains("tiny") && svg.contains("static:2") && svg.contains("seda"));
+
+    let mut args = vec!["sim", &scenario, &scenario, "--format", "csv"];
+    args.extend(policies);
+    let output = brigade(&args);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let csv = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(csv.lines().count(), 1 + 2 * 3, "{csv}");
+    assert!(csv.lines().nth(1).unwrap().starts_with("tiny,oracle,"));
+
+    let mut args = vec!["sim", &scenario];
+    args.extend(policies);
+    let output = brigade(&args);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let table = String::from_utf8(output.stdout).unwrap();
+    assert!(table.starts_with("tiny: oracle workers "), "{table}");
+    assert_eq!(table.lines().count(), 4, "{table}");
+}
