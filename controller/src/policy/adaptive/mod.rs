@@ -78,6 +78,9 @@ const SERIAL_DIVISOR: u64 = 2;
 const BUFFER_ROOM: f64 = 0.7;
 /// A queue holds at most this share of the budget, at the stage's mean record size.
 const BUFFER_SHARE: f64 = 0.6;
+/// A deeper queue holds at most this many seconds of the stage's work: the latency a
+/// buffered record may pay.
+const MAX_BUFFER_S: f64 = 30.0;
 /// Deepest queue the policy asks for, records.
 const MAX_QUEUE: usize = 65_536;
 /// Calls a window needs before its median call time stands for the stage's.
@@ -132,7 +135,8 @@ const BATCH_STEP: usize = 4;
 /// 4. **Buffer** (`adaptive/buffer`): a bottleneck capped at its knee
 ///    that holds the source back, while under 70% of the budget is in flight, gets a
 ///    queue 4× deeper (at most 60% of the budget at its mean record size): the
-///    backlog is worked off when the load drops. Latency for throughput.
+///    backlog is worked off when the load drops. Latency for throughput, bounded:
+///    the queue holds at most 30 s of the stage's work.
 /// 5. **Right-size the rest** (`adaptive/right-size`): a stage busy ≥ 90% without a
 ///    backlog, while the cores are not full, grows to `ceil(calls in progress /
 ///    0.85)`; a stage whose smoothed load
@@ -874,7 +878,10 @@ fn buffer(b: usize, stats: &StageStats, view: &View, snapshot: &Snapshot) -> Opt
         return None;
     }
     let size = stats.record_size_bytes.mean.max(1.0);
-    let most = ((budget as f64 * BUFFER_SHARE / size) as usize).min(MAX_QUEUE);
+    let drains_in = stats.observed_rate(snapshot.window_s) * MAX_BUFFER_S;
+    let most = ((budget as f64 * BUFFER_SHARE / size) as usize)
+        .min(drains_in as usize)
+        .min(MAX_QUEUE);
     let to = (capacity * BATCH_STEP).min(most);
     (to > capacity).then(|| {
         Decision::new(
@@ -885,7 +892,7 @@ fn buffer(b: usize, stats: &StageStats, view: &View, snapshot: &Snapshot) -> Opt
             format!(
                 "adaptive/buffer: {} cannot keep up and holds the source back, with {} of \
                  the {} budget in flight; its queue {capacity} → {to} records (≤ {:.0}% of \
-                 the budget at {})",
+                 the budget at {}, ≤ {MAX_BUFFER_S:.0} s of its work)",
                 stats.name,
                 human(snapshot.global.inflight_bytes_max),
                 human(budget),
