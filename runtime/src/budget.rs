@@ -162,17 +162,17 @@ impl Budget {
         }
     }
 
-    /// Admits a new record of `bytes` at `to`, waiting for room until `deadline`.
+    /// Admits a new record of `bytes` at `to`, waiting for room at most `patience`.
     /// A record larger than the whole cap waits for an empty pipeline. Returns false
-    /// if the deadline passed first.
-    pub(crate) fn admit(&self, bytes: u64, to: Location, deadline: Option<Instant>) -> bool {
+    /// if the time ran out first.
+    pub(crate) fn admit(&self, bytes: u64, to: Location, patience: Duration) -> bool {
         let attempt = || {
             self.growers.load(SeqCst) == 0
                 && self.try_add(bytes, |used, limit| {
                     used.saturating_add(bytes) <= limit || (bytes > limit && used == 0)
                 })
         };
-        let admitted = attempt() || self.wait_for(deadline, attempt);
+        let admitted = attempt() || self.wait_for(Some(Instant::now() + patience), attempt);
         if admitted {
             self.slot(to).fetch_add(bytes, SeqCst);
         }
@@ -269,8 +269,8 @@ mod tests {
     use std::sync::Arc;
     use std::thread;
 
-    fn soon() -> Option<Instant> {
-        Some(Instant::now() + Duration::from_millis(20))
+    fn soon() -> Duration {
+        Duration::from_millis(20)
     }
 
     #[test]

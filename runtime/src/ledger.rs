@@ -53,12 +53,12 @@ impl Ledger {
         (ledger, positions)
     }
 
-    /// Opens the books on a source record.
-    pub(crate) fn admit(&self, position: u64) -> Arc<Ticket> {
+    /// Opens the books on a source record admitted at `admitted_at`.
+    pub(crate) fn admit(&self, position: u64, admitted_at: Instant) -> Arc<Ticket> {
         self.admitted.fetch_add(1, SeqCst);
         Arc::new(Ticket {
             position,
-            admitted_at: Instant::now(),
+            admitted_at,
             live: AtomicUsize::new(1),
             failed: AtomicBool::new(false),
         })
@@ -141,7 +141,7 @@ mod tests {
     #[test]
     fn fan_out_finishes_when_every_child_does() {
         let (ledger, positions) = Ledger::new();
-        let ticket = ledger.admit(0);
+        let ticket = ledger.admit(0, Instant::now());
         ledger.fork(&ticket, 3);
         ledger.finish(&ticket, false);
         ledger.finish(&ticket, true);
@@ -155,7 +155,7 @@ mod tests {
     #[test]
     fn filtered_record_completes() {
         let (ledger, _positions) = Ledger::new();
-        let ticket = ledger.admit(0);
+        let ticket = ledger.admit(0, Instant::now());
         ledger.fork(&ticket, 0);
         assert_eq!(ledger.counts(), (1, 1, 0));
     }

@@ -40,7 +40,7 @@ impl<T> Default for Scratch<T> {
 }
 
 impl<T: Send + 'static> SinkCore<T> {
-    /// Writes a batch that has waited since `start`.
+    /// Writes a batch that has waited since `start`; returns the end of the last call.
     pub(crate) fn process(
         &self,
         batch: &mut Vec<Envelope<T>>,
@@ -48,7 +48,7 @@ impl<T: Send + 'static> SinkCore<T> {
         start: Instant,
         figures: &mut Figures,
         scratch: &mut Scratch<T>,
-    ) {
+    ) -> Instant {
         let (here, _) = lane.locations(self.index);
         scratch.values.clear();
         scratch.meta.clear();
@@ -60,9 +60,10 @@ impl<T: Send + 'static> SinkCore<T> {
         let mut values = std::mem::take(&mut scratch.values);
         let mut attempt = 1;
         let mut call_start = start;
+        let mut end;
         let failure = loop {
             let outcome = catch_unwind(AssertUnwindSafe(|| (self.func)(values)));
-            let end = Instant::now();
+            end = Instant::now();
             let took = (end - call_start).as_nanos() as u64;
             figures.counts.busy_ns += took;
             figures.service_ns = took;
@@ -102,11 +103,10 @@ impl<T: Send + 'static> SinkCore<T> {
         let shared = &self.shared;
         match failure {
             None => {
-                let now = Instant::now();
                 for (weight, ticket) in scratch.meta.drain(..) {
                     figures
                         .latencies_us
-                        .push((now - ticket.admitted_at).as_micros() as u64);
+                        .push((end - ticket.admitted_at).as_micros() as u64);
                     figures.counts.records_out += 1;
                     figures.counts.bytes_out += weight;
                     shared.budget.release(here, weight);
@@ -137,6 +137,7 @@ impl<T: Send + 'static> SinkCore<T> {
                 }
             }
         }
+        end
     }
 }
 
@@ -155,9 +156,9 @@ impl<T: Send + 'static> Step for SinkStep<T> {
         start: Instant,
         figures: &mut Figures,
         scratch: &mut Scratch<T>,
-    ) {
+    ) -> Instant {
         self.core
-            .process(batch, Lane::Parallel, start, figures, scratch);
+            .process(batch, Lane::Parallel, start, figures, scratch)
     }
 
     fn close_output(&self) {}
