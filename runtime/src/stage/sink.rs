@@ -13,8 +13,10 @@ use crate::metrics::Figures;
 
 use super::{Lane, Step};
 
-/// A sink's function: takes a batch (of one record, for per-record sinks).
-pub(crate) type SinkFn<T> = Box<dyn Fn(Vec<T>) -> Result<(), Failure<Vec<T>>> + Send + Sync>;
+/// A sink's function: takes the records out of a batch (of one record, for per-record
+/// sinks), so that the worker can reuse the vector.
+pub(crate) type SinkFn<T> =
+    Box<dyn Fn(&mut Vec<T>) -> Result<(), Failure<Vec<T>>> + Send + Sync>;
 
 /// The part of a sink the parallel workers and the serial lane share.
 pub(crate) struct SinkCore<T> {
@@ -57,12 +59,11 @@ impl<T: Send + 'static> SinkCore<T> {
             scratch.meta.push((envelope.weight, envelope.ticket));
         }
         let policy = &self.shared.retry;
-        let mut values = std::mem::take(&mut scratch.values);
         let mut attempt = 1;
         let mut call_start = start;
         let mut end;
         let failure = loop {
-            let outcome = catch_unwind(AssertUnwindSafe(|| (self.func)(values)));
+            let outcome = catch_unwind(AssertUnwindSafe(|| (self.func)(&mut scratch.values)));
             end = Instant::now();
             let took = (end - call_start).as_nanos() as u64;
             figures.counts.busy_ns += took;
@@ -83,7 +84,7 @@ impl<T: Send + 'static> SinkCore<T> {
                     figures.counts.busy_ns += pause.as_nanos() as u64;
                     figures.counts.retries += 1;
                     attempt += 1;
-                    values = record;
+                    scratch.values = record;
                     call_start = Instant::now();
                 }
                 Ok(Err(Failure::Permanent { record, error })) => {
@@ -92,6 +93,8 @@ impl<T: Send + 'static> SinkCore<T> {
                 }
                 Err(payload) => {
                     figures.counts.errors += 1;
+                    // What the call left of the batch is lost with it.
+                    scratch.values.clear();
                     break Some((
                         Vec::new(),
                         DeadLetterCause::Panicked,

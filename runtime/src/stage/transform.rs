@@ -134,8 +134,22 @@ impl<In: Send + 'static, Out: Send + 'static> TransformCore<In, Out> {
         shared.ledger.fork(&ticket, scratch.outputs.len());
         figures.counts.records_out += scratch.outputs.len() as u64;
         figures.counts.bytes_out += total;
-        for (value, weight) in scratch.outputs.drain(..).zip(scratch.weights.drain(..)) {
+        let mut outputs = scratch.outputs.drain(..).zip(scratch.weights.drain(..));
+        // The last output takes the record's own reference to the ticket: a map passes
+        // it on without touching its count.
+        let last = outputs.next_back();
+        for (value, weight) in outputs {
             let ticket = ticket.clone();
+            emit(
+                Envelope {
+                    value,
+                    weight,
+                    ticket,
+                },
+                figures,
+            );
+        }
+        if let Some((value, weight)) = last {
             emit(
                 Envelope {
                     value,
