@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crossbeam_channel::{Receiver, Sender};
+use crossbeam_utils::CachePadded;
 
 /// A record travelling the pipeline, with its weight and its source record's ticket.
 pub(crate) struct Envelope<T> {
@@ -33,9 +34,11 @@ pub(crate) struct Ticket {
 }
 
 /// Admitted, completed and dead-lettered counts, and the feed of finished positions.
+/// The source counts admissions on one cache line, the stages count the rest on
+/// another, so that neither side's writes evict the other's.
 pub(crate) struct Ledger {
-    admitted: AtomicU64,
-    completed: AtomicU64,
+    admitted: CachePadded<AtomicU64>,
+    completed: CachePadded<AtomicU64>,
     dead_lettered: AtomicU64,
     finished: Sender<u64>,
 }
@@ -45,8 +48,8 @@ impl Ledger {
     pub(crate) fn new() -> (Self, Receiver<u64>) {
         let (finished, positions) = crossbeam_channel::unbounded();
         let ledger = Self {
-            admitted: AtomicU64::new(0),
-            completed: AtomicU64::new(0),
+            admitted: CachePadded::new(AtomicU64::new(0)),
+            completed: CachePadded::new(AtomicU64::new(0)),
             dead_lettered: AtomicU64::new(0),
             finished,
         };

@@ -15,8 +15,7 @@ use super::{Lane, Step};
 
 /// A sink's function: takes the records out of a batch (of one record, for per-record
 /// sinks), so that the worker can reuse the vector.
-pub(crate) type SinkFn<T> =
-    Box<dyn Fn(&mut Vec<T>) -> Result<(), Failure<Vec<T>>> + Send + Sync>;
+pub(crate) type SinkFn<T> = Box<dyn Fn(&mut Vec<T>) -> Result<(), Failure<Vec<T>>> + Send + Sync>;
 
 /// The part of a sink the parallel workers and the serial lane share.
 pub(crate) struct SinkCore<T> {
