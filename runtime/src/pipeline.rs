@@ -769,12 +769,9 @@ impl Running {
             stage.pool().join();
         }
         self.done.store(true, SeqCst);
-        let summary = self
-            .control
-            .take()
-            .expect("waited once")
-            .join()
-            .expect("the brigade control thread panicked");
+        let control = self.control.take().expect("waited once");
+        control.thread().unpark();
+        let summary = control.join().expect("the brigade control thread panicked");
         let (admitted, completed, dead_lettered) = self.shared.ledger.counts();
         let elapsed_s = self.shared.elapsed_s();
         Report {
