@@ -152,23 +152,27 @@ impl<S: Step> Stage<S> {
         // the window.
         let mut waiting_since = Instant::now();
         let mut accounted = waiting_since;
+        // Set when a poll found the queue empty: the next record has waited.
+        let mut idle = false;
         let closed = loop {
             if self.pool.should_retire() {
                 break false;
             }
             let (first, waited) = match self.input.try_pop() {
-                Some(envelope) => (envelope, false),
+                Some(envelope) => (envelope, idle),
                 None => match self.input.pop(POLL) {
                     Pop::Item(envelope) => (envelope, true),
                     Pop::Empty => {
                         let now = Instant::now();
                         slot.lock().counts.wait_in_ns += (now - accounted).as_nanos() as u64;
                         accounted = now;
+                        idle = true;
                         continue;
                     }
                     Pop::Closed => break true,
                 },
             };
+            idle = false;
             let start = Instant::now();
             if !waited {
                 waiting_since = start;
