@@ -32,6 +32,33 @@ pub(crate) enum Location {
     Serial,
 }
 
+/// Bytes held at one location, kept as two running totals, each on its own cache
+/// line: what arrived (written by the stage upstream, or the source) and what left
+/// (written by the stage itself). So a record moving on writes only lines of the stage
+/// that moves it, and adjacent stages never contend for a line.
+#[derive(Default)]
+struct Held {
+    added: CachePadded<AtomicU64>,
+    removed: CachePadded<AtomicU64>,
+}
+
+impl Held {
+    fn add(&self, bytes: u64) {
+        self.added.fetch_add(bytes, SeqCst);
+    }
+
+    fn remove(&self, bytes: u64) {
+        self.removed.fetch_add(bytes, SeqCst);
+    }
+
+    /// True if nothing is held. Bytes arrive before they leave and `removed` is read
+    /// first, so this never misses bytes held throughout the call.
+    fn is_empty(&self) -> bool {
+        let removed = self.removed.load(SeqCst);
+        self.added.load(SeqCst) == removed
+    }
+}
+
 const UNLIMITED: u64 = u64::MAX;
 const RECHECK: Duration = Duration::from_millis(20);
 
@@ -42,7 +69,7 @@ pub(crate) struct Budget {
     peak: AtomicU64,
     window_peak: AtomicU64,
     /// Bytes held per stage; the last slot is the serial lane.
-    held: Box<[CachePadded<AtomicU64>]>,
+    held: Box<[Held]>,
     growers: AtomicUsize,
     waiters: AtomicUsize,
     lock: Mutex<()>,
@@ -57,9 +84,7 @@ impl Budget {
             used: CachePadded::new(AtomicU64::new(0)),
             peak: AtomicU64::new(0),
             window_peak: AtomicU64::new(0),
-            held: (0..=stages)
-                .map(|_| CachePadded::new(AtomicU64::new(0)))
-                .collect(),
+            held: (0..=stages).map(|_| Held::default()).collect(),
             growers: AtomicUsize::new(0),
             waiters: AtomicUsize::new(0),
             lock: Mutex::new(()),
@@ -97,7 +122,7 @@ impl Budget {
         self.window_peak.swap(self.used(), SeqCst)
     }
 
-    fn slot(&self, at: Location) -> &AtomicU64 {
+    fn slot(&self, at: Location) -> &Held {
         match at {
             Location::Stage(i) => &self.held[i],
             Location::Serial => &self.held[self.held.len() - 1],
@@ -162,19 +187,19 @@ impl Budget {
         }
     }
 
-    /// Admits a new record of `bytes` at `to`, waiting for room until `deadline`.
+    /// Admits a new record of `bytes` at `to`, waiting for room at most `patience`.
     /// A record larger than the whole cap waits for an empty pipeline. Returns false
-    /// if the deadline passed first.
-    pub(crate) fn admit(&self, bytes: u64, to: Location, deadline: Option<Instant>) -> bool {
+    /// if the time ran out first.
+    pub(crate) fn admit(&self, bytes: u64, to: Location, patience: Duration) -> bool {
         let attempt = || {
             self.growers.load(SeqCst) == 0
                 && self.try_add(bytes, |used, limit| {
                     used.saturating_add(bytes) <= limit || (bytes > limit && used == 0)
                 })
         };
-        let admitted = attempt() || self.wait_for(deadline, attempt);
+        let admitted = attempt() || self.wait_for(Some(Instant::now() + patience), attempt);
         if admitted {
-            self.slot(to).fetch_add(bytes, SeqCst);
+            self.slot(to).add(bytes);
         }
         admitted
     }
@@ -193,7 +218,7 @@ impl Budget {
             Location::Stage(i) => i + 1..stages,
             Location::Serial => 0..stages,
         };
-        self.held[range].iter().all(|held| held.load(SeqCst) == 0)
+        self.held[range].iter().all(Held::is_empty)
     }
 
     /// Moves a record weighing `old` at `from` on as outputs weighing `new` in all at
@@ -216,7 +241,7 @@ impl Budget {
                     }
                     if self.nothing_downstream_of(from) {
                         self.try_add(growth, |_, _| true);
-                        self.slot(to).fetch_add(new, SeqCst);
+                        self.slot(to).add(new);
                         escaped.set(true);
                         return true;
                     }
@@ -227,12 +252,12 @@ impl Budget {
                 waited = start.elapsed();
             }
             if !escaped.get() {
-                self.slot(to).fetch_add(new, SeqCst);
+                self.slot(to).add(new);
             }
-            self.slot(from).fetch_sub(old, SeqCst);
+            self.slot(from).remove(old);
         } else {
-            self.slot(to).fetch_add(new, SeqCst);
-            self.slot(from).fetch_sub(old, SeqCst);
+            self.slot(to).add(new);
+            self.slot(from).remove(old);
             if new < old {
                 self.used.fetch_sub(old - new, SeqCst);
                 self.wake();
@@ -245,7 +270,7 @@ impl Budget {
     /// advance estimate was off).
     pub(crate) fn reweigh(&self, at: Location, old: u64, new: u64) {
         if new >= old {
-            self.slot(at).fetch_add(new - old, SeqCst);
+            self.slot(at).add(new - old);
             self.note_peak(self.used.fetch_add(new - old, SeqCst) + new - old);
         } else {
             self.release(at, old - new);
@@ -257,7 +282,7 @@ impl Budget {
         if bytes == 0 {
             return;
         }
-        self.slot(from).fetch_sub(bytes, SeqCst);
+        self.slot(from).remove(bytes);
         self.used.fetch_sub(bytes, SeqCst);
         self.wake();
     }
@@ -269,8 +294,8 @@ mod tests {
     use std::sync::Arc;
     use std::thread;
 
-    fn soon() -> Option<Instant> {
-        Some(Instant::now() + Duration::from_millis(20))
+    fn soon() -> Duration {
+        Duration::from_millis(20)
     }
 
     #[test]

@@ -126,7 +126,10 @@ impl Control {
                 self.monitor.close();
                 break;
             }
-            std::thread::sleep(SAMPLE.min(next_tick.saturating_duration_since(Instant::now())));
+            // Parked rather than asleep, so that the end of the run wakes it at once.
+            std::thread::park_timeout(
+                SAMPLE.min(next_tick.saturating_duration_since(Instant::now())),
+            );
         }
         ControlSummary {
             stages: state.totals,

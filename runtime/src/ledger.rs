@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crossbeam_channel::{Receiver, Sender};
+use crossbeam_utils::CachePadded;
 
 /// A record travelling the pipeline, with its weight and its source record's ticket.
 pub(crate) struct Envelope<T> {
@@ -33,9 +34,11 @@ pub(crate) struct Ticket {
 }
 
 /// Admitted, completed and dead-lettered counts, and the feed of finished positions.
+/// The source counts admissions on one cache line, the stages count the rest on
+/// another, so that neither side's writes evict the other's.
 pub(crate) struct Ledger {
-    admitted: AtomicU64,
-    completed: AtomicU64,
+    admitted: CachePadded<AtomicU64>,
+    completed: CachePadded<AtomicU64>,
     dead_lettered: AtomicU64,
     finished: Sender<u64>,
 }
@@ -45,20 +48,20 @@ impl Ledger {
     pub(crate) fn new() -> (Self, Receiver<u64>) {
         let (finished, positions) = crossbeam_channel::unbounded();
         let ledger = Self {
-            admitted: AtomicU64::new(0),
-            completed: AtomicU64::new(0),
+            admitted: CachePadded::new(AtomicU64::new(0)),
+            completed: CachePadded::new(AtomicU64::new(0)),
             dead_lettered: AtomicU64::new(0),
             finished,
         };
         (ledger, positions)
     }
 
-    /// Opens the books on a source record.
-    pub(crate) fn admit(&self, position: u64) -> Arc<Ticket> {
+    /// Opens the books on a source record admitted at `admitted_at`.
+    pub(crate) fn admit(&self, position: u64, admitted_at: Instant) -> Arc<Ticket> {
         self.admitted.fetch_add(1, SeqCst);
         Arc::new(Ticket {
             position,
-            admitted_at: Instant::now(),
+            admitted_at,
             live: AtomicUsize::new(1),
             failed: AtomicBool::new(false),
         })
@@ -141,7 +144,7 @@ mod tests {
     #[test]
     fn fan_out_finishes_when_every_child_does() {
         let (ledger, positions) = Ledger::new();
-        let ticket = ledger.admit(0);
+        let ticket = ledger.admit(0, Instant::now());
         ledger.fork(&ticket, 3);
         ledger.finish(&ticket, false);
         ledger.finish(&ticket, true);
@@ -155,7 +158,7 @@ mod tests {
     #[test]
     fn filtered_record_completes() {
         let (ledger, _positions) = Ledger::new();
-        let ticket = ledger.admit(0);
+        let ticket = ledger.admit(0, Instant::now());
         ledger.fork(&ticket, 0);
         assert_eq!(ledger.counts(), (1, 1, 0));
     }

@@ -646,7 +646,7 @@ impl<T: Send + 'static> Builder<T> {
             name,
             StageRole::Sink,
             Box::new(move |batch| {
-                batch.into_iter().for_each(&f);
+                batch.drain(..).for_each(&f);
                 Ok(())
             }),
         )
@@ -661,7 +661,7 @@ impl<T: Send + 'static> Builder<T> {
         self.finish(
             name,
             StageRole::Sink,
-            Box::new(move |mut batch| {
+            Box::new(move |batch| {
                 let record = batch.pop().expect("per-record sinks get batches of one");
                 f(record).map_err(|failure| failure.map_record(|record| vec![record]))
             }),
@@ -675,7 +675,7 @@ impl<T: Send + 'static> Builder<T> {
             name,
             StageRole::BatchSink,
             Box::new(move |batch| {
-                f(batch);
+                f(std::mem::take(batch));
                 Ok(())
             }),
         )
@@ -687,7 +687,11 @@ impl<T: Send + 'static> Builder<T> {
         name: &str,
         f: impl Fn(Vec<T>) -> Result<(), Failure<Vec<T>>> + Send + Sync + 'static,
     ) -> Pipeline {
-        self.finish(name, StageRole::BatchSink, Box::new(f))
+        self.finish(
+            name,
+            StageRole::BatchSink,
+            Box::new(move |batch| f(std::mem::take(batch))),
+        )
     }
 }
 
@@ -765,12 +769,9 @@ impl Running {
             stage.pool().join();
         }
         self.done.store(true, SeqCst);
-        let summary = self
-            .control
-            .take()
-            .expect("waited once")
-            .join()
-            .expect("the brigade control thread panicked");
+        let control = self.control.take().expect("waited once");
+        control.thread().unpark();
+        let summary = control.join().expect("the brigade control thread panicked");
         let (admitted, completed, dead_lettered) = self.shared.ledger.counts();
         let elapsed_s = self.shared.elapsed_s();
         Report {

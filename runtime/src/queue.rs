@@ -140,6 +140,12 @@ impl<T> Queue<T> {
         self.send(item);
     }
 
+    /// True if the queue has room for one more record now. Meant, like
+    /// [`Queue::wait_for_room`], for a queue's only producer.
+    pub(crate) fn has_room(&self) -> bool {
+        self.len.load(SeqCst) < self.capacity.load(SeqCst)
+    }
+
     /// Waits until the queue has room for one more record, without reserving it;
     /// false if `deadline` passed first. Meant for a queue's only producer, which then
     /// knows the room is still there when it pushes.

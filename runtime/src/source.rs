@@ -150,15 +150,17 @@ impl<S: Source> SourceDriver<S> {
         let mut last_read = Instant::now();
         while !self.shared.stop.load(SeqCst) {
             self.pump_acks(&mut acks, Duration::ZERO);
-            let now = Instant::now();
-            let guard_due = half_timeout.map(|half| last_read + half);
-            let deadline = guard_due.map_or(now + STEP, |due| due.min(now + STEP));
             let mut guard = false;
-            if !self.first.wait_for_room(deadline) {
-                if guard_due.is_some_and(|due| Instant::now() >= due) {
-                    guard = true;
-                } else {
-                    continue;
+            if !self.first.has_room() {
+                let now = Instant::now();
+                let guard_due = half_timeout.map(|half| last_read + half);
+                let deadline = guard_due.map_or(now + STEP, |due| due.min(now + STEP));
+                if !self.first.wait_for_room(deadline) {
+                    if guard_due.is_some_and(|due| Instant::now() >= due) {
+                        guard = true;
+                    } else {
+                        continue;
+                    }
                 }
             }
             let hint = self.source.next_weight();
@@ -167,7 +169,7 @@ impl<S: Source> SourceDriver<S> {
                 if !self.refuses(weight) {
                     let at = self.location_for(weight);
                     if guard {
-                        if !self.shared.budget.admit(weight, at, Some(Instant::now())) {
+                        if !self.shared.budget.admit(weight, at, Duration::ZERO) {
                             continue;
                         }
                     } else {
@@ -182,7 +184,7 @@ impl<S: Source> SourceDriver<S> {
                 }
                 break;
             };
-            let read_at = Instant::now();
+            let mut read_at = Instant::now();
             let weight = (self.weigher)(&item);
             {
                 let mut window = self.cell.window.lock();
@@ -207,11 +209,14 @@ impl<S: Source> SourceDriver<S> {
                 }
                 None => {
                     let at = self.location_for(weight);
-                    self.admit_waiting(weight, at, &mut acks);
+                    if self.admit_waiting(weight, at, &mut acks) {
+                        read_at = Instant::now();
+                    }
                     at
                 }
             };
-            let ticket = self.shared.ledger.admit(position);
+            // Admitted when read, or when the budget let it in after the read.
+            let ticket = self.shared.ledger.admit(position, read_at);
             position += 1;
             let envelope = Envelope {
                 value: item,
@@ -259,22 +264,23 @@ impl<S: Source> SourceDriver<S> {
         }
     }
 
-    /// Waits (acknowledging meanwhile) until the budget admits `weight` at `at`. A
-    /// record already read is never dropped, so this ignores the stop flag.
-    fn admit_waiting(&mut self, weight: u64, at: Location, acks: &mut AckTracker) {
-        while !self
-            .shared
-            .budget
-            .admit(weight, at, Some(Instant::now() + STEP))
-        {
+    /// Waits (acknowledging meanwhile) until the budget admits `weight` at `at`;
+    /// true if it had to wait. A record already read is never dropped, so this ignores
+    /// the stop flag.
+    fn admit_waiting(&mut self, weight: u64, at: Location, acks: &mut AckTracker) -> bool {
+        if self.shared.budget.admit(weight, at, Duration::ZERO) {
+            return false;
+        }
+        while !self.shared.budget.admit(weight, at, STEP) {
             self.pump_acks(acks, Duration::ZERO);
         }
+        true
     }
 
     fn refuse(&mut self, item: S::Item, weight: u64, position: u64) {
         let shared = &self.shared;
         let budget = shared.budget.limit().unwrap_or(u64::MAX);
-        let ticket = shared.ledger.admit(position);
+        let ticket = shared.ledger.admit(position, Instant::now());
         shared.dead_letter(DeadLetter::new(
             "source",
             position,

@@ -54,14 +54,15 @@ pub(crate) trait Step: Send + Sync + 'static {
     type Scratch: Default;
 
     /// Processes a batch taken from the queue (one record but for batching sinks),
-    /// leaving `batch` empty.
+    /// leaving `batch` empty. Returns the last instant it read (the end of its last
+    /// call or wait), which the worker takes as the batch's end.
     fn run(
         &self,
         batch: &mut Vec<Envelope<Self::In>>,
         start: Instant,
         figures: &mut Figures,
         scratch: &mut Self::Scratch,
-    );
+    ) -> Instant;
 
     /// Called once, by the last worker out, after the input closed and drained.
     fn close_output(&self);
@@ -138,61 +139,77 @@ impl<S: Step> Stage<S> {
 
     /// A worker's life: take records, process them, record figures, until the input
     /// closes or the pool shrinks.
+    ///
+    /// The clock is read twice per batch: when the call starts and, by the step, when
+    /// it ends. A record taken without waiting has waited for nothing; one the worker
+    /// had to wait for has waited since the previous batch ended.
     fn work(&self, slot: WindowSlot) {
         let mut batch = Vec::new();
         let mut sizes = Vec::new();
         let mut figures = Figures::default();
         let mut scratch = S::Scratch::default();
-        // Waiting began here; wait time before `accounted` is already in the window.
+        // Waiting began at `waiting_since`; wait time before `accounted` is already in
+        // the window.
         let mut waiting_since = Instant::now();
         let mut accounted = waiting_since;
+        // Set when a poll found the queue empty: the next record has waited.
+        let mut idle = false;
         let closed = loop {
             if self.pool.should_retire() {
                 break false;
             }
-            match self.input.pop(POLL) {
-                Pop::Item(envelope) => {
-                    let start = Instant::now();
-                    batch.push(envelope);
-                    let most = self.batch_size.load(SeqCst);
-                    while batch.len() < most {
-                        match self.input.try_pop() {
-                            Some(envelope) => batch.push(envelope),
-                            None => break,
-                        }
+            let (first, waited) = match self.input.try_pop() {
+                Some(envelope) => (envelope, idle),
+                None => match self.input.pop(POLL) {
+                    Pop::Item(envelope) => (envelope, true),
+                    Pop::Empty => {
+                        let now = Instant::now();
+                        slot.lock().counts.wait_in_ns += (now - accounted).as_nanos() as u64;
+                        accounted = now;
+                        idle = true;
+                        continue;
                     }
-                    sizes.extend(batch.iter().map(|e| e.weight));
-                    let records = batch.len();
-                    // Time held by a concurrency or rate limit is blocked time, not work.
-                    let held = self.limits.enter(records);
-                    figures.counts.wait_out_ns += held.as_nanos() as u64;
-                    self.step
-                        .run(&mut batch, start + held, &mut figures, &mut scratch);
-                    self.limits.exit();
-                    let end = Instant::now();
-                    let mut window = slot.lock();
-                    window.counts.records_in += records as u64;
-                    window.counts.bytes_in += sizes.iter().sum::<u64>();
-                    window.counts.wait_in_ns += (start - accounted).as_nanos() as u64;
-                    record(
-                        &mut window.wait_in_us,
-                        (start - waiting_since).as_micros() as u64,
-                    );
-                    for size in sizes.drain(..) {
-                        record(&mut window.size_bytes, size);
-                    }
-                    window.add(&mut figures);
-                    drop(window);
-                    waiting_since = end;
-                    accounted = end;
-                }
-                Pop::Empty => {
-                    let now = Instant::now();
-                    slot.lock().counts.wait_in_ns += (now - accounted).as_nanos() as u64;
-                    accounted = now;
-                }
-                Pop::Closed => break true,
+                    Pop::Closed => break true,
+                },
+            };
+            idle = false;
+            let start = Instant::now();
+            if !waited {
+                waiting_since = start;
+                accounted = start;
             }
+            batch.push(first);
+            let most = self.batch_size.load(SeqCst);
+            while batch.len() < most {
+                match self.input.try_pop() {
+                    Some(envelope) => batch.push(envelope),
+                    None => break,
+                }
+            }
+            sizes.extend(batch.iter().map(|e| e.weight));
+            let records = batch.len();
+            // Time held by a concurrency or rate limit is blocked time, not work.
+            let held = self.limits.enter(records);
+            figures.counts.wait_out_ns += held.as_nanos() as u64;
+            let end = self
+                .step
+                .run(&mut batch, start + held, &mut figures, &mut scratch);
+            self.limits.exit();
+            let mut window = slot.lock();
+            window.counts.records_in += records as u64;
+            window.counts.bytes_in += sizes.iter().sum::<u64>();
+            window.counts.wait_in_ns += (start - accounted).as_nanos() as u64;
+            record(
+                &mut window.wait_in_us,
+                (start - waiting_since).as_micros() as u64,
+            );
+            for size in sizes.drain(..) {
+                record(&mut window.size_bytes, size);
+            }
+            window.add(&mut figures);
+            drop(window);
+            waiting_since = end;
+            accounted = end;
         };
         {
             let mut window = slot.lock();

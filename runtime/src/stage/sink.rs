@@ -13,8 +13,9 @@ use crate::metrics::Figures;
 
 use super::{Lane, Step};
 
-/// A sink's function: takes a batch (of one record, for per-record sinks).
-pub(crate) type SinkFn<T> = Box<dyn Fn(Vec<T>) -> Result<(), Failure<Vec<T>>> + Send + Sync>;
+/// A sink's function: takes the records out of a batch (of one record, for per-record
+/// sinks), so that the worker can reuse the vector.
+pub(crate) type SinkFn<T> = Box<dyn Fn(&mut Vec<T>) -> Result<(), Failure<Vec<T>>> + Send + Sync>;
 
 /// The part of a sink the parallel workers and the serial lane share.
 pub(crate) struct SinkCore<T> {
@@ -40,7 +41,7 @@ impl<T> Default for Scratch<T> {
 }
 
 impl<T: Send + 'static> SinkCore<T> {
-    /// Writes a batch that has waited since `start`.
+    /// Writes a batch that has waited since `start`; returns the end of the last call.
     pub(crate) fn process(
         &self,
         batch: &mut Vec<Envelope<T>>,
@@ -48,7 +49,7 @@ impl<T: Send + 'static> SinkCore<T> {
         start: Instant,
         figures: &mut Figures,
         scratch: &mut Scratch<T>,
-    ) {
+    ) -> Instant {
         let (here, _) = lane.locations(self.index);
         scratch.values.clear();
         scratch.meta.clear();
@@ -57,12 +58,12 @@ impl<T: Send + 'static> SinkCore<T> {
             scratch.meta.push((envelope.weight, envelope.ticket));
         }
         let policy = &self.shared.retry;
-        let mut values = std::mem::take(&mut scratch.values);
         let mut attempt = 1;
         let mut call_start = start;
+        let mut end;
         let failure = loop {
-            let outcome = catch_unwind(AssertUnwindSafe(|| (self.func)(values)));
-            let end = Instant::now();
+            let outcome = catch_unwind(AssertUnwindSafe(|| (self.func)(&mut scratch.values)));
+            end = Instant::now();
             let took = (end - call_start).as_nanos() as u64;
             figures.counts.busy_ns += took;
             figures.service_ns = took;
@@ -82,7 +83,7 @@ impl<T: Send + 'static> SinkCore<T> {
                     figures.counts.busy_ns += pause.as_nanos() as u64;
                     figures.counts.retries += 1;
                     attempt += 1;
-                    values = record;
+                    scratch.values = record;
                     call_start = Instant::now();
                 }
                 Ok(Err(Failure::Permanent { record, error })) => {
@@ -91,6 +92,8 @@ impl<T: Send + 'static> SinkCore<T> {
                 }
                 Err(payload) => {
                     figures.counts.errors += 1;
+                    // What the call left of the batch is lost with it.
+                    scratch.values.clear();
                     break Some((
                         Vec::new(),
                         DeadLetterCause::Panicked,
@@ -102,11 +105,10 @@ impl<T: Send + 'static> SinkCore<T> {
         let shared = &self.shared;
         match failure {
             None => {
-                let now = Instant::now();
                 for (weight, ticket) in scratch.meta.drain(..) {
                     figures
                         .latencies_us
-                        .push((now - ticket.admitted_at).as_micros() as u64);
+                        .push((end - ticket.admitted_at).as_micros() as u64);
                     figures.counts.records_out += 1;
                     figures.counts.bytes_out += weight;
                     shared.budget.release(here, weight);
@@ -137,6 +139,7 @@ impl<T: Send + 'static> SinkCore<T> {
                 }
             }
         }
+        end
     }
 }
 
@@ -155,9 +158,9 @@ impl<T: Send + 'static> Step for SinkStep<T> {
         start: Instant,
         figures: &mut Figures,
         scratch: &mut Scratch<T>,
-    ) {
+    ) -> Instant {
         self.core
-            .process(batch, Lane::Parallel, start, figures, scratch);
+            .process(batch, Lane::Parallel, start, figures, scratch)
     }
 
     fn close_output(&self) {}

@@ -45,7 +45,8 @@ impl<Out> Default for Scratch<Out> {
 
 impl<In: Send + 'static, Out: Send + 'static> TransformCore<In, Out> {
     /// Processes one record that has waited since `start`, and hands each output,
-    /// weighed and counted in the budget at its next location, to `emit`.
+    /// weighed and counted in the budget at its next location, to `emit`. Returns the
+    /// last instant it read: the end of the call, or of a wait for the budget.
     pub(crate) fn process(
         &self,
         envelope: Envelope<In>,
@@ -54,7 +55,7 @@ impl<In: Send + 'static, Out: Send + 'static> TransformCore<In, Out> {
         figures: &mut Figures,
         scratch: &mut Scratch<Out>,
         mut emit: impl FnMut(Envelope<Out>, &mut Figures),
-    ) {
+    ) -> Instant {
         let Envelope {
             mut value,
             weight,
@@ -64,6 +65,7 @@ impl<In: Send + 'static, Out: Send + 'static> TransformCore<In, Out> {
         let policy = &self.shared.retry;
         let mut attempt = 1;
         let mut call_start = start;
+        let mut end;
         let failure = loop {
             scratch.outputs.clear();
             scratch.weights.clear();
@@ -74,7 +76,7 @@ impl<In: Send + 'static, Out: Send + 'static> TransformCore<In, Out> {
                     .extend(scratch.outputs.iter().map(|o| (self.weigher)(o)));
                 Ok(())
             }));
-            let end = Instant::now();
+            end = Instant::now();
             let took = (end - call_start).as_nanos() as u64;
             figures.counts.busy_ns += took;
             figures.service_ns = took;
@@ -121,15 +123,22 @@ impl<In: Send + 'static, Out: Send + 'static> TransformCore<In, Out> {
             shared.budget.release(here, weight);
             shared.ledger.finish(&ticket, true);
             figures.counts.dead_lettered += 1;
-            return;
+            return end;
         }
         let total: u64 = scratch.weights.iter().sum();
         let waited = shared.budget.advance(here, weight, next, total);
-        figures.counts.wait_out_ns += waited.as_nanos() as u64;
+        if !waited.is_zero() {
+            figures.counts.wait_out_ns += waited.as_nanos() as u64;
+            end = Instant::now();
+        }
         shared.ledger.fork(&ticket, scratch.outputs.len());
         figures.counts.records_out += scratch.outputs.len() as u64;
         figures.counts.bytes_out += total;
-        for (value, weight) in scratch.outputs.drain(..).zip(scratch.weights.drain(..)) {
+        let mut outputs = scratch.outputs.drain(..).zip(scratch.weights.drain(..));
+        // The last output takes the record's own reference to the ticket: a map passes
+        // it on without touching its count.
+        let last = outputs.next_back();
+        for (value, weight) in outputs {
             let ticket = ticket.clone();
             emit(
                 Envelope {
@@ -140,6 +149,17 @@ impl<In: Send + 'static, Out: Send + 'static> TransformCore<In, Out> {
                 figures,
             );
         }
+        if let Some((value, weight)) = last {
+            emit(
+                Envelope {
+                    value,
+                    weight,
+                    ticket,
+                },
+                figures,
+            );
+        }
+        end
     }
 }
 
@@ -159,19 +179,29 @@ impl<In: Send + 'static, Out: Send + 'static> Step for TransformStep<In, Out> {
         start: Instant,
         figures: &mut Figures,
         scratch: &mut Scratch<Out>,
-    ) {
+    ) -> Instant {
+        let mut end = start;
+        let mut blocked = false;
         for envelope in batch.drain(..) {
-            self.core.process(
+            end = self.core.process(
                 envelope,
                 Lane::Parallel,
-                start,
+                end,
                 figures,
                 scratch,
                 |out, figures| {
-                    figures.counts.wait_out_ns += self.output.push(out).as_nanos() as u64;
+                    let waited = self.output.push(out);
+                    if !waited.is_zero() {
+                        figures.counts.wait_out_ns += waited.as_nanos() as u64;
+                        blocked = true;
+                    }
                 },
             );
+            if std::mem::take(&mut blocked) {
+                end = Instant::now();
+            }
         }
+        end
     }
 
     fn close_output(&self) {
