@@ -85,6 +85,9 @@ const MAX_BUFFER_S: f64 = 30.0;
 const MAX_QUEUE: usize = 65_536;
 /// Calls a window needs before its median call time stands for the stage's.
 const TYPICAL_CALLS: u64 = 20;
+/// A batching sink whose calls take at least this share of the batch size has full
+/// batches: it could take more per call.
+const FULL_BATCH: f64 = 0.8;
 /// Batches grow until the per-record part of a call is this many times its fixed
 /// part (the fixed cost is then 1/(1 + this) of a call: 5%).
 const BATCH_AMORTISED: f64 = 19.0;
@@ -245,29 +248,39 @@ struct View {
     call_s: Option<f64>,
     /// Mean records per call.
     per_call: f64,
+    /// Busy workers mean too few workers. Not for a batching sink whose batches are
+    /// not full: it takes all that waits in each call, so it is always busy, and
+    /// keeps up.
+    short_of_workers: bool,
 }
 
 impl View {
-    fn of(stats: &StageStats, workers: usize, window_s: f64) -> Self {
+    fn of(stats: &StageStats, workers: usize, batch: usize, window_s: f64) -> Self {
         let calls = stats.service_time_us.count;
         let capacity = stats.queue.capacity.max(1) as f64;
+        let per_call = if calls > 0 {
+            stats.records_in as f64 / calls as f64
+        } else {
+            0.0
+        };
         Self {
+            short_of_workers: stats.role != StageRole::BatchSink
+                || per_call >= FULL_BATCH * batch as f64,
             workers,
             utilisation: stats.utilisation(),
             blocked: stats.blocked_share(),
             fill: (stats.queue.mean_depth / capacity).min(1.0),
             concurrency: stats.busy_s / window_s,
             call_s: (calls > 0 && stats.busy_s > 0.0).then(|| stats.busy_s / calls as f64),
-            per_call: if calls > 0 {
-                stats.records_in as f64 / calls as f64
-            } else {
-                0.0
-            },
+            per_call,
         }
     }
 
     fn bottleneck(&self) -> bool {
-        self.utilisation >= BUSY && self.fill >= BACKLOG && self.blocked < HELD_BACK
+        self.utilisation >= BUSY
+            && self.fill >= BACKLOG
+            && self.blocked < HELD_BACK
+            && self.short_of_workers
     }
 
     /// Workers that would run this window's load at the target utilisation.
@@ -360,7 +373,15 @@ impl Controller for Adaptive {
             .stages
             .iter()
             .enumerate()
-            .map(|(i, stats)| View::of(stats, current_workers(snapshot, i), snapshot.window_s))
+            .map(|(i, stats)| {
+                let batch = snapshot.knobs.stages.get(i).map_or(1, |k| k.batch_size);
+                View::of(
+                    stats,
+                    current_workers(snapshot, i),
+                    batch,
+                    snapshot.window_s,
+                )
+            })
             .collect();
         let sink = snapshot.stages.last().expect("checked non-empty");
         let now_rate = sink.observed_rate(snapshot.window_s);
@@ -680,7 +701,7 @@ impl Adaptive {
         let knobs = snapshot.knobs.stages.get(b)?;
         let batch = knobs.batch_size.max(1);
         let state = &mut self.stages[b];
-        if state.batch_done || view.per_call < 0.8 * batch as f64 {
+        if state.batch_done || view.per_call < FULL_BATCH * batch as f64 {
             return None;
         }
         let mut target = (batch * BATCH_STEP).min(MAX_BATCH);
@@ -754,7 +775,7 @@ impl Adaptive {
         } = now;
         let state = &mut self.stages[i];
         let target = clamp_workers(&stats.workers, view.right_size());
-        let working = state.stuck_streak == 0;
+        let working = state.stuck_streak == 0 && view.short_of_workers;
         if view.utilisation >= 0.9
             && view.fill < BACKLOG
             && working
@@ -784,7 +805,10 @@ impl Adaptive {
         }
         let smoothed = ((state.load / TARGET_UTILISATION).ceil() as usize).max(1);
         let target = clamp_workers(&stats.workers, smoothed);
-        if view.fill < CALM_FILL && !stalled && target < view.workers {
+        // A queue backed up behind a stage that mostly waits on its own output is
+        // not a backlog this stage could drain faster.
+        let no_backlog = view.fill < CALM_FILL || view.blocked >= HELD_BACK;
+        if no_backlog && !stalled && target < view.workers {
             state.calm += 1;
         } else {
             state.calm = 0;
