@@ -1,15 +1,25 @@
 //! Per-worker metric windows and their roll-up into a stage's [`StageStats`].
 //!
-//! Each worker owns a [`Window`] behind its own mutex: the worker locks it once per
-//! record, the control thread once per tick, so no lock is shared between workers on
-//! the per-record path. At each tick the control thread drains every worker's window
-//! into the stage's [`StageRollup`].
+//! Each worker owns a [`Window`] behind its own mutex. The worker gathers its figures
+//! in its own [`Figures`], without a lock, and adds them to the window in one go (a
+//! flush) every [`FLUSH_RECORDS`] records, once [`FLUSH_AFTER`] has passed since the
+//! last flush, before it waits for input and when it retires. The control thread locks
+//! each window once per tick and drains it into the stage's [`StageRollup`]. So no
+//! lock is taken per record, and a figure reaches the control thread at most about
+//! [`FLUSH_AFTER`] (or one call, if a call takes longer) after the record it belongs
+//! to: it may land in the next tick's window.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use brigade_controller::{HistogramData, StageStats};
 use hdrhistogram::Histogram;
 use parking_lot::Mutex;
+
+/// A worker flushes its figures after this many records...
+pub(crate) const FLUSH_RECORDS: usize = 64;
+/// ...or once this long has passed since its last flush.
+pub(crate) const FLUSH_AFTER: Duration = Duration::from_millis(1);
 
 fn histogram() -> Histogram<u64> {
     Histogram::new(2).expect("2 significant figures is valid")
@@ -87,21 +97,19 @@ impl Window {
         ]
     }
 
-    /// Adds a record taken from the queue (or the serial lane) and what its call did.
-    pub(crate) fn add_record(&mut self, weight: u64, figures: &mut Figures) {
-        self.counts.records_in += 1;
-        self.counts.bytes_in += weight;
-        record(&mut self.size_bytes, weight);
-        self.add(figures);
-    }
-
-    /// Adds one call's figures and clears them for the next call.
+    /// Adds the figures gathered since the last flush and clears them.
     pub(crate) fn add(&mut self, figures: &mut Figures) {
         self.counts += figures.counts;
         figures.counts = Counts::default();
-        record(&mut self.service_us, figures.service_ns / 1_000);
-        for latency in figures.latencies_us.drain(..) {
-            record(&mut self.latency_us, latency);
+        for (histogram, samples) in [
+            (&mut self.service_us, &mut figures.service_us),
+            (&mut self.wait_in_us, &mut figures.wait_in_us),
+            (&mut self.size_bytes, &mut figures.size_bytes),
+            (&mut self.latency_us, &mut figures.latencies_us),
+        ] {
+            for value in samples.drain(..) {
+                record(histogram, value);
+            }
         }
     }
 }
@@ -109,15 +117,41 @@ impl Window {
 /// A worker's window, shared with the control thread.
 pub(crate) type WindowSlot = Arc<Mutex<Window>>;
 
-/// What one record's call(s) of a stage function did, gathered outside the window's
-/// lock and added to it in one go.
+/// What a worker's calls did since its last flush, gathered outside the window's lock:
+/// counters, and the raw samples of each histogram.
 #[derive(Default)]
 pub(crate) struct Figures {
     pub counts: Counts,
-    /// Duration of the last call, nanoseconds.
+    /// Duration of the last call, nanoseconds (set by the step, sampled by
+    /// [`Figures::end_call`]).
     pub service_ns: u64,
+    /// Service times, microseconds.
+    pub service_us: Vec<u64>,
+    /// How long each batch's first record waited for a worker, microseconds.
+    pub wait_in_us: Vec<u64>,
+    /// Sizes of the records taken in, bytes.
+    pub size_bytes: Vec<u64>,
     /// End-to-end latencies of the records a sink finished, microseconds.
     pub latencies_us: Vec<u64>,
+}
+
+impl Figures {
+    /// Counts a record of `weight` bytes taken from the queue (or the serial lane).
+    pub(crate) fn take_in(&mut self, weight: u64) {
+        self.counts.records_in += 1;
+        self.counts.bytes_in += weight;
+        self.size_bytes.push(weight);
+    }
+
+    /// Samples the service time of the call just ended.
+    pub(crate) fn end_call(&mut self) {
+        self.service_us.push(self.service_ns / 1_000);
+    }
+
+    /// Records taken in since the last flush.
+    pub(crate) fn records(&self) -> usize {
+        self.size_bytes.len()
+    }
 }
 
 /// A stage's workers' windows, summed at each tick.

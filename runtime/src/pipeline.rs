@@ -709,7 +709,9 @@ fn serial_call(
     call(&mut figures);
     limits.exit();
     lane.counts.busy_ns += figures.counts.busy_ns;
-    window.lock().add_record(weight, &mut figures);
+    figures.take_in(weight);
+    figures.end_call();
+    window.lock().add(&mut figures);
 }
 
 /// Where a [`flat_map`](Builder::flat_map) stage puts its outputs.

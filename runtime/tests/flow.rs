@@ -86,6 +86,56 @@ fn the_monitor_sees_every_stage_every_tick() {
     assert_eq!(report.admitted, report.completed + report.dead_lettered);
 }
 
+#[test]
+fn every_record_reaches_the_metrics() {
+    const RECORDS: u64 = 10_000;
+    let resize = |workers| vec![Action::SetWorkers { stage: 0, workers }];
+    let running = Pipeline::from_iter(0..RECORDS)
+        .tick(Duration::from_millis(10))
+        .controller(Schedule {
+            steps: vec![
+                resize(4),
+                resize(1),
+                resize(3),
+                resize(1),
+                resize(4),
+                resize(2),
+            ],
+            tick: 0,
+        })
+        .map("double", |x| {
+            std::thread::sleep(Duration::from_micros(10));
+            x * 2
+        })
+        .workers(1, 4)
+        .initial_workers(2)
+        .batch_sink("store", |_: Vec<u64>| {})
+        .batch_size(16)
+        .start()
+        .unwrap();
+    let ticks = running.monitor().subscribe();
+    let report = running.wait();
+    let (mut records_in, mut sizes, mut services, mut waits) = ([0; 2], [0; 2], [0; 2], [0; 2]);
+    let mut latencies = 0;
+    for tick in ticks.iter() {
+        for (i, stage) in tick.snapshot.stages.iter().enumerate() {
+            records_in[i] += stage.records_in;
+            sizes[i] += stage.record_size_bytes.count;
+            services[i] += stage.service_time_us.count;
+            waits[i] += stage.wait_in_us.count;
+        }
+        latencies += tick.snapshot.global.latency_us.count;
+    }
+    assert_eq!(records_in, [RECORDS; 2]);
+    assert_eq!(sizes, [RECORDS; 2]);
+    assert_eq!(services[0], RECORDS, "one call per record");
+    assert_eq!(waits[0], RECORDS);
+    assert!(services[1] > 0 && services[1] <= RECORDS);
+    assert_eq!(waits[1], services[1], "one wait per batch");
+    assert_eq!(latencies, RECORDS);
+    assert_eq!(report.stages[1].records_in, RECORDS);
+}
+
 /// Replays a fixed list of knob changes, a few per tick.
 struct Schedule {
     steps: Vec<Vec<Action>>,

@@ -19,7 +19,7 @@ use parking_lot::Mutex;
 use crate::budget::Location;
 use crate::ledger::Envelope;
 use crate::limits::Limits;
-use crate::metrics::{record, Figures, StageRollup, WindowSlot};
+use crate::metrics::{Figures, StageRollup, WindowSlot, FLUSH_AFTER, FLUSH_RECORDS};
 use crate::queue::{Pop, Queue};
 
 pub(crate) use pool::Pool;
@@ -142,16 +142,17 @@ impl<S: Step> Stage<S> {
     ///
     /// The clock is read twice per batch: when the call starts and, by the step, when
     /// it ends. A record taken without waiting has waited for nothing; one the worker
-    /// had to wait for has waited since the previous batch ended.
+    /// had to wait for has waited since the previous batch ended. The figures go to
+    /// the worker's window in flushes (see [`crate::metrics`]).
     fn work(&self, slot: WindowSlot) {
         let mut batch = Vec::new();
-        let mut sizes = Vec::new();
         let mut figures = Figures::default();
         let mut scratch = S::Scratch::default();
         // Waiting began at `waiting_since`; wait time before `accounted` is already in
-        // the window.
+        // the figures.
         let mut waiting_since = Instant::now();
         let mut accounted = waiting_since;
+        let mut flushed = waiting_since;
         // Set when a poll found the queue empty: the next record has waited.
         let mut idle = false;
         let closed = loop {
@@ -160,21 +161,27 @@ impl<S: Step> Stage<S> {
             }
             let (first, waited) = match self.input.try_pop() {
                 Some(envelope) => (envelope, idle),
-                None => match self.input.pop(POLL) {
-                    Pop::Item(envelope) => (envelope, true),
-                    Pop::Empty => {
-                        let now = Instant::now();
-                        slot.lock().counts.wait_in_ns += (now - accounted).as_nanos() as u64;
-                        accounted = now;
-                        idle = true;
-                        continue;
+                None => {
+                    slot.lock().add(&mut figures);
+                    match self.input.pop(POLL) {
+                        Pop::Item(envelope) => (envelope, true),
+                        Pop::Empty => {
+                            let now = Instant::now();
+                            slot.lock().counts.wait_in_ns += (now - accounted).as_nanos() as u64;
+                            accounted = now;
+                            idle = true;
+                            continue;
+                        }
+                        Pop::Closed => break true,
                     }
-                    Pop::Closed => break true,
-                },
+                }
             };
             idle = false;
             let start = Instant::now();
-            if !waited {
+            if waited {
+                // The figures were flushed before the wait.
+                flushed = start;
+            } else {
                 waiting_since = start;
                 accounted = start;
             }
@@ -186,8 +193,14 @@ impl<S: Step> Stage<S> {
                     None => break,
                 }
             }
-            sizes.extend(batch.iter().map(|e| e.weight));
             let records = batch.len();
+            for envelope in &batch {
+                figures.take_in(envelope.weight);
+            }
+            figures.counts.wait_in_ns += (start - accounted).as_nanos() as u64;
+            figures
+                .wait_in_us
+                .push((start - waiting_since).as_micros() as u64);
             // Time held by a concurrency or rate limit is blocked time, not work.
             let held = self.limits.enter(records);
             figures.counts.wait_out_ns += held.as_nanos() as u64;
@@ -195,27 +208,19 @@ impl<S: Step> Stage<S> {
                 .step
                 .run(&mut batch, start + held, &mut figures, &mut scratch);
             self.limits.exit();
-            let mut window = slot.lock();
-            window.counts.records_in += records as u64;
-            window.counts.bytes_in += sizes.iter().sum::<u64>();
-            window.counts.wait_in_ns += (start - accounted).as_nanos() as u64;
-            record(
-                &mut window.wait_in_us,
-                (start - waiting_since).as_micros() as u64,
-            );
-            for size in sizes.drain(..) {
-                record(&mut window.size_bytes, size);
+            figures.end_call();
+            if figures.records() >= FLUSH_RECORDS || end - flushed >= FLUSH_AFTER {
+                slot.lock().add(&mut figures);
+                flushed = end;
             }
-            window.add(&mut figures);
-            drop(window);
             waiting_since = end;
             accounted = end;
         };
-        {
-            let mut window = slot.lock();
-            window.counts.wait_in_ns += accounted.elapsed().as_nanos() as u64;
-            window.retired = true;
-        }
+        let mut window = slot.lock();
+        window.add(&mut figures);
+        window.counts.wait_in_ns += accounted.elapsed().as_nanos() as u64;
+        window.retired = true;
+        drop(window);
         if closed && self.pool.leave_on_close() {
             self.step.close_output();
         }
