@@ -1,11 +1,23 @@
 //! Sink protection: how many calls of a stage may run at once, and how many records
-//! per second it may take. Both are off (and cost one atomic load) until a decision
-//! sets them.
+//! per second it may take. Both are off (and cost two atomic loads per call) until a
+//! decision sets them.
+//!
+//! Only calls that begin while a concurrency limit is in force are counted: the calls
+//! already running when a limit is first set may run past it, each until it ends.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::SeqCst};
 use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
+
+/// A call let in by [`Limits::enter`], to hand back to [`Limits::exit`].
+#[must_use]
+pub(crate) struct Entry {
+    /// How long the limits held the call.
+    pub waited: Duration,
+    /// Counted against the concurrency limit.
+    counted: bool,
+}
 
 /// A stage's concurrency and rate limits.
 pub(crate) struct Limits {
@@ -64,14 +76,12 @@ impl Limits {
         }
     }
 
-    /// Waits for leave to make a call of `records` records; returns how long it
-    /// waited. Pair with [`Limits::exit`].
-    pub(crate) fn enter(&self, records: usize) -> Duration {
+    /// Waits for leave to make a call of `records` records. Pair with
+    /// [`Limits::exit`].
+    pub(crate) fn enter(&self, records: usize) -> Entry {
         let mut waited = Duration::ZERO;
-        let limit = self.concurrency.load(SeqCst);
-        if limit == 0 {
-            self.in_calls.fetch_add(1, SeqCst);
-        } else if !self.try_enter() {
+        let counted = self.concurrency.load(SeqCst) != 0;
+        if counted && !self.try_enter() {
             let start = Instant::now();
             let mut guard = self.lock.lock();
             while !self.try_enter() {
@@ -79,7 +89,10 @@ impl Limits {
             }
             waited += start.elapsed();
         }
-        waited + self.pace(records)
+        Entry {
+            waited: waited + self.pace(records),
+            counted,
+        }
     }
 
     fn try_enter(&self) -> bool {
@@ -100,7 +113,10 @@ impl Limits {
     }
 
     /// Ends a call begun with [`Limits::enter`].
-    pub(crate) fn exit(&self) {
+    pub(crate) fn exit(&self, entry: Entry) {
+        if !entry.counted {
+            return;
+        }
         self.in_calls.fetch_sub(1, SeqCst);
         if self.concurrency.load(SeqCst) != 0 {
             let _guard = self.lock.lock();
@@ -150,17 +166,27 @@ mod tests {
     #[test]
     fn concurrency_limit_holds_callers() {
         let limits = Arc::new(Limits::new());
+        let before = limits.enter(1);
         limits.set_concurrency(Some(1));
-        limits.enter(1);
+        let first = limits.enter(1);
+        assert_eq!(
+            limits.in_calls(),
+            1,
+            "the call begun before the limit is not counted"
+        );
+        limits.exit(before);
         let second = {
             let limits = limits.clone();
             thread::spawn(move || limits.enter(1))
         };
         thread::sleep(Duration::from_millis(30));
         assert_eq!(limits.in_calls(), 1);
-        limits.exit();
-        assert!(second.join().unwrap() >= Duration::from_millis(20));
+        limits.exit(first);
+        let second = second.join().unwrap();
+        assert!(second.waited >= Duration::from_millis(20));
         assert_eq!(limits.in_calls(), 1);
+        limits.exit(second);
+        assert_eq!(limits.in_calls(), 0);
     }
 
     #[test]
@@ -169,8 +195,8 @@ mod tests {
         limits.set_rate(Some(100.0));
         let start = Instant::now();
         for _ in 0..6 {
-            limits.enter(1);
-            limits.exit();
+            let entry = limits.enter(1);
+            limits.exit(entry);
         }
         // Five gaps of 10 ms.
         assert!(start.elapsed() >= Duration::from_millis(45));

@@ -705,9 +705,10 @@ fn serial_call(
     call: impl FnOnce(&mut Figures),
 ) {
     let mut figures = Figures::default();
-    figures.counts.wait_out_ns += limits.enter(1).as_nanos() as u64;
+    let entry = limits.enter(1);
+    figures.counts.wait_out_ns += entry.waited.as_nanos() as u64;
     call(&mut figures);
-    limits.exit();
+    limits.exit(entry);
     lane.counts.busy_ns += figures.counts.busy_ns;
     figures.take_in(weight);
     figures.end_call();

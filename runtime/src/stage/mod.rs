@@ -202,12 +202,12 @@ impl<S: Step> Stage<S> {
                 .wait_in_us
                 .push((start - waiting_since).as_micros() as u64);
             // Time held by a concurrency or rate limit is blocked time, not work.
-            let held = self.limits.enter(records);
-            figures.counts.wait_out_ns += held.as_nanos() as u64;
+            let entry = self.limits.enter(records);
+            figures.counts.wait_out_ns += entry.waited.as_nanos() as u64;
             let end = self
                 .step
-                .run(&mut batch, start + held, &mut figures, &mut scratch);
-            self.limits.exit();
+                .run(&mut batch, start + entry.waited, &mut figures, &mut scratch);
+            self.limits.exit(entry);
             figures.end_call();
             if figures.records() >= FLUSH_RECORDS || end - flushed >= FLUSH_AFTER {
                 slot.lock().add(&mut figures);
