@@ -83,7 +83,8 @@ pub struct StageStats {
     pub bytes_in: u64,
     /// Bytes (by weight) emitted or written.
     pub bytes_out: u64,
-    /// Sum over workers of time spent inside the stage's function.
+    /// Sum over workers of time spent inside the stage's function (including, between
+    /// calls taken back to back, the runtime's own work on each record).
     pub busy_s: f64,
     /// Sum over workers of time blocked on an empty input queue.
     pub wait_in_s: f64,
@@ -96,7 +97,8 @@ pub struct StageStats {
     pub workers: WorkerStats,
     /// The input queue.
     pub queue: QueueStats,
-    /// Time per call of the stage's function, microseconds.
+    /// Time per call of the stage's function, microseconds (for a call taken without
+    /// waiting, from the end of the previous call).
     pub service_time_us: HistogramData,
     /// Time each worker waited for input before a call, microseconds.
     pub wait_in_us: HistogramData,

@@ -13,7 +13,7 @@ use brigade_controller::{
 };
 use crossbeam_channel::Receiver;
 use hdrhistogram::Histogram;
-use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System};
+use sysinfo::System;
 
 use crate::context::Shared;
 use crate::metrics::StageRollup;
@@ -21,6 +21,7 @@ use crate::monitor::Monitor;
 use crate::serial::SerialLane;
 use crate::source::SourceCell;
 use crate::stage::StageControl;
+use crate::usage::ProcessUsage;
 
 const SAMPLE: Duration = Duration::from_millis(10);
 
@@ -80,7 +81,7 @@ struct LoopState {
     tick: u64,
     decisions: usize,
     system: System,
-    pid: Option<Pid>,
+    usage: ProcessUsage,
     peak_rss: u64,
     window_start: Instant,
 }
@@ -99,7 +100,7 @@ impl Control {
             tick: 0,
             decisions: 0,
             system: System::new(),
-            pid: sysinfo::get_current_pid().ok(),
+            usage: ProcessUsage::new(),
             peak_rss: 0,
             window_start: self.shared.started,
         };
@@ -149,20 +150,10 @@ impl Control {
         samples.span += dt;
     }
 
+    /// Machine memory into `state.system`; returns this process's RSS and CPU use.
     fn refresh_system(&self, state: &mut LoopState) -> (u64, f64) {
-        let Some(pid) = state.pid else {
-            return (0, 0.0);
-        };
         state.system.refresh_memory();
-        state.system.refresh_processes_specifics(
-            ProcessesToUpdate::Some(&[pid]),
-            true,
-            ProcessRefreshKind::nothing().with_memory().with_cpu(),
-        );
-        state
-            .system
-            .process(pid)
-            .map_or((0, 0.0), |p| (p.memory(), f64::from(p.cpu_usage())))
+        state.usage.sample()
     }
 
     fn knobs(&self) -> Knobs {

@@ -57,6 +57,7 @@ mod report;
 mod serial;
 mod source;
 mod stage;
+mod usage;
 mod weigh;
 
 pub use config::{BuildError, Oversize};

@@ -140,10 +140,12 @@ impl<S: Step> Stage<S> {
     /// A worker's life: take records, process them, record figures, until the input
     /// closes or the pool shrinks.
     ///
-    /// The clock is read twice per batch: when the call starts and, by the step, when
-    /// it ends. A record taken without waiting has waited for nothing; one the worker
-    /// had to wait for has waited since the previous batch ended. The figures go to
-    /// the worker's window in flushes (see [`crate::metrics`]).
+    /// The clock is read once per batch, by the step, when its call ends. A batch
+    /// taken without waiting has waited for nothing and starts where the previous one
+    /// ended (so the worker's own work between two calls counts as busy); one the
+    /// worker had to wait for has waited since the previous batch ended, until the
+    /// clock read when it arrived. The figures go to the worker's window in flushes
+    /// (see [`crate::metrics`]).
     fn work(&self, slot: WindowSlot) {
         let mut batch = Vec::new();
         let mut figures = Figures::default();
@@ -177,14 +179,19 @@ impl<S: Step> Stage<S> {
                 }
             };
             idle = false;
-            let start = Instant::now();
-            if waited {
+            let start = if waited {
+                let now = Instant::now();
+                figures.counts.wait_in_ns += (now - accounted).as_nanos() as u64;
+                figures
+                    .wait_in_us
+                    .push((now - waiting_since).as_micros() as u64);
                 // The figures were flushed before the wait.
-                flushed = start;
+                flushed = now;
+                now
             } else {
-                waiting_since = start;
-                accounted = start;
-            }
+                figures.wait_in_us.push(0);
+                accounted
+            };
             batch.push(first);
             let most = self.batch_size.load(SeqCst);
             while batch.len() < most {
@@ -197,10 +204,6 @@ impl<S: Step> Stage<S> {
             for envelope in &batch {
                 figures.take_in(envelope.weight);
             }
-            figures.counts.wait_in_ns += (start - accounted).as_nanos() as u64;
-            figures
-                .wait_in_us
-                .push((start - waiting_since).as_micros() as u64);
             // Time held by a concurrency or rate limit is blocked time, not work.
             let entry = self.limits.enter(records);
             figures.counts.wait_out_ns += entry.waited.as_nanos() as u64;
