@@ -1,22 +1,5 @@
-//! The HTTP server: `GET /metrics`, and the control endpoints that do what the
-//! dashboard's keys do. One thread answers requests one at a time (tiny_http reads
-//! them on its own threads).
-//!
-//! Control endpoints take `POST` (a state change is no `GET`), with their parameters
-//! in the query string or a form body (`curl -d stage=parse -d workers=4 …`):
-//!
-//! | endpoint | parameters | override |
-//! | --- | --- | --- |
-//! | `/control/pin` | `stage` (name or index), `workers` | pin the stage's workers |
-//! | `/control/unpin` | `stage` | give the stage back to the controller |
-//! | `/control/pause` | | stop consulting the controller |
-//! | `/control/resume` | | consult it again |
-//! | `/control/budget` | `bytes` (`512MiB`, `1.5GiB`, `1048576`, or `none`) | the operator's memory budget |
-//!
-//! Answers are JSON: 200 `{"ok":true,"override":{…}}` (the [`Override`] sent, applied
-//! within the control loop's 10 ms sampling), else `{"ok":false,"error":"…"}` with
-//! 400 (a bad or unknown parameter, named), 404 (an unknown stage or path), 405 (a
-//! wrong method) or 503 (no tick yet, so no stage names).
+//! The HTTP server: `GET /metrics` and `POST /control/…` (see the crate docs). One
+//! thread answers requests one at a time; tiny_http reads them on its own threads.
 
 use std::io::Read;
 use std::net::TcpListener;
@@ -31,7 +14,7 @@ use serde_json::json;
 use tiny_http::{Header, Method, Request, Response};
 
 use crate::config::Error;
-use crate::units::parse_size;
+use crate::units::{format_bytes, parse_size};
 use crate::{metrics, Shared};
 
 /// Longest form body read, bytes.
@@ -180,7 +163,12 @@ fn route(method: &Method, path: &str, query: &str, shared: &Shared, registry: &R
         _ if CONTROLS.contains(&path) && *method == Method::Post => {
             match control(path, query, shared) {
                 Ok((change, stage)) => {
-                    tracing::info!(target: "brigade::operator", ?change, "operator override over HTTP");
+                    tracing::info!(
+                        target: "brigade::operator",
+                        stage = %stage.as_deref().unwrap_or("pipeline"),
+                        "over HTTP: {}",
+                        describe(&change)
+                    );
                     if let Some(monitor) = shared.monitor.get() {
                         monitor.apply(change.clone());
                     }
@@ -264,6 +252,20 @@ fn control(path: &str, query: &str, shared: &Shared) -> Result<(Override, Option
         return Err(Reply::error(503, "the pipeline has not started yet"));
     }
     Ok((change, None))
+}
+
+/// What an override does, in words: `pin 4 workers`, `memory budget → 512.0 MiB`.
+fn describe(change: &Override) -> String {
+    match change {
+        Override::PinWorkers { workers, .. } => format!("pin {workers} workers"),
+        Override::Unpin { .. } => "unpin".to_owned(),
+        Override::Pause => "pause the controller".to_owned(),
+        Override::Resume => "resume the controller".to_owned(),
+        Override::SetBudget { bytes: Some(bytes) } => {
+            format!("memory budget → {}", format_bytes(*bytes))
+        }
+        Override::SetBudget { bytes: None } => "memory budget → none".to_owned(),
+    }
 }
 
 /// The index of the stage named `text`, or numbered `text`.

@@ -1,20 +1,11 @@
 //! brigade-daemon: a running pipeline with no terminal (`brigade demo --headless`).
 //!
-//! While a [`Running`] pipeline goes on, the daemon
-//! - serves its metrics in the OpenMetrics text format at `GET /metrics`
-//!   ([`Config::metrics_addr`]; the names are listed in the `metrics` module source),
-//!   with control endpoints beside it that do what the dashboard's keys do
-//!   (`POST /control/pin?stage=parse&workers=4`, `/control/unpin?stage=…`,
-//!   `/control/pause`, `/control/resume`, `/control/budget?bytes=512MiB|none`);
-//! - writes every tick as one JSON line ([`TickLine`]) to [`Config::metrics_log`];
-//! - logs every decision with its reason through `tracing` (target
-//!   `brigade::decision`; [`init_tracing`] installs a subscriber for a binary);
-//! - drains on SIGINT or SIGTERM (or at [`Config::deadline`], or when a [`Stopper`]
-//!   asks), and returns the final [`Report`]; a second signal during the drain ends the
-//!   process at once with code 128 + the signal's number (130 for SIGINT), after saying
-//!   on stderr what was left in flight.
-//!
-//! [`report_json`] and [`report_text`] render the report for the caller to print.
+//! While a [`Running`] pipeline goes on, the daemon serves its metrics and control
+//! endpoints over HTTP ([`Config::metrics_addr`]), writes every tick as one JSON line
+//! ([`Config::metrics_log`]), logs every decision with its reason through `tracing`,
+//! and drains on SIGINT or SIGTERM, at [`Config::deadline`], or when a [`Stopper`]
+//! asks. [`Daemon::run`] returns the final [`Report`]; [`report_json`] and
+//! [`report_text`] render it for the caller to print.
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -22,23 +13,102 @@
 //! use brigade_runtime::Pipeline;
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! brigade_daemon::init_tracing();
 //! let config = Config {
 //!     metrics_addr: Some(brigade_daemon::parse_metrics_addr("127.0.0.1:9100")?),
 //!     metrics_log: Some("ticks.jsonl".into()),
 //!     deadline: Some(Duration::from_secs(60)),
 //! };
-//! // Checked (address bound, file opened) before the pipeline starts.
+//! // Checked (address bound, file opened, handlers installed) before the pipeline starts.
 //! let daemon = Daemon::new(&config)?;
 //! let running = Pipeline::from_iter(0u64..)
 //!     .map("double", |x| x * 2)
 //!     .sink("discard", |_| {})
 //!     .start()?;
 //! let outcome = daemon.run(running);
-//! eprintln!("ended: {}", outcome.ended);
+//! eprintln!("brigade: {}", outcome.ended);
 //! print!("{}", report_text(&outcome.report));
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! # Metrics: `GET /metrics`
+//!
+//! OpenMetrics text (`application/openmetrics-text; version=1.0.0`), encoded by
+//! prometheus-client from the latest snapshot at each scrape; only `# EOF` before the
+//! first tick. Gauges are the latest window's figures; counters (`_total`) and
+//! histograms add up every window the daemon saw. Histograms are rebuilt from the
+//! snapshots' hdrhistograms into fixed buckets (times: 1 µs to 60 s; sizes: 64 B to
+//! 4 GiB by powers of 4).
+//!
+//! Per stage, labelled `stage="NAME"`: gauges `brigade_stage_workers_live`,
+//! `_workers_target`, `_workers_min`, `_workers_max`, `_pinned` (0/1), `_busy_ratio`,
+//! `_wait_in_ratio`, `_wait_out_ratio`, `_queue_depth` (mean), `_queue_depth_max`,
+//! `_queue_capacity`, `_batch_size`, `_out_records_per_second`; counters
+//! `brigade_stage_in_records_total`, `_out_records_total`, `_in_bytes_total`,
+//! `_out_bytes_total`, `_errors_total`, `_retries_total`, `_dead_lettered_total`,
+//! `_busy_seconds_total`, `_wait_in_seconds_total`, `_wait_out_seconds_total`,
+//! `_worker_seconds_total`; histograms `brigade_stage_service_time_seconds`,
+//! `_input_wait_seconds`, `_record_size_bytes`.
+//!
+//! Pipeline-wide: `brigade_tick`, `brigade_uptime_seconds`, `brigade_window_seconds`,
+//! `brigade_throughput_records_per_second`, `brigade_records_admitted_total`,
+//! `_completed_total`, `_dead_lettered_total`, `brigade_records_in_flight`,
+//! `brigade_inflight_bytes` (mean), `brigade_inflight_max_bytes`,
+//! `brigade_memory_budget_bytes` (absent: no cap), `brigade_process_rss_bytes`,
+//! `brigade_process_cpu_cores`, `brigade_machine_cores`, `brigade_machine_memory_bytes`,
+//! `brigade_machine_available_memory_bytes`, the histogram `brigade_latency_seconds`
+//! (admission to completion); the source: `brigade_source_read_records_total`,
+//! `_read_bytes_total`, `brigade_source_records_per_second`,
+//! `brigade_source_idle_gap_seconds`, `brigade_source_idle_timeout_seconds` (absent:
+//! none), `brigade_source_guard_reads_total`, `brigade_source_exhausted`; the serial
+//! lane: `brigade_serial_threshold_bytes` (absent: lane off),
+//! `brigade_serial_records_total`, `brigade_serial_bytes_total`,
+//! `brigade_serial_busy_seconds_total`, `brigade_serial_current_bytes`,
+//! `brigade_serial_waiting_bytes`; the controller: `brigade_controller_paused` (0/1),
+//! `brigade_decisions_total`.
+//!
+//! # Controls: `POST /control/…`
+//!
+//! What the dashboard's keys do, as [`Override`](brigade_controller::Override)s.
+//! Parameters go in the query string or a form body (`curl -d stage=parse -d
+//! workers=4 http://…/control/pin`); `GET` is refused, since these change state.
+//!
+//! | endpoint | parameters | does |
+//! | --- | --- | --- |
+//! | `/control/pin` | `stage` (name or index), `workers` (within the stage's bounds) | pins the stage's workers |
+//! | `/control/unpin` | `stage` | gives the stage back to the controller |
+//! | `/control/pause` | | stops consulting the controller |
+//! | `/control/resume` | | consults it again |
+//! | `/control/budget` | `bytes`: `512MiB`, `1.5GiB`, `1048576` (units B, KiB, MiB, GiB, TiB) or `none` | sets the operator's memory budget |
+//!
+//! Answers are JSON: 200 `{"ok":true,"override":{"op":"pin_workers","stage":0,"workers":4},"stage":"parse"}`
+//! (the override sent; the control loop applies it within 10 ms, and the next tick
+//! shows it), else `{"error":"…","ok":false}` with 400 (a bad, missing, repeated or
+//! unknown parameter, named), 404 (an unknown stage or path), 405 (a wrong method) or
+//! 503 (no tick has closed yet, so no stage names).
+//!
+//! # The log file
+//!
+//! One [`TickLine`] per tick, one line each: `{"snapshot":{…},"decisions":[…]}`, the
+//! controller crate's serde shapes of [`Snapshot`](brigade_controller::Snapshot) and
+//! [`DecisionRecord`](brigade_controller::DecisionRecord). Ticks closed before
+//! [`Daemon::run`] subscribed are not in it.
+//!
+//! # Logging
+//!
+//! Each decision at info, target `brigade::decision`: fields `tick`, `by`, `stage`
+//! (`pipeline` for global knobs), `action` (`workers → 4`), `outcome`, and the reason
+//! as the message. Overrides taken over HTTP at info, target `brigade::operator`.
+//! [`init_tracing`] installs a subscriber writing to stderr.
+//!
+//! # Signals
+//!
+//! From [`Daemon::new`] on, SIGINT and SIGTERM ask for a drain: admission stops and
+//! what is in flight finishes. A signal during the drain ends the process at once
+//! with code 128 + the signal's number (130 for SIGINT, 143 for SIGTERM), after saying
+//! on stderr how many records (and about how many bytes) were left in flight. After
+//! [`Daemon::run`] returns, both signals end the process again, as by default.
 
 mod board;
 mod config;
@@ -107,10 +177,10 @@ pub enum Ended {
 impl fmt::Display for Ended {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Ended::Finished => f.write_str("finished: the source ran out"),
-            Ended::Deadline => f.write_str("deadline reached: drained"),
-            Ended::Signal(signal) => write!(f, "{}: drained", signals::name(*signal)),
-            Ended::Stopped => f.write_str("stopped: drained"),
+            Ended::Finished => f.write_str("the source ran out"),
+            Ended::Deadline => f.write_str("the deadline passed"),
+            Ended::Signal(signal) => f.write_str(&signals::name(*signal)),
+            Ended::Stopped => f.write_str("a stop was requested"),
         }
     }
 }
@@ -237,14 +307,13 @@ impl Daemon {
         self.shared.draining.store(true, SeqCst);
         let in_flight = monitor.latest().map_or(0, |s| s.global.totals.in_flight);
         match ended {
-            Ended::Signal(signal) => eprintln!(
-                "brigade: {}: draining {in_flight} records in flight; a second signal \
-                 exits at once",
-                signals::name(signal)
+            Ended::Signal(_) => eprintln!(
+                "brigade: {ended}: draining {in_flight} records in flight; a second signal \
+                 exits at once"
             ),
-            Ended::Finished => tracing::info!("the source ran out; finishing"),
+            Ended::Finished => tracing::info!("{ended}: finishing"),
             Ended::Deadline | Ended::Stopped => {
-                tracing::info!(in_flight, "{ended:?}: stopping admission and draining")
+                tracing::info!(in_flight, "{ended}: stopping admission and draining")
             }
         }
         running.stop_admission();
@@ -288,6 +357,15 @@ impl Daemon {
         if let Some(signals) = self.signals.take() {
             signals.stop();
         }
+    }
+}
+
+impl fmt::Debug for Daemon {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Daemon")
+            .field("metrics_addr", &self.metrics_addr)
+            .field("deadline", &self.deadline)
+            .finish_non_exhaustive()
     }
 }
 

@@ -1,10 +1,6 @@
-//! The Prometheus exposition of `GET /metrics`: a prometheus-client [`Collector`] that
-//! encodes the [`Board`] at each scrape, in the OpenMetrics text format.
-//!
-//! Every name starts with `brigade_`. Per-stage families carry a `stage` label (the
-//! stage's name). Gauges are the latest window's figures; counters (`_total`) and
-//! histograms count from the first window the daemon saw. Nothing but the EOF marker
-//! is served before the first tick.
+//! The exposition of `GET /metrics` (names in the crate docs): a prometheus-client
+//! [`Collector`] that encodes the [`Board`] at each scrape. Names get the registry's
+//! `brigade_` prefix, then the unit (`_seconds`, `_bytes`), then `_total` for counters.
 
 use std::fmt;
 use std::sync::Arc;
