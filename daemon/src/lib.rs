@@ -232,25 +232,19 @@ impl Daemon {
     /// installs the SIGINT and SIGTERM handlers (from now on they ask for a drain) and
     /// starts the daemon's threads.
     pub fn new(config: &Config) -> Result<Self, Error> {
-        let listener = match config.metrics_addr {
-            Some(addr) => Some(TcpListener::bind(addr).map_err(|e| Error::MetricsAddr {
-                value: addr.to_string(),
-                reason: e.to_string(),
-            })?),
-            None => None,
-        };
-        let metrics_addr = match &listener {
-            Some(listener) => Some(listener.local_addr().map_err(|e| {
-                Error::MetricsAddr {
-                    value: config
-                        .metrics_addr
-                        .map(|a| a.to_string())
-                        .unwrap_or_default(),
+        let listener = config
+            .metrics_addr
+            .map(|addr| {
+                let refused = |e: std::io::Error| Error::MetricsAddr {
+                    value: addr.to_string(),
                     reason: e.to_string(),
-                }
-            })?),
-            None => None,
-        };
+                };
+                let listener = TcpListener::bind(addr).map_err(refused)?;
+                let bound = listener.local_addr().map_err(refused)?;
+                Ok((listener, bound))
+            })
+            .transpose()?;
+        let metrics_addr = listener.as_ref().map(|(_, bound)| *bound);
         let journal = config
             .metrics_log
             .as_deref()
@@ -273,7 +267,7 @@ impl Daemon {
         };
         daemon.watcher = Some(watch::spawn(shared.clone(), journal, start_rx)?);
         daemon.signals = Some(signals::watch(shared.clone(), stop_tx)?);
-        if let Some(listener) = listener {
+        if let Some((listener, _)) = listener {
             daemon.http = Some(http::serve(listener, shared)?);
         }
         if let Some(addr) = metrics_addr {
@@ -298,7 +292,7 @@ impl Daemon {
     pub fn run(mut self, running: Running) -> Outcome {
         let monitor = running.monitor();
         if let Some(start) = self.start.take() {
-            // The watcher waits for this; it has no other way to end early.
+            // Fails only if the watcher thread has died; the run goes on without it.
             let _ = start.send(monitor.subscribe());
         }
         // A Daemon runs one pipeline: `run` takes it by value, so this is the first set.
