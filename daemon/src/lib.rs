@@ -1,0 +1,396 @@
+//! brigade-daemon: a running pipeline with no terminal (`brigade demo --headless`).
+//!
+//! While a [`Running`] pipeline goes on, the daemon serves its metrics and control
+//! endpoints over HTTP ([`Config::metrics_addr`]), writes every tick as one JSON line
+//! ([`Config::metrics_log`]), logs every decision with its reason through `tracing`,
+//! and drains on SIGINT or SIGTERM, at [`Config::deadline`], or when a [`Stopper`]
+//! asks. [`Daemon::run`] returns the final [`Report`]; [`report_json`] and
+//! [`report_text`] render it for the caller to print.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use brigade_daemon::{report_text, Config, Daemon};
+//! use brigade_runtime::Pipeline;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! brigade_daemon::init_tracing();
+//! let config = Config {
+//!     metrics_addr: Some(brigade_daemon::parse_metrics_addr("127.0.0.1:9100")?),
+//!     metrics_log: Some("ticks.jsonl".into()),
+//!     deadline: Some(Duration::from_secs(60)),
+//! };
+//! // Checked (address bound, file opened, handlers installed) before the pipeline starts.
+//! let daemon = Daemon::new(&config)?;
+//! let running = Pipeline::from_iter(0u64..)
+//!     .map("double", |x| x * 2)
+//!     .sink("discard", |_| {})
+//!     .start()?;
+//! let outcome = daemon.run(running);
+//! eprintln!("brigade: {}", outcome.ended);
+//! print!("{}", report_text(&outcome.report));
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Metrics: `GET /metrics`
+//!
+//! OpenMetrics text (`application/openmetrics-text; version=1.0.0`), encoded by
+//! prometheus-client from the latest snapshot at each scrape; only `# EOF` before the
+//! first tick. Gauges are the latest window's figures; counters (`_total`) and
+//! histograms add up every window the daemon saw. Histograms are rebuilt from the
+//! snapshots' hdrhistograms into fixed buckets (times: 1 µs to 60 s; sizes: 64 B to
+//! 4 GiB by powers of 4).
+//!
+//! Per stage, labelled `stage="NAME"`: gauges `brigade_stage_workers_live`,
+//! `_workers_target`, `_workers_min`, `_workers_max`, `_pinned` (0/1), `_busy_ratio`,
+//! `_wait_in_ratio`, `_wait_out_ratio`, `_queue_depth` (mean), `_queue_depth_max`,
+//! `_queue_capacity`, `_batch_size`, `_out_records_per_second`; counters
+//! `brigade_stage_in_records_total`, `_out_records_total`, `_in_bytes_total`,
+//! `_out_bytes_total`, `_errors_total`, `_retries_total`, `_dead_lettered_total`,
+//! `_busy_seconds_total`, `_wait_in_seconds_total`, `_wait_out_seconds_total`,
+//! `_worker_seconds_total`; histograms `brigade_stage_service_time_seconds`,
+//! `_input_wait_seconds`, `_record_size_bytes`.
+//!
+//! Pipeline-wide: `brigade_tick`, `brigade_uptime_seconds`, `brigade_window_seconds`,
+//! `brigade_throughput_records_per_second`, `brigade_records_admitted_total`,
+//! `_completed_total`, `_dead_lettered_total`, `brigade_records_in_flight`,
+//! `brigade_inflight_bytes` (mean), `brigade_inflight_max_bytes`,
+//! `brigade_memory_budget_bytes` (absent: no cap), `brigade_process_rss_bytes`,
+//! `brigade_process_cpu_cores`, `brigade_machine_cores`, `brigade_machine_memory_bytes`,
+//! `brigade_machine_available_memory_bytes`, the histogram `brigade_latency_seconds`
+//! (admission to completion); the source: `brigade_source_read_records_total`,
+//! `_read_bytes_total`, `brigade_source_records_per_second`,
+//! `brigade_source_idle_gap_seconds`, `brigade_source_idle_timeout_seconds` (absent:
+//! none), `brigade_source_guard_reads_total`, `brigade_source_exhausted`; the serial
+//! lane: `brigade_serial_threshold_bytes` (absent: lane off),
+//! `brigade_serial_records_total`, `brigade_serial_bytes_total`,
+//! `brigade_serial_busy_seconds_total`, `brigade_serial_current_bytes`,
+//! `brigade_serial_waiting_bytes`; the controller: `brigade_controller_paused` (0/1),
+//! `brigade_decisions_total`.
+//!
+//! # Controls: `POST /control/…`
+//!
+//! What the dashboard's keys do, as [`Override`](brigade_controller::Override)s.
+//! Parameters go in the query string or a form body (`curl -d stage=parse -d
+//! workers=4 http://…/control/pin`); `GET` is refused, since these change state.
+//!
+//! | endpoint | parameters | does |
+//! | --- | --- | --- |
+//! | `/control/pin` | `stage` (name or index), `workers` (within the stage's bounds) | pins the stage's workers |
+//! | `/control/unpin` | `stage` | gives the stage back to the controller |
+//! | `/control/pause` | | stops consulting the controller |
+//! | `/control/resume` | | consults it again |
+//! | `/control/budget` | `bytes`: `512MiB`, `1.5GiB`, `1048576` (units B, KiB, MiB, GiB, TiB) or `none` | sets the operator's memory budget |
+//!
+//! Answers are JSON: 200 `{"ok":true,"override":{"op":"pin_workers","stage":0,"workers":4},"stage":"parse"}`
+//! (the override sent; the control loop applies it within 10 ms, and the next tick
+//! shows it), else `{"error":"…","ok":false}` with 400 (a bad, missing, repeated or
+//! unknown parameter, named), 404 (an unknown stage or path), 405 (a wrong method) or
+//! 503 (no tick has closed yet, so no stage names).
+//!
+//! # The log file
+//!
+//! One [`TickLine`] per tick, one line each: `{"snapshot":{…},"decisions":[…]}`, the
+//! controller crate's serde shapes of [`Snapshot`](brigade_controller::Snapshot) and
+//! [`DecisionRecord`](brigade_controller::DecisionRecord). Ticks closed before
+//! [`Daemon::run`] subscribed are not in it.
+//!
+//! # Logging
+//!
+//! Each decision at info, target `brigade::decision`: fields `tick`, `by`, `stage`
+//! (`pipeline` for global knobs), `action` (`workers → 4`), `outcome`, and the reason
+//! as the message. Overrides taken over HTTP at info, target `brigade::operator`.
+//! [`init_tracing`] installs a subscriber writing to stderr.
+//!
+//! # Signals
+//!
+//! From [`Daemon::new`] on, SIGINT and SIGTERM ask for a drain: admission stops and
+//! what is in flight finishes. A signal during the drain ends the process at once
+//! with code 128 + the signal's number (130 for SIGINT, 143 for SIGTERM), after saying
+//! on stderr how many records (and about how many bytes) were left in flight. After
+//! [`Daemon::run`] returns, both signals end the process again, as by default.
+
+mod board;
+mod config;
+mod http;
+mod journal;
+mod metrics;
+mod report;
+mod signals;
+mod units;
+mod watch;
+
+use std::fmt;
+use std::net::{SocketAddr, TcpListener};
+use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+use std::sync::{Arc, OnceLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use brigade_runtime::{Monitor, Report, Running, Tick};
+use crossbeam_channel::{Receiver, Sender};
+use parking_lot::Mutex;
+
+pub use config::{parse_metrics_addr, Config, Error};
+pub use journal::TickLine;
+pub use report::{report_json, report_text};
+
+use board::Board;
+use http::HttpServer;
+use journal::Journal;
+use signals::SignalWatch;
+
+/// How often the daemon checks whether the pipeline has drained by itself.
+const POLL: Duration = Duration::from_millis(50);
+
+/// What the daemon's threads share.
+#[derive(Default)]
+struct Shared {
+    /// Set when the daemon starts running a pipeline.
+    monitor: OnceLock<Monitor>,
+    /// What `/metrics` shows.
+    board: Mutex<Board>,
+    /// Set once a drain has begun: a signal then ends the process.
+    draining: AtomicBool,
+}
+
+/// Why the daemon should stop.
+#[derive(Debug)]
+enum Stop {
+    Signal(i32),
+    Requested,
+}
+
+/// How a run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ended {
+    /// The source ran out and everything drained.
+    Finished,
+    /// [`Config::deadline`] passed: admission stopped and the pipeline drained.
+    Deadline,
+    /// A signal (its number: SIGINT or SIGTERM) asked for the drain.
+    Signal(i32),
+    /// A [`Stopper`] asked for the drain.
+    Stopped,
+}
+
+impl fmt::Display for Ended {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Ended::Finished => f.write_str("the source ran out"),
+            Ended::Deadline => f.write_str("the deadline passed"),
+            Ended::Signal(signal) => f.write_str(&signals::name(*signal)),
+            Ended::Stopped => f.write_str("a stop was requested"),
+        }
+    }
+}
+
+/// What a run came to: the final report and how it ended.
+#[derive(Debug)]
+pub struct Outcome {
+    /// The pipeline's final report; after the drain,
+    /// `admitted == completed + dead_lettered`.
+    pub report: Report,
+    /// Why it ended.
+    pub ended: Ended,
+}
+
+/// Asks a running daemon to drain, as a first signal would. Cloneable; sending after
+/// the run has ended does nothing.
+#[derive(Clone, Debug)]
+pub struct Stopper(Sender<Stop>);
+
+impl Stopper {
+    /// Stops admission and drains, as SIGTERM does.
+    pub fn stop(&self) {
+        // The daemon holds a receiver until it is dropped.
+        let _ = self.0.send(Stop::Requested);
+    }
+}
+
+/// The headless daemon, set up and waiting for a pipeline to [`run`](Daemon::run).
+///
+/// [`Daemon::new`] does everything that can fail (binds the address, opens the log
+/// file, installs the signal handlers, starts its threads), so call it before the
+/// pipeline starts. Dropping a daemon that never ran stops its threads.
+pub struct Daemon {
+    shared: Arc<Shared>,
+    metrics_addr: Option<SocketAddr>,
+    deadline: Option<Duration>,
+    stop_tx: Sender<Stop>,
+    stop_rx: Receiver<Stop>,
+    /// Hands the monitor's feed to the watcher.
+    start: Option<Sender<Receiver<Tick>>>,
+    watcher: Option<JoinHandle<()>>,
+    http: Option<HttpServer>,
+    signals: Option<SignalWatch>,
+}
+
+impl Daemon {
+    /// Checks `config` and sets everything up: binds the metrics address (and says on
+    /// stderr `brigade: metrics on http://ADDR/metrics`), creates the log file,
+    /// installs the SIGINT and SIGTERM handlers (from now on they ask for a drain) and
+    /// starts the daemon's threads.
+    pub fn new(config: &Config) -> Result<Self, Error> {
+        let listener = config
+            .metrics_addr
+            .map(|addr| {
+                let refused = |e: std::io::Error| Error::MetricsAddr {
+                    value: addr.to_string(),
+                    reason: e.to_string(),
+                };
+                let listener = TcpListener::bind(addr).map_err(refused)?;
+                let bound = listener.local_addr().map_err(refused)?;
+                Ok((listener, bound))
+            })
+            .transpose()?;
+        let metrics_addr = listener.as_ref().map(|(_, bound)| *bound);
+        let journal = config
+            .metrics_log
+            .as_deref()
+            .map(Journal::create)
+            .transpose()?;
+        let shared = Arc::new(Shared::default());
+        let (stop_tx, stop_rx) = crossbeam_channel::unbounded();
+        let (start_tx, start_rx) = crossbeam_channel::bounded(1);
+        // From here on, an early return drops `daemon`, which stops what has started.
+        let mut daemon = Daemon {
+            shared: shared.clone(),
+            metrics_addr,
+            deadline: config.deadline,
+            stop_tx: stop_tx.clone(),
+            stop_rx,
+            start: Some(start_tx),
+            watcher: None,
+            http: None,
+            signals: None,
+        };
+        daemon.watcher = Some(watch::spawn(shared.clone(), journal, start_rx)?);
+        daemon.signals = Some(signals::watch(shared.clone(), stop_tx)?);
+        if let Some((listener, _)) = listener {
+            daemon.http = Some(http::serve(listener, shared)?);
+        }
+        if let Some(addr) = metrics_addr {
+            eprintln!("brigade: metrics on http://{addr}/metrics");
+        }
+        Ok(daemon)
+    }
+
+    /// The address `/metrics` is served on (the port chosen, when port 0 was asked).
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
+    }
+
+    /// A handle that asks the run to drain, from any thread.
+    pub fn stopper(&self) -> Stopper {
+        Stopper(self.stop_tx.clone())
+    }
+
+    /// Serves `running` until it finishes by itself, the deadline passes, a signal
+    /// arrives or a [`Stopper`] asks; then stops admission, drains, and returns the
+    /// final report. The HTTP endpoints answer until the drain is over.
+    pub fn run(mut self, running: Running) -> Outcome {
+        let monitor = running.monitor();
+        if let Some(start) = self.start.take() {
+            // Fails only if the watcher thread has died; the run goes on without it.
+            let _ = start.send(monitor.subscribe());
+        }
+        // A Daemon runs one pipeline: `run` takes it by value, so this is the first set.
+        let _ = self.shared.monitor.set(monitor.clone());
+        let ended = self.wait_for_end(&running);
+        self.shared.draining.store(true, SeqCst);
+        let in_flight = monitor.latest().map_or(0, |s| s.global.totals.in_flight);
+        match ended {
+            Ended::Signal(_) => eprintln!(
+                "brigade: {ended}: draining {in_flight} records in flight; a second signal \
+                 exits at once"
+            ),
+            Ended::Finished => tracing::info!("{ended}: finishing"),
+            Ended::Deadline | Ended::Stopped => {
+                tracing::info!(in_flight, "{ended}: stopping admission and draining")
+            }
+        }
+        running.stop_admission();
+        let report = running.wait();
+        self.close();
+        Outcome { report, ended }
+    }
+
+    fn wait_for_end(&self, running: &Running) -> Ended {
+        let deadline = self.deadline.map(|d| Instant::now() + d);
+        loop {
+            if running.is_drained() {
+                return Ended::Finished;
+            }
+            let now = Instant::now();
+            if deadline.is_some_and(|d| now >= d) {
+                return Ended::Deadline;
+            }
+            let wait = deadline.map_or(POLL, |d| (d - now).min(POLL));
+            match self.stop_rx.recv_timeout(wait) {
+                Ok(Stop::Signal(signal)) => return Ended::Signal(signal),
+                Ok(Stop::Requested) => return Ended::Stopped,
+                // Timed out (the daemon holds a sender, so the channel stays open).
+                Err(_) => {}
+            }
+        }
+    }
+
+    /// Stops the daemon's threads: the watcher once its feed has ended (at once if it
+    /// never got one), then the HTTP server and the signal thread.
+    fn close(&mut self) {
+        self.start = None;
+        if let Some(watcher) = self.watcher.take() {
+            if watcher.join().is_err() {
+                tracing::error!("the daemon's watcher thread panicked");
+            }
+        }
+        if let Some(http) = self.http.take() {
+            http.stop();
+        }
+        if let Some(signals) = self.signals.take() {
+            signals.stop();
+        }
+    }
+}
+
+impl fmt::Debug for Daemon {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Daemon")
+            .field("metrics_addr", &self.metrics_addr)
+            .field("deadline", &self.deadline)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+/// Sets up a daemon for `config` and runs `running` under it: [`Daemon::new`] then
+/// [`Daemon::run`]. When the set-up fails the pipeline is drained first (it has
+/// already started), then the error returned; to fail before anything runs, call
+/// [`Daemon::new`] before starting the pipeline.
+pub fn run(running: Running, config: &Config) -> Result<Outcome, Error> {
+    match Daemon::new(config) {
+        Ok(daemon) => Ok(daemon.run(running)),
+        Err(error) => {
+            running.shutdown();
+            Err(error)
+        }
+    }
+}
+
+/// Installs a `tracing` subscriber that writes info and above to stderr (colours when
+/// stderr is a terminal): decisions, overrides and the daemon's own news. For binaries;
+/// does nothing if a subscriber is already installed.
+pub fn init_tracing() {
+    use std::io::IsTerminal;
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_max_level(tracing::Level::INFO)
+        .try_init();
+}

@@ -1,0 +1,363 @@
+//! The exposition of `GET /metrics` (names in the crate docs): a prometheus-client
+//! [`Collector`] that encodes the [`Board`] at each scrape. Names get the registry's
+//! `brigade_` prefix, then the unit (`_seconds`, `_bytes`), then `_total` for counters.
+
+use std::fmt;
+use std::sync::Arc;
+
+use brigade_controller::{Snapshot, StageStats};
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{
+    CounterValueEncoder, DescriptorEncoder, EncodeCounterValue, EncodeGaugeValue,
+    GaugeValueEncoder, MetricEncoder, NoLabelSet,
+};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::registry::{Registry, Unit};
+
+use crate::board::{Board, Buckets, StageSums};
+use crate::Shared;
+
+/// The content type of the exposition.
+pub(crate) const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// A registry whose one collector reads the board.
+pub(crate) fn registry(shared: Arc<Shared>) -> Registry {
+    let mut registry = Registry::with_prefix("brigade");
+    registry.register_collector(Box::new(BoardCollector(shared)));
+    registry
+}
+
+/// The exposition text of `registry`, EOF marker included.
+pub(crate) fn encode(registry: &Registry) -> Result<String, fmt::Error> {
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, registry)?;
+    Ok(text)
+}
+
+struct BoardCollector(Arc<Shared>);
+
+impl fmt::Debug for BoardCollector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("BoardCollector")
+    }
+}
+
+impl Collector for BoardCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), fmt::Error> {
+        write_board(&self.0.board.lock(), &mut encoder)
+    }
+}
+
+/// A figure as exported: counts as integers, the rest as floats.
+#[derive(Clone, Copy)]
+enum Num {
+    Int(u64),
+    Float(f64),
+}
+
+impl EncodeGaugeValue for Num {
+    fn encode(&self, encoder: &mut GaugeValueEncoder) -> fmt::Result {
+        match *self {
+            Num::Int(v) => EncodeGaugeValue::encode(&v, encoder),
+            Num::Float(v) => EncodeGaugeValue::encode(&v, encoder),
+        }
+    }
+}
+
+impl EncodeCounterValue for Num {
+    fn encode(&self, encoder: &mut CounterValueEncoder) -> fmt::Result {
+        match *self {
+            Num::Int(v) => EncodeCounterValue::encode(&v, encoder),
+            Num::Float(v) => EncodeCounterValue::encode(&v, encoder),
+        }
+    }
+}
+
+fn int(value: impl TryInto<u64>) -> Num {
+    Num::Int(value.try_into().unwrap_or(u64::MAX))
+}
+
+fn float(value: f64) -> Num {
+    Num::Float(value)
+}
+
+fn flag(on: bool) -> Num {
+    Num::Int(u64::from(on))
+}
+
+/// The unit a family's name ends with (`_seconds`, `_bytes`), if any.
+#[derive(Clone, Copy)]
+enum In {
+    Plain,
+    Seconds,
+    Bytes,
+}
+
+impl In {
+    fn unit(self) -> Option<Unit> {
+        match self {
+            In::Plain => None,
+            In::Seconds => Some(Unit::Seconds),
+            In::Bytes => Some(Unit::Bytes),
+        }
+    }
+}
+
+use In::{Bytes, Plain, Seconds};
+use MetricType::{Counter, Gauge};
+
+/// A pipeline-wide family: type, name (after `brigade_`, before the unit), unit,
+/// value (`None`: left out), help.
+type GlobalFamily = (
+    MetricType,
+    &'static str,
+    In,
+    fn(&Board, &Snapshot) -> Option<Num>,
+    &'static str,
+);
+
+#[rustfmt::skip]
+const GLOBAL: [GlobalFamily; 31] = [
+    (Gauge,   "tick",                          Plain,   |_, s| Some(int(s.tick)),                               "Number of the latest metrics window"),
+    (Gauge,   "uptime",                        Seconds, |_, s| Some(float(s.at_s)),                             "Time since the pipeline started, at the end of the latest window"),
+    (Gauge,   "window",                        Seconds, |_, s| Some(float(s.window_s)),                         "Length of the latest metrics window"),
+    (Gauge,   "throughput_records_per_second", Plain,   |b, _| Some(float(b.throughput)),                       "Source records completed per second over the latest window"),
+    (Counter, "records_admitted",              Plain,   |_, s| Some(int(s.global.totals.admitted)),             "Source records admitted into the pipeline"),
+    (Counter, "records_completed",             Plain,   |_, s| Some(int(s.global.totals.completed)),            "Source records all of whose outputs finished"),
+    (Counter, "records_dead_lettered",         Plain,   |_, s| Some(int(s.global.totals.dead_lettered)),        "Source records with an output sent to the dead-letter output"),
+    (Gauge,   "records_in_flight",             Plain,   |_, s| Some(int(s.global.totals.in_flight)),            "Source records admitted and not yet finished"),
+    (Gauge,   "inflight",                      Bytes,   |_, s| Some(float(s.global.inflight_bytes_mean)),       "Mean bytes in flight over the latest window"),
+    (Gauge,   "inflight_max",                  Bytes,   |_, s| Some(int(s.global.inflight_bytes_max)),          "Most bytes in flight at once in the latest window"),
+    (Gauge,   "memory_budget",                 Bytes,   |_, s| s.global.memory_budget.map(int),                 "Memory budget in force (absent: no cap)"),
+    (Gauge,   "process_rss",                   Bytes,   |_, s| Some(int(s.global.rss_bytes)),                   "Resident set size of the process"),
+    (Gauge,   "process_cpu_cores",             Plain,   |_, s| Some(float(s.global.cpu_percent / 100.0)),       "CPU the process used over the latest window, in cores"),
+    (Gauge,   "machine_cores",                 Plain,   |_, s| Some(int(s.global.cores)),                       "Cores of the machine"),
+    (Gauge,   "machine_memory",                Bytes,   |_, s| Some(int(s.global.machine_memory_bytes)),        "Total memory of the machine"),
+    (Gauge,   "machine_available_memory",      Bytes,   |_, s| Some(int(s.global.machine_available_bytes)),     "Memory the machine has available"),
+    (Counter, "source_read_records",           Plain,   |b, _| Some(int(b.source.records)),                     "Records read by the source"),
+    (Counter, "source_read",                   Bytes,   |b, _| Some(int(b.source.bytes)),                       "Bytes (by weight) read by the source"),
+    (Gauge,   "source_records_per_second",     Plain,   |_, s| Some(float(s.global.source.rate)),               "Records read per second over the latest window"),
+    (Gauge,   "source_idle_gap",               Seconds, |_, s| Some(float(s.global.source.longest_idle_s)),     "Longest time the source went unread in the latest window"),
+    (Gauge,   "source_idle_timeout",           Seconds, |_, s| s.global.source.idle_timeout_s.map(float),       "The source's idle timeout (absent: none)"),
+    (Counter, "source_guard_reads",            Plain,   |b, _| Some(int(b.source.guard_reads)),                 "Records read by the source guard past back pressure"),
+    (Gauge,   "source_exhausted",              Plain,   |_, s| Some(flag(s.global.source.exhausted)),           "1 once the source has no more records or admission stopped"),
+    (Gauge,   "serial_threshold",              Bytes,   |_, s| s.global.serial.threshold_bytes.map(int),        "Records at least this heavy go through the serial lane (absent: lane off)"),
+    (Counter, "serial_records",                Plain,   |b, _| Some(int(b.serial.records)),                     "Records the serial lane finished"),
+    (Counter, "serial",                        Bytes,   |b, _| Some(int(b.serial.bytes)),                       "Bytes the serial lane finished"),
+    (Counter, "serial_busy",                   Seconds, |b, _| Some(float(b.serial.busy_s)),                    "Time the serial lane spent inside stage functions"),
+    (Gauge,   "serial_current",                Bytes,   |_, s| Some(int(s.global.serial.current_bytes)),        "Weight of the record in the serial lane (0: idle)"),
+    (Gauge,   "serial_waiting",                Bytes,   |_, s| Some(int(s.global.serial.waiting_bytes)),        "Weight of a record waiting for the budget to enter the serial lane (0: none)"),
+    (Gauge,   "controller_paused",             Plain,   |_, s| Some(flag(s.paused)),                            "1 while the operator has paused the controller"),
+    (Counter, "decisions",                     Plain,   |b, _| Some(int(b.decisions)),                          "Knob changes logged, the controller's and the operator's"),
+];
+
+/// One stage as the families see it.
+struct Row<'a> {
+    stats: &'a StageStats,
+    sums: &'a StageSums,
+    batch_size: usize,
+    window_s: f64,
+}
+
+/// A per-stage family (label `stage`): type, name, unit, value, help.
+type StageFamily = (MetricType, &'static str, In, fn(&Row) -> Num, &'static str);
+
+#[rustfmt::skip]
+const STAGE: [StageFamily; 24] = [
+    (Gauge,   "stage_workers_live",           Plain,   |r| int(r.stats.workers.live),                "Worker threads running"),
+    (Gauge,   "stage_workers_target",         Plain,   |r| int(r.stats.workers.target),              "Worker threads the pool is converging to"),
+    (Gauge,   "stage_workers_min",            Plain,   |r| int(r.stats.workers.min),                 "Fewest workers the pool may have"),
+    (Gauge,   "stage_workers_max",            Plain,   |r| int(r.stats.workers.max),                 "Most workers the pool may have"),
+    (Gauge,   "stage_pinned",                 Plain,   |r| flag(r.stats.workers.pinned),             "1 while the operator pins the stage's workers"),
+    (Gauge,   "stage_busy_ratio",             Plain,   |r| float(r.stats.utilisation()),             "Share of the workers' time spent working in the latest window"),
+    (Gauge,   "stage_wait_in_ratio",          Plain,   |r| float(r.stats.waiting_share()),           "Share of the workers' time waiting for input in the latest window"),
+    (Gauge,   "stage_wait_out_ratio",         Plain,   |r| float(r.stats.blocked_share()),           "Share of the workers' time blocked on output, budget or limits in the latest window"),
+    (Gauge,   "stage_queue_depth",            Plain,   |r| float(r.stats.queue.mean_depth),          "Mean records waiting in the input queue over the latest window"),
+    (Gauge,   "stage_queue_depth_max",        Plain,   |r| int(r.stats.queue.max_depth),             "Most records waiting in the input queue in the latest window"),
+    (Gauge,   "stage_queue_capacity",         Plain,   |r| int(r.stats.queue.capacity),              "Capacity of the input queue, records"),
+    (Gauge,   "stage_batch_size",             Plain,   |r| int(r.batch_size),                        "Most records per call (1 but for batching sinks)"),
+    (Gauge,   "stage_out_records_per_second", Plain,   |r| float(r.stats.observed_rate(r.window_s)), "Records emitted (or written) per second over the latest window"),
+    (Counter, "stage_in_records",             Plain,   |r| int(r.sums.records_in),                   "Records taken from the input queue"),
+    (Counter, "stage_out_records",            Plain,   |r| int(r.sums.records_out),                  "Records emitted, or written by the sink"),
+    (Counter, "stage_in",                     Bytes,   |r| int(r.sums.bytes_in),                     "Bytes (by weight) taken from the input queue"),
+    (Counter, "stage_out",                    Bytes,   |r| int(r.sums.bytes_out),                    "Bytes (by weight) emitted or written"),
+    (Counter, "stage_errors",                 Plain,   |r| int(r.sums.errors),                       "Failed calls, panics included"),
+    (Counter, "stage_retries",                Plain,   |r| int(r.sums.retries),                      "Calls repeated after a transient error"),
+    (Counter, "stage_dead_lettered",          Plain,   |r| int(r.sums.dead_lettered),                "Records the stage sent to the dead-letter output"),
+    (Counter, "stage_busy",                   Seconds, |r| float(r.sums.busy_s),                     "Worker time spent inside the stage's function"),
+    (Counter, "stage_wait_in",                Seconds, |r| float(r.sums.wait_in_s),                  "Worker time spent waiting for input"),
+    (Counter, "stage_wait_out",               Seconds, |r| float(r.sums.wait_out_s),                 "Worker time spent blocked on output, budget or limits"),
+    (Counter, "stage_worker",                 Seconds, |r| float(r.sums.worker_s),                   "Integral of the live worker count (worker-seconds)"),
+];
+
+/// A per-stage histogram: name, unit, buckets, help.
+type StageHistogram = (&'static str, In, fn(&StageSums) -> &Buckets, &'static str);
+
+#[rustfmt::skip]
+const STAGE_HISTOGRAMS: [StageHistogram; 3] = [
+    ("stage_service_time", Seconds, |s| &s.service_time, "Time per call of the stage's function"),
+    ("stage_input_wait",   Seconds, |s| &s.input_wait,   "Time a worker waited for input before a call"),
+    ("stage_record_size",  Bytes,   |s| &s.record_size,  "Weight of each input record"),
+];
+
+fn write_board(board: &Board, enc: &mut DescriptorEncoder) -> fmt::Result {
+    let Some(snapshot) = &board.latest else {
+        return Ok(());
+    };
+    for (kind, name, suffix, value, help) in GLOBAL {
+        if let Some(value) = value(board, snapshot) {
+            let unit = suffix.unit();
+            let mut family = enc.encode_descriptor(name, help, unit.as_ref(), kind)?;
+            write_value(&mut family, kind, value)?;
+        }
+    }
+    let latency = &board.latency;
+    let unit = Some(Unit::Seconds);
+    enc.encode_descriptor(
+        "latency",
+        "Time from admission to completion of each record the sink finished",
+        unit.as_ref(),
+        MetricType::Histogram,
+    )?
+    .encode_histogram::<NoLabelSet>(latency.sum, latency.count, &latency.pairs(), None)?;
+
+    let rows: Vec<Row> = snapshot
+        .stages
+        .iter()
+        .zip(&board.stages)
+        .enumerate()
+        .map(|(i, (stats, sums))| Row {
+            stats,
+            sums,
+            batch_size: snapshot.knobs.stages.get(i).map_or(1, |k| k.batch_size),
+            window_s: snapshot.window_s,
+        })
+        .collect();
+    for (kind, name, suffix, value, help) in STAGE {
+        let unit = suffix.unit();
+        let mut family = enc.encode_descriptor(name, help, unit.as_ref(), kind)?;
+        for row in &rows {
+            let labels = [("stage", row.stats.name.as_str())];
+            write_value(&mut family.encode_family(&labels)?, kind, value(row))?;
+        }
+    }
+    for (name, suffix, buckets, help) in STAGE_HISTOGRAMS {
+        let unit = suffix.unit();
+        let mut family = enc.encode_descriptor(name, help, unit.as_ref(), MetricType::Histogram)?;
+        for row in &rows {
+            let labels = [("stage", row.stats.name.as_str())];
+            let buckets = buckets(row.sums);
+            family
+                .encode_family(&labels)?
+                .encode_histogram::<NoLabelSet>(
+                    buckets.sum,
+                    buckets.count,
+                    &buckets.pairs(),
+                    None,
+                )?;
+        }
+    }
+    Ok(())
+}
+
+fn write_value(family: &mut MetricEncoder, kind: MetricType, value: Num) -> fmt::Result {
+    match kind {
+        Counter => family.encode_counter::<NoLabelSet, _, u64>(&value, None),
+        _ => family.encode_gauge(&value),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use brigade_controller::{
+        GlobalStats, Histogram, HistogramData, Knobs, Snapshot, StageKnobs, StageStats, WorkerStats,
+    };
+    use brigade_runtime::Tick;
+
+    use super::*;
+
+    fn exposition(ticks: &[Snapshot]) -> String {
+        let shared = Arc::new(Shared::default());
+        for snapshot in ticks {
+            shared.board.lock().take(&Tick {
+                snapshot: Arc::new(snapshot.clone()),
+                decisions: Vec::new(),
+            });
+        }
+        encode(&registry(shared)).unwrap()
+    }
+
+    fn snapshot(tick: u64) -> Snapshot {
+        let mut service = Histogram::<u64>::new(3).unwrap();
+        service.record(800).unwrap();
+        service.record(3_000).unwrap();
+        Snapshot {
+            tick,
+            at_s: tick as f64,
+            window_s: 1.0,
+            stages: vec![StageStats {
+                name: "par\"se".into(),
+                records_in: 10,
+                busy_s: 0.5,
+                worker_s: 1.0,
+                workers: WorkerStats {
+                    live: 2,
+                    target: 3,
+                    min: 1,
+                    max: 8,
+                    pinned: true,
+                },
+                service_time_us: HistogramData::from_histogram(&service),
+                ..StageStats::default()
+            }],
+            global: GlobalStats {
+                memory_budget: Some(1 << 20),
+                ..GlobalStats::default()
+            },
+            knobs: Knobs {
+                stages: vec![StageKnobs {
+                    batch_size: 4,
+                    ..StageKnobs::default()
+                }],
+                ..Knobs::default()
+            },
+            paused: false,
+        }
+    }
+
+    #[test]
+    fn nothing_but_eof_before_the_first_tick() {
+        assert_eq!(exposition(&[]), "# EOF\n");
+    }
+
+    #[test]
+    fn stage_families_carry_the_stage_label() {
+        let text = exposition(&[snapshot(1), snapshot(2)]);
+        for line in [
+            "# TYPE brigade_stage_workers_live gauge",
+            r#"brigade_stage_workers_live{stage="par\"se"} 2"#,
+            r#"brigade_stage_workers_target{stage="par\"se"} 3"#,
+            r#"brigade_stage_pinned{stage="par\"se"} 1"#,
+            r#"brigade_stage_busy_ratio{stage="par\"se"} 0.5"#,
+            r#"brigade_stage_batch_size{stage="par\"se"} 4"#,
+            "# TYPE brigade_stage_in_records counter",
+            r#"brigade_stage_in_records_total{stage="par\"se"} 20"#,
+            "# TYPE brigade_stage_service_time_seconds histogram",
+            "# UNIT brigade_stage_service_time_seconds seconds",
+            r#"brigade_stage_service_time_seconds_bucket{le="0.001",stage="par\"se"} 2"#,
+            r#"brigade_stage_service_time_seconds_bucket{le="0.005",stage="par\"se"} 4"#,
+            r#"brigade_stage_service_time_seconds_bucket{le="+Inf",stage="par\"se"} 4"#,
+            r#"brigade_stage_service_time_seconds_count{stage="par\"se"} 4"#,
+            "brigade_memory_budget_bytes 1048576",
+            "brigade_controller_paused 0",
+            "brigade_tick 2",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "no line {line:?} in\n{text}"
+            );
+        }
+        assert!(!text.contains("brigade_serial_threshold"), "{text}");
+        assert!(text.ends_with("# EOF\n"));
+    }
+}

@@ -1,0 +1,134 @@
+//! The watcher thread: takes every tick from the monitor's feed onto the board, into
+//! the log file, and logs each decision with its reason.
+
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use brigade_controller::{Action, DecisionRecord, Outcome, Snapshot};
+use brigade_runtime::Tick;
+use crossbeam_channel::Receiver;
+
+use crate::config::Error;
+use crate::journal::Journal;
+use crate::units::format_bytes;
+use crate::Shared;
+
+/// Starts the watcher. It waits for the feed on `start` (it ends at once if `start`
+/// is dropped unsent), then takes ticks until the feed ends with the run.
+pub(crate) fn spawn(
+    shared: Arc<Shared>,
+    mut journal: Option<Journal>,
+    start: Receiver<Receiver<Tick>>,
+) -> Result<JoinHandle<()>, Error> {
+    std::thread::Builder::new()
+        .name("brigade:daemon-watch".into())
+        .spawn(move || {
+            let Ok(feed) = start.recv() else {
+                return;
+            };
+            for tick in feed {
+                let unreadable = shared.board.lock().take(&tick);
+                for (histogram, error) in unreadable {
+                    tracing::warn!(tick = tick.snapshot.tick, %error, "{histogram} left out of /metrics");
+                }
+                for record in &tick.decisions {
+                    log_decision(&tick.snapshot, record);
+                }
+                if let Some(journal) = &mut journal {
+                    journal.write(&tick);
+                }
+            }
+        })
+        .map_err(|error| Error::Thread {
+            what: "watcher",
+            error,
+        })
+}
+
+/// Logs one decision at info: who, which stage, what, what became of it, and why.
+fn log_decision(snapshot: &Snapshot, record: &DecisionRecord) {
+    let action = &record.decision.action;
+    let stage = match action.stage() {
+        Some(i) => snapshot
+            .stages
+            .get(i)
+            .map_or_else(|| format!("#{i}"), |s| s.name.clone()),
+        None => "pipeline".to_owned(),
+    };
+    tracing::info!(
+        target: "brigade::decision",
+        tick = record.tick,
+        by = %record.by,
+        stage = %stage,
+        action = %describe(action),
+        outcome = %outcome(&record.outcome),
+        "{}",
+        record.decision.reason
+    );
+}
+
+/// What an action sets, in words: `workers → 4`, `memory budget → 64.0 MiB`.
+fn describe(action: &Action) -> String {
+    let bytes = |b: Option<u64>, none: &str| b.map_or_else(|| none.to_owned(), format_bytes);
+    match *action {
+        Action::SetWorkers { workers, .. } => format!("workers → {workers}"),
+        Action::SetQueueCapacity { capacity, .. } => format!("queue capacity → {capacity}"),
+        Action::SetBatchSize { size, .. } => format!("batch size → {size}"),
+        Action::SetConcurrencyLimit { limit, .. } => format!(
+            "concurrency limit → {}",
+            limit.map_or_else(|| "none".to_owned(), |l| l.to_string())
+        ),
+        Action::SetRateLimit { per_second, .. } => format!(
+            "rate limit → {}",
+            per_second.map_or_else(|| "none".to_owned(), |r| format!("{r}/s"))
+        ),
+        Action::SetSerialThreshold { bytes: b } => {
+            format!("serial threshold → {}", bytes(b, "off"))
+        }
+        Action::SetMemoryBudget { bytes: b } => {
+            format!("memory budget → {}", bytes(b, "the operator's"))
+        }
+    }
+}
+
+fn outcome(outcome: &Outcome) -> String {
+    match outcome {
+        Outcome::Applied => "applied".to_owned(),
+        Outcome::Clamped { value } => format!("clamped to {value}"),
+        Outcome::Ignored { why } => format!("ignored: {why}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn actions_read_as_words() {
+        assert_eq!(
+            describe(&Action::SetWorkers {
+                stage: 0,
+                workers: 4
+            }),
+            "workers → 4"
+        );
+        assert_eq!(
+            describe(&Action::SetMemoryBudget {
+                bytes: Some(64 << 20)
+            }),
+            "memory budget → 64.0 MiB"
+        );
+        assert_eq!(
+            describe(&Action::SetSerialThreshold { bytes: None }),
+            "serial threshold → off"
+        );
+        assert_eq!(
+            describe(&Action::SetRateLimit {
+                stage: 1,
+                per_second: Some(250.0)
+            }),
+            "rate limit → 250/s"
+        );
+        assert_eq!(outcome(&Outcome::Clamped { value: 8 }), "clamped to 8");
+    }
+}
