@@ -63,7 +63,7 @@ mod weigh;
 pub use config::{BuildError, Oversize};
 pub use failure::{BoxError, DeadLetter, DeadLetterCause, Failure, RetryPolicy};
 pub use monitor::{Monitor, Tick};
-pub use pipeline::{Builder, Emitter, Pipeline, Running};
+pub use pipeline::{Admission, Builder, Emitter, Pipeline, Running};
 pub use report::{Report, StageReport};
 pub use source::{IterSource, Source};
 pub use weigh::Weigh;

@@ -727,6 +727,45 @@ impl<U> Emitter<'_, U> {
     }
 }
 
+/// A cloneable handle on a running pipeline's admission, from
+/// [`Running::admission`].
+///
+/// ```
+/// use brigade_runtime::Pipeline;
+///
+/// let running = Pipeline::from_iter(0u64..)
+///     .sink("discard", |_| {})
+///     .start()
+///     .expect("a valid pipeline");
+/// let admission = running.admission();
+/// std::thread::spawn(move || admission.stop());
+/// let report = running.wait();
+/// assert_eq!(report.admitted, report.completed + report.dead_lettered);
+/// ```
+#[derive(Clone)]
+pub struct Admission {
+    shared: Arc<Shared>,
+    cell: Arc<SourceCell>,
+}
+
+impl Admission {
+    /// Stops admission: the source reads no more, and what is in flight goes on to
+    /// the end.
+    pub fn stop(&self) {
+        self.shared.stop.store(true, SeqCst);
+    }
+
+    /// True once admission has been stopped (by this handle or the pipeline's owner).
+    pub fn is_stopped(&self) -> bool {
+        self.shared.stop.load(SeqCst)
+    }
+
+    /// True once the source is done and nothing is in flight.
+    pub fn is_drained(&self) -> bool {
+        self.cell.exhausted.load(SeqCst) && self.shared.ledger.in_flight() == 0
+    }
+}
+
 /// A running pipeline: watch it through its [`Monitor`], stop it with
 /// [`shutdown`](Running::shutdown), or wait for it to finish.
 pub struct Running {
@@ -748,12 +787,21 @@ impl Running {
     /// Stops admission without waiting: the source reads no more, and what is in
     /// flight goes on to the end. Follow with [`wait`](Running::wait).
     pub fn stop_admission(&self) {
-        self.shared.stop.store(true, SeqCst);
+        self.admission().stop();
     }
 
     /// True once the source is done and nothing is in flight.
     pub fn is_drained(&self) -> bool {
-        self.cell.exhausted.load(SeqCst) && self.shared.ledger.in_flight() == 0
+        self.admission().is_drained()
+    }
+
+    /// A handle that stops admission from any thread (a signal handler, a
+    /// dashboard), while another thread owns the pipeline and waits for its end.
+    pub fn admission(&self) -> Admission {
+        Admission {
+            shared: self.shared.clone(),
+            cell: self.cell.clone(),
+        }
     }
 
     /// Stops admission, finishes everything in flight, acknowledges, and reports.
