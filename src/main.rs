@@ -1,11 +1,12 @@
 //! The `brigade` command: parses the arguments, checks them, and hands them to the
 //! mode asked for. The work itself lives in the library crates.
 
+mod replay;
 mod sim_command;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 /// brigade: an adaptive, self-tuning stage runtime for ETL pipelines.
 ///
@@ -25,7 +26,12 @@ enum Command {
 
 fn main() -> ExitCode {
     let result = match Cli::parse().command {
-        Command::Sim(args) => args.into_config().and_then(sim_command::run),
+        Command::Sim(args) => {
+            if let Err(err) = args.check() {
+                usage_error(err, "sim");
+            }
+            args.into_config().and_then(sim_command::run)
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -34,4 +40,15 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Prints `err` as clap prints its own, with `subcommand`'s usage, and exits with
+/// clap's status for usage errors.
+fn usage_error(err: clap::Error, subcommand: &str) -> ! {
+    let mut cli = Cli::command();
+    cli.build();
+    let command = cli
+        .find_subcommand_mut(subcommand)
+        .expect("the subcommand exists");
+    err.format(command).exit()
 }

@@ -1,4 +1,5 @@
-//! `brigade sim`: scenarios through the simulator, every policy against the oracle.
+//! `brigade sim`: scenarios through the simulator, every policy against the oracle; or,
+//! with `--tui`, one policy through one scenario replayed in the dashboard.
 
 use std::collections::HashSet;
 use std::io::{IsTerminal, Write};
@@ -9,7 +10,10 @@ use brigade_controller::{from_name, POLICY_NAMES};
 use brigade_sim::plot::{plot, PlotScenario};
 use brigade_sim::scenario::{self, Scenario};
 use brigade_sim::{experiment, render};
+use clap::error::ErrorKind;
 use clap::{Args, ValueEnum};
+
+use crate::replay;
 
 /// Run scenarios in the simulator and compare policies with the oracle.
 ///
@@ -34,6 +38,15 @@ pub struct SimArgs {
     /// dashed.
     #[arg(long, value_name = "FILE.svg")]
     plot: Option<PathBuf>,
+
+    /// Replay the run in the terminal dashboard instead of printing a report.
+    ///
+    /// One scenario and one policy (adaptive unless --policy names another), in
+    /// virtual time at 1× wall time to start. Space pauses the replay, < and > halve or
+    /// double its speed; + - u a [ ] pin, unpin, pause the policy and change the budget
+    /// as an operator would; ? lists the keys; q quits. Needs a terminal.
+    #[arg(long, conflicts_with_all = ["format", "plot"])]
+    tui: bool,
 }
 
 /// `--policy`'s help, naming the policies there are.
@@ -64,16 +77,46 @@ pub struct SimConfig {
     policies: Vec<String>,
     format: Format,
     plot: Option<PathBuf>,
+    tui: bool,
 }
 
 impl SimArgs {
+    /// What the parser cannot check alone: `--tui` replays one scenario and one
+    /// policy.
+    pub fn check(&self) -> Result<(), clap::Error> {
+        if !self.tui {
+            return Ok(());
+        }
+        if self.scenarios.len() > 1 {
+            return Err(clap::Error::raw(
+                ErrorKind::TooManyValues,
+                format!(
+                    "--tui replays one scenario, and {} were given",
+                    self.scenarios.len()
+                ),
+            ));
+        }
+        if self.policies.len() > 1 {
+            return Err(clap::Error::raw(
+                ErrorKind::ArgumentConflict,
+                format!(
+                    "--tui replays one policy, and {} were given: {}",
+                    self.policies.len(),
+                    self.policies.join(", ")
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// Checks everything before anything runs: policy names, the plot's file name and
-    /// folder, and every scenario file.
+    /// folder, a terminal for `--tui`, and every scenario file. Expects
+    /// [`check`](Self::check) to have passed.
     pub fn into_config(self) -> Result<SimConfig> {
-        let policies = if self.policies.is_empty() {
-            POLICY_NAMES.iter().map(|&name| name.to_owned()).collect()
-        } else {
-            self.policies
+        let policies = match (self.policies.is_empty(), self.tui) {
+            (false, _) => self.policies,
+            (true, false) => POLICY_NAMES.iter().map(|&name| name.to_owned()).collect(),
+            (true, true) => vec![POLICY_NAMES[0].to_owned()],
         };
         let mut seen = HashSet::new();
         for name in &policies {
@@ -97,6 +140,12 @@ impl SimArgs {
                 bail!("--plot {}: no such folder", path.display());
             }
         }
+        if self.tui && !std::io::stdout().is_terminal() {
+            bail!(
+                "--tui draws the dashboard on a terminal, and standard output is not one: \
+                 run it in a terminal, without redirecting its output"
+            );
+        }
         let scenarios = self
             .scenarios
             .iter()
@@ -107,12 +156,17 @@ impl SimArgs {
             policies,
             format: self.format,
             plot: self.plot,
+            tui: self.tui,
         })
     }
 }
 
-/// Runs every scenario, prints the report, and draws the plot if asked.
+/// Runs every scenario, prints the report, and draws the plot if asked; with `--tui`,
+/// replays the one scenario in the dashboard.
 pub fn run(config: SimConfig) -> Result<()> {
+    if config.tui {
+        return replay::run(&config.scenarios[0], &config.policies[0]);
+    }
     let progress = std::io::stderr().is_terminal();
     let mut experiments = Vec::with_capacity(config.scenarios.len());
     for scenario in &config.scenarios {

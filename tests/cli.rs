@@ -51,7 +51,9 @@ fn help_lists_the_sim_command() {
     let output = brigade(&["sim", "--help"]);
     assert!(output.status.success());
     let text = String::from_utf8(output.stdout).unwrap();
-    for option in ["--policy", "--format", "--plot", "table", "json", "csv"] {
+    for option in [
+        "--policy", "--format", "--plot", "--tui", "table", "json", "csv",
+    ] {
         assert!(text.contains(option), "{option} in {text}");
     }
 }
@@ -103,6 +105,52 @@ fn an_unknown_policy_is_refused_before_anything_runs() {
     ]);
     assert!(!output.status.success());
     assert!(stderr(&output).contains("`hill` is given twice"));
+}
+
+#[test]
+fn the_dashboard_replays_one_scenario_and_one_policy_on_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = write(dir.path(), "tiny.toml", TINY);
+    let refused = |args: &[&str], expected: &str| {
+        let output = brigade(args);
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+        let message = stderr(&output);
+        assert!(message.contains(expected), "{args:?}: {message}");
+        assert!(
+            message.contains("Usage: brigade sim"),
+            "{args:?}: {message}"
+        );
+        assert!(output.stdout.is_empty());
+    };
+    refused(
+        &["sim", &scenario, &scenario, "--tui"],
+        "--tui replays one scenario, and 2 were given",
+    );
+    refused(
+        &[
+            "sim", &scenario, "--tui", "--policy", "ds2", "--policy", "hill",
+        ],
+        "--tui replays one policy, and 2 were given: ds2, hill",
+    );
+    refused(
+        &["sim", &scenario, "--tui", "--format", "json"],
+        "'--tui' cannot be used with '--format <FORMAT>'",
+    );
+
+    // Here standard output is a pipe.
+    let output = brigade(&["sim", &scenario, "--tui"]);
+    assert_eq!(output.status.code(), Some(1));
+    let message = stderr(&output);
+    assert!(
+        message.contains("--tui draws the dashboard on a terminal, and standard output is not one"),
+        "{message}"
+    );
+    assert!(output.stdout.is_empty());
 }
 
 #[test]

@@ -7,7 +7,9 @@
 //! not depend on the runtime: both speak only the controller's vocabulary.
 //!
 //! - [`scenario`]: the file format, parsed and checked;
-//! - [`Simulation`]: one policy through one scenario, tick by tick;
+//! - [`Simulation`]: one policy through one scenario, tick by tick, with the
+//!   operator's overrides on top;
+//! - [`Replay`]: a simulation paced by the wall clock, for viewers that show it live;
 //! - [`oracle`]: the best static configuration, found by search and verified by
 //!   simulation;
 //! - [`experiment`]: policies side by side with the oracle, as `brigade sim` reports
@@ -22,8 +24,10 @@ pub mod experiment;
 pub mod oracle;
 pub mod plot;
 pub mod render;
+mod replay;
 pub mod report;
 pub mod scenario;
 mod simulation;
 
+pub use replay::{Replay, MAX_TICKS_PER_POLL};
 pub use simulation::{RunEnd, RunResult, Simulation, TickOutput, TickSample};

@@ -871,6 +871,15 @@ impl Engine {
         outcome
     }
 
+    /// Sets the operator's memory budget, as the runtime's override does: it is in
+    /// force at once, and policies may lower it but never raise it above `bytes`.
+    pub(crate) fn set_operator_budget(&mut self, bytes: Option<u64>) {
+        self.operator_budget = bytes;
+        self.budget = bytes;
+        self.knobs.memory_budget = bytes;
+        self.pump();
+    }
+
     /// Live workers per stage now.
     pub(crate) fn workers(&self) -> impl Iterator<Item = usize> + '_ {
         self.stages.iter().map(|stage| stage.live)

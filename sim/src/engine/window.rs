@@ -49,6 +49,7 @@ impl Engine {
                         target: stage.target,
                         min: 1,
                         max: self.scenario.runtime.max_workers,
+                        // The operator's: the simulation sets it.
                         pinned: false,
                     },
                     queue: QueueStats {
@@ -112,6 +113,7 @@ impl Engine {
                 },
             },
             knobs: self.knobs.clone(),
+            // The operator's: the simulation sets it.
             paused: false,
         };
         self.start_window();

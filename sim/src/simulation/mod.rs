@@ -1,5 +1,6 @@
 //! One policy driven through one scenario: the engine's ticks handed to the policy as
-//! Snapshots, its Decisions applied and logged, and the run's figures gathered.
+//! Snapshots, its Decisions applied and logged, the operator's overrides applied on
+//! top as the runtime's control loop applies them, and the run's figures gathered.
 //!
 //! ```no_run
 //! use brigade_controller::Static;
@@ -11,7 +12,9 @@
 //! # Ok::<(), brigade_sim::scenario::ScenarioError>(())
 //! ```
 
-use brigade_controller::{Action, Controller, DecisionRecord, Outcome, Snapshot};
+use brigade_controller::{
+    Action, Controller, Decision, DecisionRecord, Outcome, Override, Snapshot,
+};
 use serde::Serialize;
 
 use crate::engine::{End, Engine};
@@ -51,7 +54,8 @@ impl TickSample {
 pub struct TickOutput {
     /// The window just closed.
     pub snapshot: Snapshot,
-    /// The policy's decisions, applied.
+    /// The operator's overrides since the last tick, then the policy's decisions, as
+    /// applied (the order in which the runtime publishes them).
     pub decisions: Vec<DecisionRecord>,
 }
 
@@ -92,7 +96,7 @@ pub struct RunResult {
     pub source_timeouts: u64,
     /// 99th percentile of admission-to-completion time, seconds.
     pub p99_latency_s: f64,
-    /// Decisions that changed a knob.
+    /// The policy's decisions that changed a knob (the operator's are not counted).
     pub changes: u64,
     /// Times a stage's worker count changed direction.
     pub reversals: u64,
@@ -100,7 +104,7 @@ pub struct RunResult {
     pub max_reversals_per_stage_phase: u64,
     /// Every tick, in order.
     pub series: Vec<TickSample>,
-    /// Every decision, in order.
+    /// Every decision, the policy's and the operator's, in order.
     pub decisions: Vec<DecisionRecord>,
 }
 
@@ -158,7 +162,11 @@ fn moving_throughput(series: &[TickSample], span: f64) -> Vec<(f64, f64)> {
         .collect()
 }
 
-/// A policy driving the model of a scenario, one tick at a time.
+/// Who the operator's decisions are by, as the runtime logs them.
+const OPERATOR: &str = "operator";
+
+/// A policy driving the model of a scenario, one tick at a time, and the operator's
+/// overrides on top of it ([`operate`](Self::operate)).
 pub struct Simulation {
     engine: Engine,
     policy: Box<dyn Controller>,
@@ -176,6 +184,12 @@ pub struct Simulation {
     reversals: u64,
     max_phase_reversals: u64,
     worker_seconds: f64,
+    /// Per stage: the operator holds its workers.
+    pins: Vec<bool>,
+    /// The operator stopped consulting the policy.
+    paused: bool,
+    /// The operator's decisions since the last tick, handed out with the next one.
+    operator_log: Vec<DecisionRecord>,
 }
 
 impl Simulation {
@@ -197,6 +211,9 @@ impl Simulation {
             reversals: 0,
             max_phase_reversals: 0,
             worker_seconds: 0.0,
+            pins: vec![false; stages],
+            paused: false,
+            operator_log: Vec::new(),
         }
     }
 
@@ -212,34 +229,35 @@ impl Simulation {
         &self.engine.scenario
     }
 
-    /// Runs to the next tick, hands its Snapshot to the policy and applies the
-    /// decisions. `None` once the run is over.
+    /// Runs to the next tick, hands its Snapshot to the policy (unless the operator
+    /// paused it) and applies the decisions. `None` once the run is over.
     pub fn step(&mut self) -> Option<TickOutput> {
         if !self.engine.run_to_tick() {
             self.close_last_window();
             return None;
         }
         let snapshot = self.close_window();
-        let decisions = self.policy.decide(&snapshot);
-        let mut records = Vec::with_capacity(decisions.len());
-        for decision in decisions {
-            let before = self.engine.knobs.clone();
-            let outcome = self.engine.apply(&decision.action);
-            if self.engine.knobs != before {
-                self.changes += 1;
-                if let Action::SetWorkers { stage, .. } = decision.action {
-                    self.note_resize(stage, before.stages[stage].workers);
+        let mut records = std::mem::take(&mut self.operator_log);
+        if !self.paused {
+            for decision in self.policy.decide(&snapshot) {
+                let before = self.engine.knobs.clone();
+                let outcome = self.apply_policy(&decision.action);
+                if self.engine.knobs != before {
+                    self.changes += 1;
+                    if let Action::SetWorkers { stage, .. } = decision.action {
+                        self.note_resize(stage, before.stages[stage].workers);
+                    }
                 }
+                let record = DecisionRecord {
+                    tick: snapshot.tick,
+                    at_s: snapshot.at_s,
+                    by: self.label.clone(),
+                    decision,
+                    outcome,
+                };
+                self.decisions.push(record.clone());
+                records.push(record);
             }
-            let record = DecisionRecord {
-                tick: snapshot.tick,
-                at_s: snapshot.at_s,
-                by: self.label.clone(),
-                decision,
-                outcome,
-            };
-            self.decisions.push(record.clone());
-            records.push(record);
         }
         Some(TickOutput {
             snapshot,
@@ -247,9 +265,57 @@ impl Simulation {
         })
     }
 
-    /// Applies an operator's action (a replay's pin or budget) as the runtime would.
+    /// Sets a knob directly, as a configuration does before a run starts (the oracle's):
+    /// clamped as the runtime clamps, past any pin, and not logged.
     pub fn apply(&mut self, action: &Action) -> Outcome {
         self.engine.apply(action)
+    }
+
+    /// Applies an operator's override now, as the runtime's control loop does, and logs
+    /// it as the runtime does: by `operator`, handed out with the next tick before the
+    /// policy's decisions.
+    ///
+    /// - `PinWorkers` sets the stage's workers (clamped like any change, logged with
+    ///   its outcome) and holds them: the policy's worker changes to that stage are
+    ///   then ignored, and logged as such.
+    /// - `Unpin` gives the stage back to the policy.
+    /// - `Pause` stops consulting the policy (windows still close and Snapshots still
+    ///   come, with `paused` set); `Resume` consults it again.
+    /// - `SetBudget` sets the memory budget in force, which the policy may lower but
+    ///   never raise above it (`None` removes the cap); logged.
+    ///
+    /// Snapshots show pins in each stage's `workers.pinned` and the pause in `paused`.
+    /// Unpin, pause and resume change no knob, and, as in the runtime, are not logged.
+    pub fn operate(&mut self, change: Override) {
+        match change {
+            Override::PinWorkers { stage, workers } => {
+                let action = Action::SetWorkers { stage, workers };
+                let outcome = self.engine.apply(&action);
+                let reason = match self.pins.get_mut(stage) {
+                    Some(pin) => {
+                        *pin = true;
+                        format!("operator pinned {workers} workers")
+                    }
+                    None => "operator pin".into(),
+                };
+                self.log_operator(action, reason, outcome);
+            }
+            Override::Unpin { stage } => {
+                if let Some(pin) = self.pins.get_mut(stage) {
+                    *pin = false;
+                }
+            }
+            Override::Pause => self.paused = true,
+            Override::Resume => self.paused = false,
+            Override::SetBudget { bytes } => {
+                self.engine.set_operator_budget(bytes);
+                self.log_operator(
+                    Action::SetMemoryBudget { bytes },
+                    "operator set the memory budget".into(),
+                    Outcome::Applied,
+                );
+            }
+        }
     }
 
     /// Runs to the end and returns the run's figures.
@@ -287,9 +353,38 @@ impl Simulation {
         }
     }
 
+    /// Applies a policy's action: as the engine does, but a pinned stage keeps its
+    /// workers.
+    fn apply_policy(&mut self, action: &Action) -> Outcome {
+        match *action {
+            Action::SetWorkers { stage, .. } if self.pins.get(stage) == Some(&true) => {
+                Outcome::Ignored {
+                    why: format!("stage {stage} is pinned by the operator"),
+                }
+            }
+            _ => self.engine.apply(action),
+        }
+    }
+
+    fn log_operator(&mut self, action: Action, reason: String, outcome: Outcome) {
+        let record = DecisionRecord {
+            tick: self.tick,
+            at_s: self.engine.now,
+            by: OPERATOR.into(),
+            decision: Decision::new(action, reason),
+            outcome,
+        };
+        self.decisions.push(record.clone());
+        self.operator_log.push(record);
+    }
+
     fn close_window(&mut self) -> Snapshot {
         self.tick += 1;
-        let snapshot = self.engine.close_window(self.tick, self.encode_histograms);
+        let mut snapshot = self.engine.close_window(self.tick, self.encode_histograms);
+        for (stage, &pinned) in snapshot.stages.iter_mut().zip(&self.pins) {
+            stage.workers.pinned = pinned;
+        }
+        snapshot.paused = self.paused;
         self.worker_seconds += snapshot.stages.iter().map(|s| s.worker_s).sum::<f64>();
         self.series.push(TickSample {
             at_s: snapshot.at_s,
@@ -326,3 +421,6 @@ impl Simulation {
         self.direction[stage] = direction;
     }
 }
+
+#[cfg(test)]
+mod test;
