@@ -6,6 +6,8 @@ use std::time::{Duration, Instant};
 
 use brigade_sim::scenario::{Phase, Scenario};
 
+use crate::work;
+
 /// Seconds since the start of a run, and the phases of its scenario.
 pub(crate) struct Clock {
     start: Instant,
@@ -34,6 +36,7 @@ impl Clock {
     pub(crate) fn sleep_until(&self, at_s: f64) {
         let left = at_s - self.now_s();
         if left > 0.0 {
+            work::precise_timers();
             std::thread::sleep(Duration::from_secs_f64(left));
         }
     }

@@ -57,7 +57,7 @@ pub(crate) fn sleep(work: f64, slowdown: impl Fn() -> f64) {
 
 /// Asks the kernel to wake this thread's sleeps on time rather than up to 50 µs late
 /// (its default timer slack): a 300 µs call would otherwise last a sixth longer.
-fn precise_timers() {
+pub(crate) fn precise_timers() {
     #[cfg(target_os = "linux")]
     {
         use std::cell::Cell;
