@@ -19,7 +19,8 @@ use crate::Error;
 const WATCH: Duration = Duration::from_millis(20);
 
 /// A scenario running for real: watch it through [`monitor`](Demo::monitor), stop it
-/// with [`shutdown`](Demo::shutdown), or [`wait`](Demo::wait) for its end.
+/// with [`shutdown`](Demo::shutdown), or [`wait`](Demo::wait) for its end. Dropped
+/// without either, the run goes on in the background until its time is up.
 pub struct Demo {
     running: Arc<Running>,
     clock: Arc<Clock>,

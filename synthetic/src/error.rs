@@ -5,8 +5,9 @@ use brigade_runtime::BuildError;
 /// Why a synthetic run could not start, or how it failed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum Error {
-    /// The runtime refused the pipeline built from the scenario.
-    #[error("the scenario's pipeline cannot start: {0}")]
+    /// The runtime refused the pipeline built from the scenario (the runtime's error
+    /// is the source).
+    #[error("the scenario's pipeline cannot start")]
     Build(#[from] BuildError),
     /// The source went unread past its idle timeout and the scenario says that kills
     /// the run (`on_timeout = "fail"`).
