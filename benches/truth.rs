@@ -34,6 +34,8 @@ const SCENARIOS: [&str; 2] = [
 ];
 /// How far a real throughput may be from the simulated one, as a share of it.
 const TOLERANCE: f64 = 0.15;
+/// Cores other processes may take during a real run before its figure is disturbed.
+const DISTURBED_CORES: f64 = 0.2;
 
 /// One scenario's figures.
 struct Row {
@@ -128,6 +130,13 @@ fn run() -> Result<bool> {
             format!("{:?}", row.sim_workers),
             format!("{:?}", row.real_workers),
             if ok { "" } else { "  <- disagree" }
+        );
+    }
+    let busiest = rows.iter().filter_map(|row| row.others).fold(0.0, f64::max);
+    if busiest > DISTURBED_CORES {
+        println!(
+            "note: other processes used up to {busiest:.2} cores during the real runs; \
+             their figures are disturbed, run again on a quieter machine"
         );
     }
     Ok(agree)
