@@ -8,6 +8,9 @@ use brigade_sim::scenario::{Phase, Scenario};
 
 use crate::work;
 
+/// Longest sleep before [`Clock::sleep_until`] looks whether to give up.
+const GIVE_UP_CHECK: Duration = Duration::from_millis(50);
+
 /// Seconds since the start of a run, and the phases of its scenario.
 pub(crate) struct Clock {
     start: Instant,
@@ -32,12 +35,19 @@ impl Clock {
         self.start.elapsed().as_secs_f64()
     }
 
-    /// Sleeps until `at_s` seconds since the start (at once if that has passed).
-    pub(crate) fn sleep_until(&self, at_s: f64) {
-        let left = at_s - self.now_s();
-        if left > 0.0 {
+    /// Sleeps until `at_s` seconds since the start (at once if that has passed),
+    /// looking every 50 ms whether to `give_up`; false if it gave up.
+    pub(crate) fn sleep_until(&self, at_s: f64, give_up: impl Fn() -> bool) -> bool {
+        loop {
+            let left = at_s - self.now_s();
+            if left <= 0.0 {
+                return true;
+            }
+            if give_up() {
+                return false;
+            }
             work::precise_timers();
-            std::thread::sleep(Duration::from_secs_f64(left));
+            std::thread::sleep(Duration::from_secs_f64(left).min(GIVE_UP_CHECK));
         }
     }
 

@@ -123,6 +123,11 @@ impl Idle {
         self.lock().closed = true;
     }
 
+    /// True once the source is done.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.lock().closed
+    }
+
     /// Timeouts so far.
     pub(crate) fn timeouts(&self) -> u64 {
         self.lock().timeouts
@@ -176,7 +181,9 @@ impl Source for SyntheticSource {
         }
         let deliverable_s = self.idle.begin_read(self.clock.now_s())?;
         let take_s = deliverable_s.max(self.ready_s);
-        self.clock.sleep_until(take_s);
+        if !self.clock.sleep_until(take_s, || self.idle.is_closed()) {
+            return None;
+        }
         let bytes = match self.head.take() {
             Some(bytes) => bytes,
             None => self.sizes.next_size(),

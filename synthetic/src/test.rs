@@ -345,3 +345,16 @@ fn the_builtin_demo_is_sized_for_two_cores() {
     assert!(!demo.phases.is_empty());
     assert!(demo.stages.last().is_some_and(|s| s.coherency > 0.0));
 }
+
+#[test]
+fn stopping_admission_cuts_a_slow_sources_wait_short() {
+    // One record every 4 s: the second is not due before the run's time is up.
+    let mut sc = scenario(EVERYTHING);
+    sc.source.total = None;
+    sc.source.rate = 0.25;
+    let started = Instant::now();
+    let options = Options::default().duration(Duration::from_millis(300));
+    let finished = start(&sc, options).unwrap().wait();
+    assert_eq!(finished.report.admitted, 1);
+    assert!(started.elapsed() < Duration::from_secs(3));
+}
