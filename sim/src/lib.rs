@@ -7,6 +7,8 @@
 //! not depend on the runtime: both speak only the controller's vocabulary.
 //!
 //! - [`scenario`]: the file format, parsed and checked;
+//! - [`draws`]: the model's random draws, keyed by record, for a real run that must
+//!   meet the same records;
 //! - [`Simulation`]: one policy through one scenario, tick by tick, with the
 //!   operator's overrides on top;
 //! - [`Replay`]: a simulation paced by the wall clock, for viewers that show it live;
@@ -19,6 +21,7 @@
 //! - [`plot`]: runs over time as an SVG file;
 //! - the engine (private): the discrete-event model itself.
 
+pub mod draws;
 mod engine;
 pub mod experiment;
 pub mod oracle;

@@ -19,7 +19,7 @@
 //! tick and the end. Each event costs a handful of operations per stage, which is what
 //! lets 30 virtual minutes of 1.5 million records run in about a second.
 
-mod rng;
+pub(crate) mod rng;
 mod source;
 mod stage;
 mod window;
@@ -29,19 +29,17 @@ use std::collections::{BinaryHeap, VecDeque};
 
 use brigade_controller::{Action, Histogram, Knobs, Outcome, StageKnobs, Totals};
 
-use rng::Rng;
 use source::SourceSim;
 use stage::{Blocked, Call, Point, Rec, StageSim};
 use window::GlobalWindow;
 
+use crate::draws::{output_id, Sizes, StageDraws};
 use crate::scenario::{OnTimeout, Scenario};
 
 /// The runtime's default retry policy: 5 calls in all, 10 ms doubling to 2 s between.
 const RETRY_ATTEMPTS: u32 = 5;
 const RETRY_INITIAL_S: f64 = 0.010;
 const RETRY_MAX_S: f64 = 2.0;
-/// The draw key of a record's fan-out (attempts use 1..=RETRY_ATTEMPTS).
-const FAN_OUT_DRAW: u32 = 7;
 
 /// Why a run ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -154,7 +152,7 @@ impl Engine {
                 StageSim::new(
                     spec,
                     i == last,
-                    scenario.seed ^ (1 + i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15),
+                    StageDraws::new(scenario.seed, i),
                     runtime.initial_workers.min(runtime.max_workers).max(1),
                     runtime.queue_capacity,
                     runtime.batch_size,
@@ -178,7 +176,10 @@ impl Engine {
         let histogram = || Histogram::new(2).expect("2 significant figures is valid");
         Self {
             now: 0.0,
-            source: SourceSim::new(&scenario.source, Rng::new(scenario.seed, 0)),
+            source: SourceSim::new(
+                &scenario.source,
+                Sizes::new(scenario.seed, &scenario.source),
+            ),
             held: vec![0; stages.len()],
             stages,
             lane: Lane::default(),
@@ -311,7 +312,7 @@ impl Engine {
         for stage in &mut self.stages {
             let calls = stage.calls().max(1);
             let share = if stage.is_cpu() { share } else { 1.0 };
-            stage.speed = share / stage.slowdown(calls);
+            stage.speed = share / stage.spec.slowdown(calls);
         }
     }
 
@@ -538,7 +539,9 @@ impl Engine {
         let call = &mut self.slots[slot as usize];
         call.started = self.now;
         let bytes: u64 = call.recs.iter().map(|rec| rec.bytes).sum();
-        let mut draws = stage.draws(call.recs.first().map_or(0, |rec| rec.id), call.attempt);
+        let mut draws = stage
+            .draws
+            .call(call.recs.first().map_or(0, |rec| rec.id), call.attempt);
         let work = stage.draw_work(&mut draws, bytes);
         call.fails = draws.chance(stage.spec.error_rate);
         stage
@@ -653,21 +656,13 @@ impl Engine {
         let (mut old, mut new) = (0u64, 0u64);
         {
             let stage = &mut self.stages[i];
-            let (ratio, size_ratio) = (stage.spec.output_ratio, stage.spec.size_ratio);
             for rec in &self.slots[slot as usize].recs {
                 old += rec.bytes;
-                let whole = ratio.floor();
-                let extra =
-                    ratio > whole && stage.draws(rec.id, FAN_OUT_DRAW).chance(ratio - whole);
-                let count = whole as u64 + u64::from(extra);
-                let bytes = ((rec.bytes as f64 * size_ratio).round() as u64).max(1);
+                let count = stage.draws.outputs(rec.id, stage.spec.output_ratio);
+                let bytes = stage.spec.output_bytes(rec.bytes);
                 for k in 0..count {
                     outputs.push(Rec {
-                        id: if k == 0 {
-                            rec.id
-                        } else {
-                            rec.id.wrapping_mul(0x9e37_79b9_7f4a_7c15).wrapping_add(k)
-                        },
+                        id: output_id(rec.id, k),
                         admitted_at: rec.admitted_at,
                         bytes,
                     });

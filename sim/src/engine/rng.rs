@@ -11,14 +11,14 @@ const Z_P99: f64 = 2.326_347_874_040_841;
 
 /// xoshiro256** by Blackman and Vigna.
 #[derive(Clone, Debug)]
-pub(crate) struct Rng {
+pub struct Rng {
     state: [u64; 4],
     spare_normal: Option<f64>,
 }
 
 impl Rng {
     /// A generator for `seed` and `stream`: different streams give independent draws.
-    pub(crate) fn new(seed: u64, stream: u64) -> Self {
+    pub fn new(seed: u64, stream: u64) -> Self {
         let mut x = seed ^ stream.wrapping_mul(0xa076_1d64_78bd_642f);
         let mut next = || {
             x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
@@ -47,17 +47,17 @@ impl Rng {
     }
 
     /// Uniform in (0, 1): never exactly 0 or 1.
-    pub(crate) fn unit(&mut self) -> f64 {
+    pub fn unit(&mut self) -> f64 {
         ((self.next_u64() >> 11) as f64 + 0.5) * (1.0 / (1u64 << 53) as f64)
     }
 
     /// Uniform integer in 0..n (n > 0).
-    pub(crate) fn below(&mut self, n: u64) -> u64 {
+    pub fn below(&mut self, n: u64) -> u64 {
         ((self.next_u64() as u128 * n as u128) >> 64) as u64
     }
 
     /// True with probability `p`.
-    pub(crate) fn chance(&mut self, p: f64) -> bool {
+    pub fn chance(&mut self, p: f64) -> bool {
         p > 0.0 && self.unit() < p
     }
 
@@ -73,7 +73,7 @@ impl Rng {
     }
 
     /// A draw from `dist`.
-    pub(crate) fn sample(&mut self, dist: &Dist) -> f64 {
+    pub fn sample(&mut self, dist: &Dist) -> f64 {
         match *dist {
             Dist::Fixed { value } => value,
             Dist::Uniform { min, max } => min + (max - min) * self.unit(),

@@ -2,13 +2,14 @@
 //! sizes (and giants) drawn from the scenario's seed, and the idle clock that the
 //! source guard and the idle timeout watch.
 
-use super::rng::Rng;
+use crate::draws::Sizes;
 use crate::scenario::SourceSpec;
 
 /// The source's state.
 pub(crate) struct SourceSim {
     pub(crate) spec: SourceSpec,
-    pub(crate) rng: Rng,
+    /// The sizes of its records, in order.
+    sizes: Sizes,
     /// Records per second it can deliver now (phases change it).
     pub(crate) rate: f64,
     /// When the next record is ready to be read.
@@ -25,8 +26,6 @@ pub(crate) struct SourceSim {
     pub(crate) guard_tried: bool,
     /// Reconnecting after a timeout until then.
     pub(crate) paused_until: f64,
-    /// Per giant spec, the position of its next giant.
-    next_giant: Vec<u64>,
     pub(crate) timeouts: u64,
     pub(crate) window: SourceWindow,
 }
@@ -41,15 +40,10 @@ pub(crate) struct SourceWindow {
 }
 
 impl SourceSim {
-    pub(crate) fn new(spec: &SourceSpec, mut rng: Rng) -> Self {
-        let next_giant = spec
-            .giants
-            .iter()
-            .map(|giant| rng.below(giant.every))
-            .collect();
+    pub(crate) fn new(spec: &SourceSpec, sizes: Sizes) -> Self {
         Self {
             spec: spec.clone(),
-            rng,
+            sizes,
             rate: spec.rate,
             ready_at: 0.0,
             head: None,
@@ -58,7 +52,6 @@ impl SourceSim {
             last_read: 0.0,
             guard_tried: false,
             paused_until: 0.0,
-            next_giant,
             timeouts: 0,
             window: SourceWindow::default(),
         }
@@ -67,20 +60,7 @@ impl SourceSim {
     /// Makes the next record ready: a giant at its drawn position, else a record of
     /// the usual size.
     pub(crate) fn draw_head(&mut self) {
-        let position = self.read;
-        let mut giant = None;
-        for (i, next) in self.next_giant.iter_mut().enumerate() {
-            let every = self.spec.giants[i].every;
-            if *next == position {
-                giant.get_or_insert(i);
-                *next = (position / every + 1) * every + self.rng.below(every);
-            }
-        }
-        let dist = match giant {
-            Some(i) => self.spec.giants[i].size,
-            None => self.spec.size,
-        };
-        self.head = Some(self.rng.sample(&dist).round().max(1.0) as u64);
+        self.head = Some(self.sizes.next_size());
     }
 
     /// Records that the head was read at `now`.

@@ -7,7 +7,7 @@ use std::collections::{BinaryHeap, VecDeque};
 
 use brigade_controller::{Histogram, StageRole};
 
-use super::rng::Rng;
+use crate::draws::{Rng, StageDraws};
 use crate::scenario::{StageKind, StageSpec};
 
 /// A record in the model: which it is, when it was admitted and what it weighs.
@@ -130,8 +130,10 @@ impl StageWindow {
 pub(crate) struct StageSim {
     pub(crate) spec: StageSpec,
     pub(crate) role: StageRole,
-    /// The scenario's seed, salted with the stage's index.
-    pub(crate) seed: u64,
+    /// Its random draws, keyed by record rather than taken in call order, so that
+    /// whatever the policy does the same record meets the same service time, error
+    /// and fan-out at the same stage: policies are compared on common random numbers.
+    pub(crate) draws: StageDraws,
     pub(crate) queue: VecDeque<Rec>,
     pub(crate) capacity: usize,
     /// Workers in the pool, whatever they are doing.
@@ -171,7 +173,7 @@ impl StageSim {
     pub(crate) fn new(
         spec: &StageSpec,
         last: bool,
-        seed: u64,
+        draws: StageDraws,
         workers: usize,
         capacity: usize,
         batch_size: usize,
@@ -184,7 +186,7 @@ impl StageSim {
         Self {
             spec: spec.clone(),
             role,
-            seed,
+            draws,
             queue: VecDeque::new(),
             capacity,
             live: workers,
@@ -224,30 +226,11 @@ impl StageSim {
         self.in_call + self.serial_calls
     }
 
-    /// The Universal Scalability Law's slowdown with `n` calls in progress.
-    pub(crate) fn slowdown(&self, n: usize) -> f64 {
-        let n = n as f64;
-        1.0 + self.spec.contention * (n - 1.0).max(0.0)
-            + self.spec.coherency * n * (n - 1.0).max(0.0)
-    }
-
-    /// The random draws for attempt `attempt` of a call whose first record is `id`.
-    ///
-    /// Draws are keyed by record, not taken in call order, so that whatever the
-    /// policy does the same record meets the same service time, error and fan-out at
-    /// the same stage: policies are compared on common random numbers.
-    pub(crate) fn draws(&self, id: u64, attempt: u32) -> Rng {
-        Rng::new(
-            self.seed,
-            id.wrapping_mul(8).wrapping_add(u64::from(attempt)),
-        )
-    }
-
     /// Work of a call over `bytes` with these draws: service plus the per-MiB cost,
     /// times the scale in force.
     pub(crate) fn draw_work(&self, draws: &mut Rng, bytes: u64) -> f64 {
-        let service = draws.sample(&self.spec.service);
-        (service + self.spec.per_mib_s * bytes as f64 / (1024.0 * 1024.0)) * self.scale
+        self.spec
+            .work(draws.sample(&self.spec.service), bytes, self.scale)
     }
 
     /// Accrues the window's time integrals over `dt` seconds.

@@ -128,6 +128,28 @@ pub struct StageSpec {
     pub batch: bool,
 }
 
+impl StageSpec {
+    /// The Universal Scalability Law's slowdown with `n` calls of the stage in
+    /// progress: each takes 1 + σ(n−1) + κ·n(n−1) times as long.
+    pub fn slowdown(&self, n: usize) -> f64 {
+        let n = n as f64;
+        1.0 + self.contention * (n - 1.0).max(0.0) + self.coherency * n * (n - 1.0).max(0.0)
+    }
+
+    /// Work of one call, seconds: a draw of `service` plus `per_mib` per MiB of
+    /// `bytes` (the record's, or the whole batch's), times the service `scale` in
+    /// force when the call starts.
+    pub fn work(&self, service: f64, bytes: u64, scale: f64) -> f64 {
+        (service + self.per_mib_s * bytes as f64 / (1024.0 * 1024.0)) * scale
+    }
+
+    /// Bytes of each output of a record of `bytes`: `size_ratio` times as many,
+    /// rounded, at least 1.
+    pub fn output_bytes(&self, bytes: u64) -> u64 {
+        ((bytes as f64 * self.size_ratio).round() as u64).max(1)
+    }
+}
+
 /// `[[phase]]`: a change at a moment. At least one of the changes is present.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Phase {
