@@ -1,15 +1,18 @@
-//! A synthetic run in progress ([`Demo`]) and its end ([`Finished`]).
+//! A synthetic run in progress ([`Demo`]), its synthetic side once the runtime's handle
+//! has gone to a viewer ([`Watch`]), and its end ([`Finished`]).
 //!
 //! Beside the runtime's threads a demo keeps one watchdog thread: every 20 ms it moves
 //! the source's idle clock on (so a timeout counts when it happens, read or not), and
-//! stops admission when the run's time is up or a source timeout failed it. It ends
-//! once the pipeline has drained.
+//! stops admission when the run's time is up or a source timeout failed it. Whoever
+//! stops admission (the watchdog, the daemon on a signal, the operator's drain), the
+//! watchdog then stops the idle clock: a drain is no timeout. It ends once the pipeline
+//! has drained.
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use brigade_runtime::{Monitor, Report, Running};
+use brigade_runtime::{Admission, Monitor, Report, Running};
 
 use crate::clock::Clock;
 use crate::source::Idle;
@@ -19,10 +22,18 @@ use crate::Error;
 const WATCH: Duration = Duration::from_millis(20);
 
 /// A scenario running for real: watch it through [`monitor`](Demo::monitor), stop it
-/// with [`shutdown`](Demo::shutdown), or [`wait`](Demo::wait) for its end. Dropped
-/// without either, the run goes on in the background until its time is up.
+/// with [`shutdown`](Demo::shutdown), or [`wait`](Demo::wait) for its end. A viewer
+/// that needs the runtime's own handle (the daemon, the dashboard) takes it with
+/// [`split`](Demo::split).
 pub struct Demo {
-    running: Arc<Running>,
+    running: Running,
+    watch: Watch,
+}
+
+/// The synthetic side of a run whose [`Running`] handle went elsewhere: its watchdog,
+/// its source's idle clock, and what they make of the runtime's report.
+pub struct Watch {
+    admission: Admission,
     clock: Arc<Clock>,
     idle: Arc<Idle>,
     watchdog: JoinHandle<()>,
@@ -37,18 +48,21 @@ impl Demo {
         idle: Arc<Idle>,
         duration_s: f64,
     ) -> Self {
-        let running = Arc::new(running);
+        let admission = running.admission();
         let watchdog = {
-            let (running, clock, idle) = (running.clone(), clock.clone(), idle.clone());
+            let (admission, clock, idle) = (admission.clone(), clock.clone(), idle.clone());
             std::thread::Builder::new()
                 .name("brigade-synthetic:watchdog".into())
                 .spawn(move || loop {
                     let now_s = clock.now_s();
-                    if idle.advance(now_s) || now_s >= duration_s {
+                    // Admission stopped by anyone (the run's time, a timeout, the
+                    // operator's drain) stops the source's idle clock too: a drain
+                    // is no timeout.
+                    if admission.is_stopped() || idle.advance(now_s) || now_s >= duration_s {
                         idle.close();
-                        running.stop_admission();
+                        admission.stop();
                     }
-                    if running.is_drained() {
+                    if admission.is_drained() {
                         break;
                     }
                     std::thread::sleep(WATCH);
@@ -57,9 +71,12 @@ impl Demo {
         };
         Self {
             running,
-            clock,
-            idle,
-            watchdog,
+            watch: Watch {
+                admission,
+                clock,
+                idle,
+                watchdog,
+            },
         }
     }
 
@@ -70,14 +87,51 @@ impl Demo {
 
     /// Stops admission without waiting; follow with [`wait`](Demo::wait).
     pub fn stop_admission(&self) {
-        self.idle.close();
-        self.running.stop_admission();
+        self.watch.stop_admission();
     }
 
     /// True once admission has stopped (or the source is exhausted) and nothing is in
     /// flight.
     pub fn is_drained(&self) -> bool {
         self.running.is_drained()
+    }
+
+    /// Times the source has timed out so far.
+    pub fn source_timeouts(&self) -> u64 {
+        self.watch.source_timeouts()
+    }
+
+    /// Wall time since the run started.
+    pub fn elapsed(&self) -> Duration {
+        self.watch.elapsed()
+    }
+
+    /// Stops admission, finishes everything in flight, and reports.
+    pub fn shutdown(self) -> Finished {
+        self.stop_admission();
+        self.wait()
+    }
+
+    /// Waits until the run's time is up (or its finite source is exhausted, or a
+    /// source timeout failed it) and everything has drained, then reports.
+    pub fn wait(self) -> Finished {
+        let report = self.running.wait();
+        self.watch.finish(report)
+    }
+
+    /// The runtime's handle, for a viewer that owns the run from now on (and calls
+    /// [`Running::wait`] or [`Running::shutdown`]), and the synthetic side, which turns
+    /// the runtime's report into the run's [`Finished`].
+    pub fn split(self) -> (Running, Watch) {
+        (self.running, self.watch)
+    }
+}
+
+impl Watch {
+    /// Stops admission without waiting.
+    pub fn stop_admission(&self) {
+        self.idle.close();
+        self.admission.stop();
     }
 
     /// Times the source has timed out so far.
@@ -90,20 +144,11 @@ impl Demo {
         Duration::from_secs_f64(self.clock.now_s())
     }
 
-    /// Stops admission, finishes everything in flight, and reports.
-    pub fn shutdown(self) -> Finished {
-        self.stop_admission();
-        self.wait()
-    }
-
-    /// Waits until the run's time is up (or its finite source is exhausted, or a
-    /// source timeout failed it) and everything has drained, then reports.
-    pub fn wait(self) -> Finished {
+    /// The run's end, from the runtime's report of its drain.
+    pub fn finish(self, report: Report) -> Finished {
         self.watchdog
             .join()
             .expect("the synthetic run's watchdog panicked");
-        let running = Arc::into_inner(self.running).expect("the watchdog has let the run go");
-        let report = running.wait();
         let failure = self.idle.failure().map(|failed| Error::SourceTimeout {
             at_s: failed.at_s,
             timeout_s: failed.timeout_s,

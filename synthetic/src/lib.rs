@@ -98,7 +98,7 @@ use std::time::Duration;
 use brigade_controller::{from_name, Controller};
 use brigade_sim::scenario::{parse_str, Scenario};
 
-pub use demo::{Demo, Finished};
+pub use demo::{Demo, Finished, Watch};
 pub use error::Error;
 
 /// The built-in demo scenario (`scenarios/demo.toml`), sized for a 2-core machine.
