@@ -1,6 +1,8 @@
 //! The `brigade` command: parses the arguments, checks them, and hands them to the
 //! mode asked for. The work itself lives in the library crates.
 
+mod demo_command;
+mod live;
 mod replay;
 mod sim_command;
 
@@ -10,8 +12,8 @@ use clap::{CommandFactory, Parser, Subcommand};
 
 /// brigade: an adaptive, self-tuning stage runtime for ETL pipelines.
 ///
-/// The library is ready (see README.md); the runtime demo is
-/// `cargo run --release --example etl`.
+/// `brigade demo` runs a pipeline for real and opens the dashboard; `brigade sim`
+/// compares the controllers in virtual time. The library is in README.md.
 #[derive(Debug, Parser)]
 #[command(name = "brigade", version)]
 struct Cli {
@@ -21,20 +23,24 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    Demo(demo_command::DemoArgs),
     Sim(sim_command::SimArgs),
 }
 
 fn main() -> ExitCode {
     let result = match Cli::parse().command {
+        Command::Demo(args) => args.into_config().and_then(demo_command::run),
         Command::Sim(args) => {
             if let Err(err) = args.check() {
                 usage_error(err, "sim");
             }
-            args.into_config().and_then(sim_command::run)
+            args.into_config()
+                .and_then(sim_command::run)
+                .map(|()| ExitCode::SUCCESS)
         }
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(err) => {
             eprintln!("error: {err:#}");
             ExitCode::FAILURE
