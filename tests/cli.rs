@@ -212,3 +212,58 @@ fn a_short_simulation_prints_every_format_and_draws_the_plot() {
     assert!(table.starts_with("tiny: oracle workers "), "{table}");
     assert_eq!(table.lines().count(), 4, "{table}");
 }
+
+#[test]
+fn demo_refuses_bad_flags_and_files_before_anything_runs() {
+    let output = brigade(&["demo", "--help"]);
+    assert!(output.status.success());
+    let text = String::from_utf8(output.stdout).unwrap();
+    for option in [
+        "--headless",
+        "--duration",
+        "--report",
+        "--policy",
+        "--metrics-addr",
+        "--metrics-log",
+    ] {
+        assert!(text.contains(option), "{option} in {text}");
+    }
+
+    let output = brigade(&["demo", "no/such/scenario.toml", "--headless"]);
+    assert!(!output.status.success());
+    assert!(stderr(&output).contains("no/such/scenario.toml"));
+
+    let output = brigade(&["demo", "--headless", "--policy", "fastest"]);
+    assert!(!output.status.success());
+    assert!(stderr(&output).contains("fastest"), "{}", stderr(&output));
+
+    let output = brigade(&["demo", "--headless", "--duration", "0s"]);
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("--duration"),
+        "{}",
+        stderr(&output)
+    );
+
+    let output = brigade(&["demo", "--headless", "--metrics-addr", "nowhere"]);
+    assert!(!output.status.success());
+    assert!(stderr(&output).contains("nowhere"), "{}", stderr(&output));
+    assert!(output.stdout.is_empty());
+}
+
+#[test]
+fn a_short_headless_demo_reports_a_drained_run_in_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "tiny.toml", TINY);
+    let output = brigade(&["demo", &path, "--duration", "3s", "--report", "json"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let count = |key: &str| report[key].as_u64().unwrap();
+    assert!(count("admitted") > 100, "{report}");
+    assert_eq!(
+        count("admitted"),
+        count("completed") + count("dead_lettered")
+    );
+    assert_eq!(report["scenario"], "tiny");
+    assert_eq!(report["source_timeouts"], 0);
+}

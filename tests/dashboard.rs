@@ -121,6 +121,57 @@ fn a_simulation_replays_in_the_dashboard_under_the_operators_keys() {
     assert!(!terminal.screen().hide_cursor());
 }
 
+#[test]
+fn a_live_demo_takes_the_operators_keys_and_drains_on_quit() {
+    let mut terminal = Pty::spawn(
+        env!("CARGO_BIN_EXE_brigade"),
+        &["demo", "tests/data/steady.toml"],
+        Path::new(env!("CARGO_MANIFEST_DIR")),
+        ROWS,
+        COLS,
+    );
+    terminal.wait_for("the stage table", PATIENCE, |s| {
+        stage_row(s, "work").is_some() && stage_row(s, "store").is_some()
+    });
+    assert!(header(terminal.screen()).contains("● controller running"));
+
+    terminal.type_keys("j");
+    terminal.wait_for("store selected", PATIENCE, |s| {
+        stage_row(s, "store").is_some_and(|row| row.starts_with('▸'))
+    });
+    terminal.type_keys("+");
+    let screen = terminal.wait_for("the pin's status", PATIENCE, |s| {
+        status(s).contains("pinned store at ")
+    });
+    let pinned: usize = screen
+        .split("pinned store at ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|count| count.parse().ok())
+        .unwrap_or_else(|| panic!("a worker count in the status: {screen}"));
+    // The runtime applies the pin, and the next Snapshot shows it.
+    let marker = format!("/{pinned} pin");
+    terminal.wait_for("store pinned in the table", PATIENCE, |s| {
+        stage_row(s, "store").is_some_and(|row| row.contains(&marker))
+    });
+
+    let before = tick(terminal.screen()).expect("the header shows the tick");
+    terminal.type_keys("a");
+    terminal.wait_for("the controller paused", PATIENCE, |s| {
+        header(s).contains("‖ controller paused") && tick(s).is_some_and(|t| t >= before + 2)
+    });
+
+    terminal.type_keys("q");
+    let status = terminal.wait_exit(PATIENCE);
+    assert!(status.success(), "{status:?}");
+    assert!(!terminal.screen().alternate_screen());
+    assert!(!terminal.screen().hide_cursor());
+    // Back on the main screen, the drained run's report.
+    let report = terminal.screen().contents();
+    assert!(report.contains("steady · adaptive"), "{report}");
+    assert!(report.contains("admitted"), "{report}");
+}
+
 /// Where `needle` last starts in `haystack`.
 fn find_last(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack
