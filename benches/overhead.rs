@@ -10,6 +10,9 @@
 //!
 //! The work is a deterministic arithmetic loop whose length is calibrated once, at
 //! start, to about 1 µs; both pipelines must produce the same checksum.
+//!
+//! Before criterion's groups, a paired measurement alternates the two pipelines 21
+//! times and prints the median ratio: the figure to quote on a shared machine.
 
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -23,6 +26,8 @@ use crossbeam_channel::bounded;
 
 const RECORDS: u64 = 200_000;
 const QUEUE_CAPACITY: usize = 64;
+/// Pairs of runs in the paired measurement.
+const PAIRS: usize = 21;
 
 /// About `iters` dependent multiply-xor steps; `black_box` keeps every step.
 fn spin(x: u64, iters: u64) -> u64 {
@@ -109,6 +114,7 @@ fn overhead(c: &mut Criterion) {
         started.elapsed().as_secs_f64() * 1e3
     );
     assert_eq!(brigade(iters), expected, "the two pipelines disagree");
+    paired(iters);
 
     let mut group = c.benchmark_group("overhead");
     group
@@ -119,6 +125,27 @@ fn overhead(c: &mut Criterion) {
     group.bench_function("raw_crossbeam", |b| b.iter(|| raw_crossbeam(iters)));
     group.bench_function("brigade", |b| b.iter(|| brigade(iters)));
     group.finish();
+}
+
+/// Runs the two pipelines in turn, `PAIRS` times, and prints the median of the pairs'
+/// ratios: on a shared machine whose load drifts over a minute, a pair taken a second
+/// apart sees the same machine, where criterion's two groups, 30 s apart, may not.
+fn paired(iters: u64) {
+    let time = |run: &dyn Fn() -> u64| {
+        let start = Instant::now();
+        black_box(run());
+        start.elapsed().as_secs_f64()
+    };
+    let mut ratios: Vec<f64> = (0..PAIRS)
+        .map(|_| time(&|| brigade(iters)) / time(&|| raw_crossbeam(iters)))
+        .collect();
+    ratios.sort_by(f64::total_cmp);
+    println!(
+        "paired: brigade / raw_crossbeam over {PAIRS} pairs: median {:.3} (quartiles {:.3}–{:.3})",
+        ratios[PAIRS / 2],
+        ratios[PAIRS / 4],
+        ratios[3 * PAIRS / 4]
+    );
 }
 
 criterion_group!(benches, overhead);
