@@ -44,6 +44,40 @@ fn status(screen: &vt100::Screen) -> String {
     screen.rows(0, COLS).last().unwrap_or_default()
 }
 
+/// Selects the second stage, `stage`, and pins it one worker up; waits until the
+/// status and the table show the pin, and returns the pinned count.
+fn pin_second_stage(terminal: &mut Pty, stage: &str) -> usize {
+    terminal.type_keys("j");
+    terminal.wait_for("the stage selected", PATIENCE, |s| {
+        stage_row(s, stage).is_some_and(|row| row.starts_with('▸'))
+    });
+    terminal.type_keys("+");
+    let said = format!("pinned {stage} at ");
+    let screen = terminal.wait_for("the pin's status", PATIENCE, |s| status(s).contains(&said));
+    let pinned: usize = screen
+        .split(&said)
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|count| count.parse().ok())
+        .unwrap_or_else(|| panic!("a worker count in the status: {screen}"));
+    // The pin reaches the pipeline, and the next Snapshot shows it.
+    let marker = format!("/{pinned} pin");
+    terminal.wait_for("the stage pinned in the table", PATIENCE, |s| {
+        stage_row(s, stage).is_some_and(|row| row.contains(&marker))
+    });
+    pinned
+}
+
+/// Pauses the controller and waits until a Snapshot taken after the pause (two ticks
+/// on) shows it in the header.
+fn pause_controller(terminal: &mut Pty) {
+    let before = tick(terminal.screen()).expect("the header shows the tick");
+    terminal.type_keys("a");
+    terminal.wait_for("the controller paused", PATIENCE, |s| {
+        header(s).contains("‖ controller paused") && tick(s).is_some_and(|t| t >= before + 2)
+    });
+}
+
 #[test]
 fn a_simulation_replays_in_the_dashboard_under_the_operators_keys() {
     let mut terminal = Pty::spawn(
@@ -59,35 +93,13 @@ fn a_simulation_replays_in_the_dashboard_under_the_operators_keys() {
     assert!(terminal.screen().alternate_screen());
     assert!(header(terminal.screen()).contains("● controller running"));
 
-    terminal.type_keys("j");
-    terminal.wait_for("write selected", PATIENCE, |s| {
-        stage_row(s, "write").is_some_and(|row| row.starts_with('▸'))
-    });
-    terminal.type_keys("+");
-    let screen = terminal.wait_for("the pin's status", PATIENCE, |s| {
-        status(s).contains("pinned write at ")
-    });
-    let pinned: usize = screen
-        .split("pinned write at ")
-        .nth(1)
-        .and_then(|rest| rest.split(' ').next())
-        .and_then(|count| count.parse().ok())
-        .unwrap_or_else(|| panic!("a worker count in the status: {screen}"));
-    let marker = format!("/{pinned} pin");
-    terminal.wait_for("write pinned in the table", PATIENCE, |s| {
-        stage_row(s, "write").is_some_and(|row| row.contains(&marker))
-    });
+    let pinned = pin_second_stage(&mut terminal, "write");
     terminal.wait_for("the pin in the decision log", PATIENCE, |s| {
         s.contents()
             .contains(&format!("operator  write workers → {pinned}"))
     });
 
-    let before = tick(terminal.screen()).expect("the header shows the tick");
-    terminal.type_keys("a");
-    // Two ticks on, the header's state comes from a Snapshot taken after the pause.
-    terminal.wait_for("the controller paused", PATIENCE, |s| {
-        header(s).contains("‖ controller paused") && tick(s).is_some_and(|t| t >= before + 2)
-    });
+    pause_controller(&mut terminal);
 
     terminal.type_keys(">");
     terminal.wait_for("the replay at 2×", PATIENCE, |s| {
@@ -135,31 +147,8 @@ fn a_live_demo_takes_the_operators_keys_and_drains_on_quit() {
     });
     assert!(header(terminal.screen()).contains("● controller running"));
 
-    terminal.type_keys("j");
-    terminal.wait_for("store selected", PATIENCE, |s| {
-        stage_row(s, "store").is_some_and(|row| row.starts_with('▸'))
-    });
-    terminal.type_keys("+");
-    let screen = terminal.wait_for("the pin's status", PATIENCE, |s| {
-        status(s).contains("pinned store at ")
-    });
-    let pinned: usize = screen
-        .split("pinned store at ")
-        .nth(1)
-        .and_then(|rest| rest.split(' ').next())
-        .and_then(|count| count.parse().ok())
-        .unwrap_or_else(|| panic!("a worker count in the status: {screen}"));
-    // The runtime applies the pin, and the next Snapshot shows it.
-    let marker = format!("/{pinned} pin");
-    terminal.wait_for("store pinned in the table", PATIENCE, |s| {
-        stage_row(s, "store").is_some_and(|row| row.contains(&marker))
-    });
-
-    let before = tick(terminal.screen()).expect("the header shows the tick");
-    terminal.type_keys("a");
-    terminal.wait_for("the controller paused", PATIENCE, |s| {
-        header(s).contains("‖ controller paused") && tick(s).is_some_and(|t| t >= before + 2)
-    });
+    pin_second_stage(&mut terminal, "store");
+    pause_controller(&mut terminal);
 
     terminal.type_keys("q");
     let status = terminal.wait_exit(PATIENCE);
