@@ -52,9 +52,9 @@ const CALM_TICKS: u32 = 30;
 /// figures are trusted again.
 const SETTLE_TICKS: u64 = 1;
 /// A stage whose worker count reversed direction waits this many ticks before it
-/// may reverse again.
+/// may reverse again under the same load.
 const REVERSAL_COOLDOWN: u64 = 300;
-/// Reversals a stage may make whatever its load; past them, a stage reverses again
+/// Reversals a stage may make under the same load; past them, a stage reverses again
 /// only when its intake has changed by `LOAD_CHANGE` since its last reversal.
 const FREE_REVERSALS: u32 = 2;
 /// A change of intake that counts as a new load.
@@ -149,7 +149,10 @@ const BATCH_STEP: usize = 4;
 ///
 /// A stage waits a window after a change before its figures count; a stage that
 /// reversed direction does not reverse again for 300 ticks, and after two reversals
-/// only once its intake has changed by 30% since the last: no oscillation. Pinned
+/// not at all, under the same load: no oscillation. A new load lifts both (its
+/// intake risen by 30% since the last reversal, for ten windows as the bottleneck,
+/// to grow; fallen by 30% to shrink), so a stage shrunk in a slow spell grows back
+/// when the spell ends. Pinned
 /// stages are left alone, and nothing happens while the operator has paused the
 /// controller.
 #[derive(Debug, Default)]
@@ -859,14 +862,19 @@ impl Adaptive {
         let state = &mut self.stages[i];
         let direction = if to > from { 1 } else { -1 };
         if state.direction == -direction {
+            // Reversing under the load that made the last reversal is oscillation;
+            // growing under a load that rose since (a slow spell that ended), or
+            // shrinking under one that fell, answers a new load. A rise counts once
+            // it has lasted: a stage filling a queue just made deeper is busy for a
+            // moment only.
+            let new_load = state
+                .intake_at_reversal
+                .is_some_and(|r| (state.intake - r) * f64::from(direction) >= LOAD_CHANGE * r)
+                && (direction < 0 || state.streak >= SETTLED_STREAK);
             let cooling = state
                 .reversed_at
                 .is_some_and(|at| tick < at + REVERSAL_COOLDOWN);
-            let same_load = state.reversals >= FREE_REVERSALS
-                && state
-                    .intake_at_reversal
-                    .is_some_and(|r| (state.intake - r).abs() < LOAD_CHANGE * r);
-            if cooling || same_load {
+            if !new_load && (cooling || state.reversals >= FREE_REVERSALS) {
                 return None;
             }
             state.reversed_at = Some(tick);

@@ -326,3 +326,45 @@ fn a_stuck_sink_trips_the_breaker_is_probed_and_gets_its_workers_back() {
     assert_eq!(set_workers(&decisions), vec![(0, 23)]);
     assert!(decisions[0].reason.contains("finished 500 records/s again"));
 }
+
+/// A stage that grew to 16 workers, then shrank to 3 in a slow spell, taking 400
+/// records/s: its first reversal, at tick 175.
+fn shrunk_in_a_slow_spell() -> Adaptive {
+    let mut policy = Adaptive::new();
+    policy.stages.resize_with(1, StageState::default);
+    assert!(policy.resize(0, 2, 16, 10, "grow".into()).is_some());
+    policy.stages[0].intake = 400.0;
+    assert!(policy.resize(0, 16, 3, 175, "shrink".into()).is_some());
+    policy
+}
+
+#[test]
+fn grows_back_inside_the_cooldown_once_a_new_load_has_lasted() {
+    let mut policy = shrunk_in_a_slow_spell();
+    // The slow spell ended: three times the intake, but two windows could be a
+    // burst (a stage filling a queue just made deeper).
+    policy.stages[0].intake = 1200.0;
+    policy.stages[0].streak = 2;
+    assert!(policy.resize(0, 3, 16, 215, "grow back".into()).is_none());
+    // Ten windows on, the new load has lasted.
+    policy.stages[0].streak = SETTLED_STREAK;
+    let decision = policy.resize(0, 3, 16, 225, "grow back".into());
+    assert_eq!(
+        decision.map(|d| d.action),
+        Some(Action::SetWorkers {
+            stage: 0,
+            workers: 16
+        })
+    );
+}
+
+#[test]
+fn does_not_reverse_again_under_the_same_load_inside_the_cooldown() {
+    let mut policy = shrunk_in_a_slow_spell();
+    policy.stages[0].intake = 480.0;
+    policy.stages[0].streak = SETTLED_STREAK;
+    assert!(policy.resize(0, 3, 16, 225, "grow back".into()).is_none());
+    // Past the cooldown, a second reversal is free.
+    let later = 175 + REVERSAL_COOLDOWN;
+    assert!(policy.resize(0, 3, 16, later, "grow back".into()).is_some());
+}
