@@ -170,7 +170,8 @@ pub enum Ended {
     Deadline,
     /// A signal (its number: SIGINT or SIGTERM) asked for the drain.
     Signal(i32),
-    /// A [`Stopper`] asked for the drain.
+    /// A [`Stopper`] asked for the drain, or the pipeline's owner stopped admission
+    /// itself (through [`Running::admission`](brigade_runtime::Running::admission)).
     Stopped,
 }
 
@@ -180,7 +181,7 @@ impl fmt::Display for Ended {
             Ended::Finished => f.write_str("the source ran out"),
             Ended::Deadline => f.write_str("the deadline passed"),
             Ended::Signal(signal) => f.write_str(&signals::name(*signal)),
-            Ended::Stopped => f.write_str("a stop was requested"),
+            Ended::Stopped => f.write_str("admission was stopped"),
         }
     }
 }
@@ -305,8 +306,8 @@ impl Daemon {
                 "brigade: {ended}: draining {in_flight} records in flight; a second signal \
                  exits at once"
             ),
-            Ended::Finished => tracing::info!("{ended}: finishing"),
-            Ended::Deadline | Ended::Stopped => {
+            _ if running.is_drained() => tracing::info!("{ended}: finishing"),
+            Ended::Finished | Ended::Deadline | Ended::Stopped => {
                 tracing::info!(in_flight, "{ended}: stopping admission and draining")
             }
         }
@@ -320,7 +321,13 @@ impl Daemon {
         let deadline = self.deadline.map(|d| Instant::now() + d);
         loop {
             if running.is_drained() {
-                return Ended::Finished;
+                // Drained without this daemon's stop: the source ran out, or the
+                // pipeline's owner stopped admission (a demo whose time is up).
+                return if running.admission().is_stopped() {
+                    Ended::Stopped
+                } else {
+                    Ended::Finished
+                };
             }
             let now = Instant::now();
             if deadline.is_some_and(|d| now >= d) {
