@@ -8,9 +8,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
+use brigade_controller::units;
 use brigade_controller::{from_name, POLICY_NAMES};
 use brigade_daemon::{parse_metrics_addr, report_json, report_text, Daemon};
-use brigade_sim::scenario::{self, units, Scenario};
+use brigade_sim::scenario::{self, Scenario};
 use brigade_synthetic::{Finished, Options};
 use clap::{Args, ValueEnum};
 

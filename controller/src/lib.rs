@@ -13,6 +13,9 @@
 //! (queue-length thread pools), [`Ds2`] (rate model with Flink's utilisation band) and
 //! [`Hill`] (hill climbing on throughput). [`from_name`] builds one from its name.
 //!
+//! [`units`] reads and writes durations and sizes as people write them, for scenario
+//! files, the command line and the daemon alike.
+//!
 //! ```
 //! use brigade_controller::{Action, Controller, Knobs, Snapshot, StageKnobs, Static};
 //!
@@ -29,6 +32,7 @@ mod histogram;
 mod knobs;
 mod policy;
 mod snapshot;
+pub mod units;
 
 pub use decision::{Action, Decision, DecisionRecord, Outcome};
 pub use histogram::{HistogramData, HistogramError};

@@ -14,8 +14,8 @@ use serde_json::json;
 use tiny_http::{Header, Method, Request, Response};
 
 use crate::config::Error;
-use crate::units::{format_bytes, parse_size};
 use crate::{metrics, Shared};
+use brigade_controller::units::{format_bytes, parse_size};
 
 /// Longest form body read, bytes.
 const MAX_BODY: u64 = 4096;
@@ -206,9 +206,9 @@ fn control(path: &str, query: &str, shared: &Shared) -> Result<(Override, Option
             let bytes = match text.as_str() {
                 "none" => None,
                 _ => match parse_size(&text) {
-                    Some(0) => return Err(bad("bytes: the budget must be at least 1 byte".into())),
-                    Some(bytes) => Some(bytes),
-                    None => {
+                    Ok(0) => return Err(bad("bytes: the budget must be at least 1 byte".into())),
+                    Ok(bytes) => Some(bytes),
+                    Err(_) => {
                         return Err(bad(format!(
                             "bytes: expected a size like 512MiB, 1.5GiB or 1048576 (units B, \
                              KiB, MiB, GiB, TiB), or none; got {text:?}"

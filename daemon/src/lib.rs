@@ -117,7 +117,6 @@ mod journal;
 mod metrics;
 mod report;
 mod signals;
-mod units;
 mod watch;
 
 use std::fmt;

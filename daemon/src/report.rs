@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use brigade_runtime::{DeadLetterCause, Report, StageReport};
 use serde::Serialize;
 
-use crate::units::format_bytes;
+use brigade_controller::units::format_bytes;
 
 /// Dead letters listed by [`report_text`]; the rest are counted.
 const DEAD_LETTERS_SHOWN: usize = 5;

@@ -13,8 +13,8 @@ use signal_hook::iterator::{Handle, Signals};
 use signal_hook::low_level::signal_name;
 
 use crate::config::Error;
-use crate::units::format_bytes;
 use crate::{Shared, Stop};
+use brigade_controller::units::format_bytes;
 
 /// The signal thread and the way to stop it.
 pub(crate) struct SignalWatch {

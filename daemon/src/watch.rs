@@ -10,8 +10,8 @@ use crossbeam_channel::Receiver;
 
 use crate::config::Error;
 use crate::journal::Journal;
-use crate::units::format_bytes;
 use crate::Shared;
+use brigade_controller::units::format_bytes;
 
 /// Starts the watcher. It waits for the feed on `start` (it ends at once if `start`
 /// is dropped unsent), then takes ticks until the feed ends with the run.

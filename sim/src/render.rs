@@ -3,6 +3,8 @@
 
 use std::fmt::Write as _;
 
+use brigade_controller::units::format_bytes;
+
 use crate::report::{OracleReport, RunReport, ScenarioReport};
 use crate::RunEnd;
 
@@ -147,8 +149,8 @@ fn oracle_summary(oracle: &OracleReport) -> String {
     let mut line = format!(
         "oracle workers {}, budget {}, threshold {}, batch {}, queue {}: {:.1} rec/s, {:.0} worker-s (search: {} simulation{})",
         workers.join(" "),
-        oracle.memory_budget.map_or("none".to_owned(), bytes),
-        oracle.serial_threshold.map_or("off".to_owned(), bytes),
+        oracle.memory_budget.map_or("none".to_owned(), format_bytes),
+        oracle.serial_threshold.map_or("off".to_owned(), format_bytes),
         oracle.batch_size,
         oracle.queue_capacity,
         oracle.throughput,
@@ -227,21 +229,6 @@ fn aligned<const N: usize>(headings: &[&str; N], rows: &[[String; N]]) -> String
         out.push('\n');
     }
     out
-}
-
-/// A byte count in binary units: `512 B`, `64.0 MiB`, `1.5 GiB`.
-fn bytes(n: u64) -> String {
-    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
-    if n < 1024 {
-        return format!("{n} B");
-    }
-    let mut value = n as f64 / 1024.0;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    format!("{value:.1} {}", UNITS[unit])
 }
 
 /// Appends `fields` as one CSV record, quoting the fields that need it.
@@ -442,12 +429,5 @@ mod tests {
             .map(|s| s["scenario"].as_str().unwrap())
             .collect();
         assert_eq!(scenarios, ["a", "b"]);
-    }
-
-    #[test]
-    fn sizes_read_in_binary_units() {
-        assert_eq!(bytes(512), "512 B");
-        assert_eq!(bytes(64 << 20), "64.0 MiB");
-        assert_eq!(bytes(3 << 29), "1.5 GiB");
     }
 }

@@ -10,8 +10,10 @@ mod model;
 mod parse;
 #[cfg(test)]
 mod test;
-pub mod units;
 
+/// The units scenario files are written in (the controller's, shared with the CLI and
+/// the daemon).
+pub use brigade_controller::units;
 pub use error::ScenarioError;
 pub use model::{
     Dist, Giant, Machine, OnTimeout, Phase, RuntimeSettings, Scenario, SourceSpec, StageKind,

@@ -4,6 +4,7 @@
 mod usl;
 
 use super::{clamp_workers, current_workers};
+use crate::units::format_bytes;
 use crate::{Action, Controller, Decision, Snapshot, StageRole, StageStats};
 
 use usl::Usl;
@@ -334,8 +335,8 @@ impl Adaptive {
                     format!(
                         "adaptive/budget: no budget given; {:.0}% of the machine's {} = {}",
                         BUDGET_SHARE * 100.0,
-                        human(memory),
-                        human(budget)
+                        format_bytes(memory),
+                        format_bytes(budget)
                     ),
                 ));
                 budget
@@ -350,8 +351,8 @@ impl Adaptive {
                 },
                 format!(
                     "adaptive/budget: records above budget {} / {SERIAL_DIVISOR} = {} go through the serial lane",
-                    human(budget),
-                    human(threshold)
+                    format_bytes(budget),
+                    format_bytes(threshold)
                 ),
             ));
         }
@@ -926,10 +927,10 @@ fn buffer(b: usize, stats: &StageStats, view: &View, snapshot: &Snapshot) -> Opt
                  the {} budget in flight; its queue {capacity} → {to} records (≤ {:.0}% of \
                  the budget at {}, ≤ {MAX_BUFFER_S:.0} s of its work)",
                 stats.name,
-                human(snapshot.global.inflight_bytes_max),
-                human(budget),
+                format_bytes(snapshot.global.inflight_bytes_max),
+                format_bytes(budget),
                 BUFFER_SHARE * 100.0,
-                human(size as u64)
+                format_bytes(size as u64)
             ),
         )
     })
@@ -958,18 +959,6 @@ fn fit_line(points: &[(f64, f64)]) -> Option<(f64, f64)> {
     let sxy: f64 = points.iter().map(|p| (p.0 - mean_x) * (p.1 - mean_y)).sum();
     let slope = sxy / sxx;
     Some((mean_y - slope * mean_x, slope))
-}
-
-/// Bytes in binary units.
-fn human(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    format!("{value:.1} {}", UNITS[unit])
 }
 
 #[cfg(test)]

@@ -1,7 +1,9 @@
-//! The units of scenario files: durations (`"250us"`, `"4ms"`, `"1.5s"`, `"10m"`,
-//! `"1h"`) and sizes (`"512B"`, `"8KiB"`, `"1.5MiB"`, `"2GiB"`, `"1TiB"`, or a plain
-//! byte count). A number is digits with an optional fraction (`1.5`), directly followed
-//! by its unit; no exponent, no space, no other unit.
+//! Durations and sizes as people write them, in scenario files, on the command line
+//! and in the daemon's control endpoints: durations (`"250us"`, `"4ms"`, `"1.5s"`,
+//! `"10m"`, `"1h"`) and sizes (`"512B"`, `"8KiB"`, `"1.5MiB"`, `"2GiB"`, `"1TiB"`, or a
+//! plain byte count). A number is digits with an optional fraction (`1.5`), directly
+//! followed by its unit; no exponent, no space, no other unit. [`format_bytes`] writes
+//! sizes back for people to read.
 
 use thiserror::Error;
 
@@ -82,6 +84,21 @@ pub fn parse_size(text: &str) -> Result<u64, UnitError> {
         return Err(too_large());
     }
     Ok(bytes as u64)
+}
+
+/// Writes `bytes` in the largest binary unit it reaches, with one decimal
+/// (`"3.5 MiB"`); plain bytes below 1 KiB (`"512 B"`).
+pub fn format_bytes(bytes: u64) -> String {
+    const UNITS: [(&str, u64); 4] = [
+        ("TiB", 1 << 40),
+        ("GiB", 1 << 30),
+        ("MiB", 1 << 20),
+        ("KiB", 1 << 10),
+    ];
+    match UNITS.iter().find(|(_, size)| bytes >= *size) {
+        Some((name, size)) => format!("{:.1} {name}", bytes as f64 / *size as f64),
+        None => format!("{bytes} B"),
+    }
 }
 
 /// Splits `text` into its number (`-`? digits (`.` digits)?) and the unit after it;
@@ -179,5 +196,36 @@ mod tests {
             Err(UnitError::TooLarge("16777216.0TiB".to_owned()))
         );
         assert_eq!(parse_size("16777215TiB"), Ok(16_777_215 << 40));
+    }
+
+    #[test]
+    fn what_the_daemons_budget_endpoint_refuses() {
+        assert_eq!(parse_size("512MiB"), Ok(512 << 20));
+        for bad in [
+            "",
+            "MiB",
+            "8KB",
+            "8kib",
+            "8 KiB",
+            "-1",
+            "1e3",
+            ".5MiB",
+            "5.MiB",
+            "1.2.3",
+            "x",
+            "99999999999TiB",
+        ] {
+            assert!(parse_size(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn formats_in_the_largest_unit_reached() {
+        assert_eq!(format_bytes(0), "0 B");
+        assert_eq!(format_bytes(1023), "1023 B");
+        assert_eq!(format_bytes(1024), "1.0 KiB");
+        assert_eq!(format_bytes(3 << 19), "1.5 MiB");
+        assert_eq!(format_bytes(5 << 30), "5.0 GiB");
+        assert_eq!(format_bytes(3 << 40), "3.0 TiB");
     }
 }
