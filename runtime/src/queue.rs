@@ -93,8 +93,9 @@ impl<T> Queue<T> {
         false
     }
 
-    /// Waits until a slot is free and reserves it; false if `deadline` passed first.
-    fn reserve(&self, deadline: Option<Instant>) -> bool {
+    /// Waits until a slot is free and reserves it; false if the deadline (asked for
+    /// once spinning has failed; `None` = none) passed first.
+    fn reserve(&self, deadline: impl FnOnce() -> Option<Instant>) -> bool {
         let backoff = Backoff::new();
         while !backoff.is_completed() {
             if self.try_reserve() {
@@ -102,6 +103,7 @@ impl<T> Queue<T> {
             }
             backoff.snooze();
         }
+        let deadline = deadline();
         self.push_waiters.fetch_add(1, SeqCst);
         let mut guard = self.space.lock();
         let reserved = loop {
@@ -121,14 +123,16 @@ impl<T> Queue<T> {
         reserved
     }
 
-    /// Adds a record, waiting while the queue is full; returns how long it waited.
-    pub(crate) fn push(&self, item: T) -> Duration {
+    /// Adds a record, waiting while the queue is full. If it had to wait, returns how
+    /// long and the instant it got room (so the caller need not read the clock again).
+    pub(crate) fn push(&self, item: T) -> Option<(Duration, Instant)> {
         let waited = if self.try_reserve() {
-            Duration::ZERO
+            None
         } else {
             let start = Instant::now();
-            self.reserve(None);
-            start.elapsed()
+            self.reserve(|| None);
+            let now = Instant::now();
+            Some((now - start, now))
         };
         self.send(item);
         waited
@@ -147,10 +151,11 @@ impl<T> Queue<T> {
     }
 
     /// Waits until the queue has room for one more record, without reserving it;
-    /// false if `deadline` passed first. Meant for a queue's only producer, which then
-    /// knows the room is still there when it pushes.
-    pub(crate) fn wait_for_room(&self, deadline: Instant) -> bool {
-        if self.reserve(Some(deadline)) {
+    /// false if the deadline passed first. The deadline is asked for only if room does
+    /// not come at once, which spares a clock read when it does. Meant for a queue's
+    /// only producer, which then knows the room is still there when it pushes.
+    pub(crate) fn wait_for_room(&self, deadline: impl FnOnce() -> Instant) -> bool {
+        if self.reserve(|| Some(deadline())) {
             self.len.fetch_sub(1, SeqCst);
             true
         } else {
@@ -239,7 +244,7 @@ mod tests {
         let queue = Arc::new(Queue::new(2));
         queue.push(1);
         queue.push(2);
-        assert!(!queue.wait_for_room(Instant::now() + Duration::from_millis(20)));
+        assert!(!queue.wait_for_room(|| Instant::now() + Duration::from_millis(20)));
         let producer = {
             let queue = queue.clone();
             thread::spawn(move || queue.push(3))

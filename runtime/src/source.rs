@@ -152,9 +152,11 @@ impl<S: Source> SourceDriver<S> {
             self.pump_acks(&mut acks, Duration::ZERO);
             let mut guard = false;
             if !self.first.has_room() {
-                let now = Instant::now();
                 let guard_due = half_timeout.map(|half| last_read + half);
-                let deadline = guard_due.map_or(now + STEP, |due| due.min(now + STEP));
+                let deadline = || {
+                    let now = Instant::now();
+                    guard_due.map_or(now + STEP, |due| due.min(now + STEP))
+                };
                 if !self.first.wait_for_room(deadline) {
                     if guard_due.is_some_and(|due| Instant::now() >= due) {
                         guard = true;

@@ -181,7 +181,7 @@ impl<In: Send + 'static, Out: Send + 'static> Step for TransformStep<In, Out> {
         scratch: &mut Scratch<Out>,
     ) -> Instant {
         let mut end = start;
-        let mut blocked = false;
+        let mut unblocked = None;
         for envelope in batch.drain(..) {
             end = self.core.process(
                 envelope,
@@ -190,15 +190,14 @@ impl<In: Send + 'static, Out: Send + 'static> Step for TransformStep<In, Out> {
                 figures,
                 scratch,
                 |out, figures| {
-                    let waited = self.output.push(out);
-                    if !waited.is_zero() {
+                    if let Some((waited, at)) = self.output.push(out) {
                         figures.counts.wait_out_ns += waited.as_nanos() as u64;
-                        blocked = true;
+                        unblocked = Some(at);
                     }
                 },
             );
-            if std::mem::take(&mut blocked) {
-                end = Instant::now();
+            if let Some(at) = unblocked.take() {
+                end = at;
             }
         }
         end
