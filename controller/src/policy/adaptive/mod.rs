@@ -125,7 +125,9 @@ const BATCH_STEP: usize = 4;
 ///    knee: contention (a database's peak), the cores (cpu stages share them), or a
 ///    lock; its count goes back to the count before the step. Where the fitted
 ///    USL curve puts the peak between the two counts it wins, and it bounds both
-///    from above. Either way the stage is capped there.
+///    from above. Either way the stage is capped there. The sink's throughput
+///    counts for no more than the grown stage delivered (where every later stage
+///    passes one record for one): a sink working off a backlog is no baseline.
 /// 3. **Grow the bottleneck** (`adaptive/bottleneck`): the stage that is busy (≥ 85%)
 ///    with a backlog (input queue ≥ 30% full) and not held back by its output.
 ///    - A batching sink whose batches are full first gets bigger batches (×4 a step,
@@ -140,7 +142,8 @@ const BATCH_STEP: usize = 4;
 ///    that holds the source back, while under 70% of the budget is in flight, gets a
 ///    queue 4× deeper (at most 60% of the budget at its mean record size): the
 ///    backlog is worked off when the load drops. Latency for throughput, bounded:
-///    the queue holds at most 30 s of the stage's work.
+///    the queue holds at most 30 s of the stage's work. Not while the cores are
+///    full: filling the queue would take cores from the bottleneck.
 /// 5. **Right-size the rest** (`adaptive/right-size`): a stage busy ≥ 90% without a
 ///    backlog, while the cores are not full, grows to `ceil(calls in progress /
 ///    0.85)`; a stage whose smoothed load
@@ -201,6 +204,11 @@ struct StageState {
     batch_points: Vec<(f64, f64)>,
     /// Bigger batches stopped paying.
     batch_done: bool,
+    /// Records per second the stage finished in the last two windows, newest last.
+    out_recent: [f64; 2],
+    /// Records taken and finished since the start.
+    in_total: u64,
+    out_total: u64,
 }
 
 /// A tripped breaker: the stage was stuck, new calls are held back.
@@ -318,6 +326,24 @@ impl Adaptive {
         Self::default()
     }
 
+    /// The throughput a step of stage `i` is judged on: the sink's over the last two
+    /// windows (`sink_rate`), but no more than stage `i` delivered. A sink working off
+    /// a backlog queued behind `i` (a stage downstream just grew) writes faster than
+    /// the pipeline can keep up, and a baseline taken then would hide the next step's
+    /// gain. Counted in records, so only where every stage after `i` turns one record
+    /// into one (no fan-out, no filter, as seen so far).
+    fn rate_past(&self, i: usize, sink_rate: f64) -> f64 {
+        let downstream = &self.stages[i + 1..];
+        let one_to_one = downstream.iter().all(|state| {
+            state.in_total > 0 && state.out_total.abs_diff(state.in_total) * 100 <= state.in_total
+        });
+        if downstream.is_empty() || !one_to_one {
+            return sink_rate;
+        }
+        let delivered = &self.stages[i].out_recent;
+        sink_rate.min((delivered[0] + delivered[1]) / 2.0)
+    }
+
     fn set_budget(&mut self, snapshot: &Snapshot, out: &mut Vec<Decision>) {
         if self.budget_checked {
             return;
@@ -390,6 +416,12 @@ impl Controller for Adaptive {
         let sink = snapshot.stages.last().expect("checked non-empty");
         let now_rate = sink.observed_rate(snapshot.window_s);
         self.recent = [self.recent[1], now_rate];
+        for (state, stats) in self.stages.iter_mut().zip(&snapshot.stages) {
+            let out = stats.records_out as f64 / snapshot.window_s;
+            state.out_recent = [state.out_recent[1], out];
+            state.in_total += stats.records_in;
+            state.out_total += stats.records_out;
+        }
         // Steps are judged, and their baselines taken, on two windows: one window
         // of a bursty pipeline is too noisy to tell a few percent.
         let rate = (self.recent[0] + self.recent[1]) / 2.0;
@@ -399,8 +431,7 @@ impl Controller for Adaptive {
         // A source read to its end leaves a pipeline draining: no load to size for.
         let stalled = snapshot.global.source.longest_idle_s > STALL_SHARE * snapshot.window_s
             || snapshot.global.source.exhausted;
-        let cores = snapshot.global.cores as f64;
-        let cpu_full = cores > 0.0 && snapshot.global.cpu_percent >= CPU_FULL * cores * 100.0;
+        let cpu_full = cores_full(snapshot);
         for (i, view) in views.iter().enumerate() {
             let state = &mut self.stages[i];
             state.streak = if view.bottleneck() {
@@ -449,6 +480,7 @@ impl Controller for Adaptive {
             {
                 continue;
             }
+            let rate = self.rate_past(i, rate);
             if let Some(decision) = self.judge(i, stats, view, rate, tick, cpu_full) {
                 undone = true;
                 out.push(decision);
@@ -471,6 +503,7 @@ impl Controller for Adaptive {
         // A step undone this tick changes the throughput too: the next step waits.
         let probing = undone || self.stages.iter().any(|state| state.probe.is_some());
         if let Some(b) = bottleneck.filter(|_| !probing) {
+            let rate = self.rate_past(b, rate);
             let decisions = self.grow(b, &snapshot.stages[b], &views[b], rate, tick, snapshot);
             if !decisions.is_empty() {
                 grown = Some(b);
@@ -492,7 +525,7 @@ impl Controller for Adaptive {
             }
             let now = Now {
                 tick,
-                rate,
+                rate: self.rate_past(i, rate),
                 stalled,
                 probing: undone || self.stages.iter().any(|state| state.probe.is_some()),
                 cpu_full,
@@ -907,7 +940,9 @@ fn buffer(b: usize, stats: &StageStats, view: &View, snapshot: &Snapshot) -> Opt
         .first()
         .is_some_and(|first| first.queue.mean_depth >= 0.9 * first.queue.capacity as f64);
     let room = (snapshot.global.inflight_bytes_max as f64) < BUFFER_ROOM * budget as f64;
-    if view.fill < 0.9 || !held_back || !room {
+    // On full cores, the stages upstream would fill the deeper queue with cores taken
+    // from the bottleneck: the buffer would cost throughput now.
+    if view.fill < 0.9 || !held_back || !room || cores_full(snapshot) {
         return None;
     }
     let size = stats.record_size_bytes.mean.max(1.0);
@@ -934,6 +969,12 @@ fn buffer(b: usize, stats: &StageStats, view: &View, snapshot: &Snapshot) -> Opt
             ),
         )
     })
+}
+
+/// True if the process uses the machine's cores to the full.
+fn cores_full(snapshot: &Snapshot) -> bool {
+    let cores = snapshot.global.cores as f64;
+    cores > 0.0 && snapshot.global.cpu_percent >= CPU_FULL * cores * 100.0
 }
 
 /// The stage's typical call time this window, seconds: the median, which a few giant

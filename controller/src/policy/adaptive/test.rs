@@ -368,3 +368,99 @@ fn does_not_reverse_again_under_the_same_load_inside_the_cooldown() {
     let later = 175 + REVERSAL_COOLDOWN;
     assert!(policy.resize(0, 3, 16, later, "grow back".into()).is_some());
 }
+
+#[test]
+fn a_sink_working_off_a_backlog_is_no_baseline() {
+    let mut policy = Adaptive::new();
+    // decode delivers 1000 records/s; write, grown a moment ago, works off what was
+    // queued before it and writes 1100/s: a rate the pipeline cannot keep.
+    let at = |tick: u64, decode: usize, delivered: u64, written: u64| {
+        SnapshotBuilder::new()
+            .tick(tick)
+            .stage(
+                StageBuilder::new("decode")
+                    .workers(decode)
+                    .busy(1.0)
+                    .queue(64.0, 64)
+                    .records(delivered, delivered),
+            )
+            .stage(
+                StageBuilder::new("write")
+                    .sink()
+                    .workers(8)
+                    .busy(0.5)
+                    .waiting(0.5)
+                    .queue(2.0, 64)
+                    .records(written, written),
+            )
+    };
+    decide(&mut policy, at(2, 1, 1000, 1100));
+    assert_eq!(
+        set_workers(&decide(&mut policy, at(3, 1, 1000, 1100))),
+        vec![(0, 4)]
+    );
+    // Both now run at 1080/s: +8% over what decode delivered, -1.8% against the
+    // sink's backlog-fed figure. The step paid a little; it is not undone.
+    decide(&mut policy, at(4, 4, 1080, 1080));
+    let decisions = decide(&mut policy, at(5, 4, 1080, 1080));
+    assert_eq!(set_workers(&decisions), vec![(0, 2)]);
+    assert!(
+        decisions[0].reason.starts_with(
+            "adaptive/knee: decode went 1 → 4 workers and the sink's throughput moved +8.0%"
+        ),
+        "{}",
+        decisions[0].reason
+    );
+}
+
+/// A sink capped at its knee (a step to 8 brought nothing) that holds the source
+/// back, with the budget nearly empty: the case for a deeper queue.
+fn capped_and_holding_back(cpu_percent: f64) -> (Adaptive, Snapshot) {
+    let mut policy = Adaptive::new();
+    let flat = |workers: usize, tick: u64| {
+        let mut snapshot = with_calls(
+            SnapshotBuilder::new()
+                .tick(tick)
+                .stage(
+                    StageBuilder::new("write")
+                        .sink()
+                        .workers(workers)
+                        .busy(1.0)
+                        .queue(64.0, 64)
+                        .records(1000, 1000),
+                )
+                .build(),
+        );
+        snapshot.knobs.memory_budget = Some(1 << 30);
+        snapshot.global.memory_budget = Some(1 << 30);
+        snapshot.global.cores = 2;
+        snapshot.global.cpu_percent = cpu_percent;
+        snapshot.stages[0].record_size_bytes.mean = 1024.0;
+        snapshot
+    };
+    for (workers, tick) in [(2, 2), (2, 3), (8, 4), (8, 5), (2, 6)] {
+        policy.decide(&flat(workers, tick));
+    }
+    (policy, flat(2, 7))
+}
+
+#[test]
+fn a_capped_bottleneck_buffers_unless_the_cores_are_full() {
+    let deepened = |decisions: &[Decision]| {
+        decisions.iter().any(|d| {
+            matches!(
+                d.action,
+                Action::SetQueueCapacity {
+                    stage: 0,
+                    capacity: 256
+                }
+            )
+        })
+    };
+    let (mut policy, snapshot) = capped_and_holding_back(50.0);
+    assert!(deepened(&policy.decide(&snapshot)));
+    // On full cores the stages upstream would fill the deeper queue with cores
+    // taken from the bottleneck.
+    let (mut policy, snapshot) = capped_and_holding_back(190.0);
+    assert!(!deepened(&policy.decide(&snapshot)));
+}
