@@ -1,25 +1,28 @@
 //! A bounded queue whose capacity can change while it is in use.
 //!
-//! crossbeam's bounded channels fix their capacity at creation, so the limit is kept
-//! here, on top of an unbounded channel: a producer reserves a slot with a
-//! compare-and-swap on the length before sending, and waits on a condition variable
-//! only when the queue is full. Consumers use the channel's own blocking receive. The
-//! fast paths take no lock.
+//! crossbeam's bounded channels fix their capacity at creation, so this queue keeps
+//! its records in a ring buffer (`VecDeque`) under a mutex, with the capacity as a
+//! number beside it: resizing is storing a new number. The critical sections are a
+//! few instructions long, so the lock is almost never waited for; a mirror of the
+//! length in an atomic lets producers and consumers check for room or records
+//! without taking it.
 //!
-//! A full queue makes its producer spin and yield a little before it parks (as
-//! crossbeam's own channels do), which spares most futex sleeps and wake-ups when
-//! producer and consumer run at about the same pace. Closing sends one wake-up token
-//! per consumer blocked in `pop`, so a stage ends as soon as its input is drained.
+//! A full queue makes its producer, and an empty one its consumer, spin and yield a
+//! little before they park on a condition variable (as crossbeam's own channels
+//! do), which spares most futex sleeps and wake-ups when producer and consumer run
+//! at about the same pace. Whoever parks says so under the lock, so the other side
+//! notifies only when someone sleeps, and never misses one. Closing wakes every
+//! consumer, so a stage ends as soon as its input is drained.
 //!
 //! Lowering the capacity never drops a record: the records already queued stay, and
 //! producers wait until the queue is below the new capacity.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use crossbeam_utils::Backoff;
-use parking_lot::{Condvar, Mutex};
+use parking_lot::{Condvar, Mutex, MutexGuard};
 
 /// What a [`Queue::pop`] found.
 pub(crate) enum Pop<T> {
@@ -31,36 +34,46 @@ pub(crate) enum Pop<T> {
     Closed,
 }
 
+/// The records and who sleeps waiting for them or for room.
+struct State<T> {
+    items: VecDeque<T>,
+    /// Consumers parked in `pop`.
+    sleeping_consumers: usize,
+    /// Producers parked waiting for room.
+    sleeping_producers: usize,
+}
+
 /// A multi-producer, multi-consumer queue with a resizable capacity.
 pub(crate) struct Queue<T> {
-    /// Records, and `None` as a wake-up token sent by [`Queue::close`].
-    tx: Sender<Option<T>>,
-    rx: Receiver<Option<T>>,
-    /// Consumers blocked (or about to block) in `pop`.
-    poppers: AtomicUsize,
-    /// Slots reserved by producers and not yet popped.
+    state: Mutex<State<T>>,
+    /// `items.len()`, written under the lock, read without it.
     len: AtomicUsize,
     capacity: AtomicUsize,
     closed: AtomicBool,
-    push_waiters: AtomicUsize,
-    space: Mutex<()>,
-    space_ready: Condvar,
+    /// Signalled when a record arrives or the queue closes.
+    records: Condvar,
+    /// Signalled when a record leaves or the capacity grows.
+    room: Condvar,
 }
+
+/// Longest a parked thread sleeps before it looks again (a safety net: every change
+/// it waits for also notifies it).
+const RECHECK: Duration = Duration::from_millis(50);
 
 impl<T> Queue<T> {
     /// An empty queue holding at most `capacity` records (at least 1).
     pub(crate) fn new(capacity: usize) -> Self {
-        let (tx, rx) = crossbeam_channel::unbounded();
         Self {
-            tx,
-            rx,
-            poppers: AtomicUsize::new(0),
+            state: Mutex::new(State {
+                items: VecDeque::new(),
+                sleeping_consumers: 0,
+                sleeping_producers: 0,
+            }),
             len: AtomicUsize::new(0),
             capacity: AtomicUsize::new(capacity.max(1)),
             closed: AtomicBool::new(false),
-            push_waiters: AtomicUsize::new(0),
-            space: Mutex::new(()),
-            space_ready: Condvar::new(),
+            records: Condvar::new(),
+            room: Condvar::new(),
         }
     }
 
@@ -74,162 +87,171 @@ impl<T> Queue<T> {
         self.capacity.load(SeqCst)
     }
 
-    /// Changes the capacity (at least 1); waiting producers re-check at once.
+    /// Changes the capacity (at least 1); waiting producers re-check at once. A lower
+    /// capacity also gives back the ring's memory beyond it (or beyond the records
+    /// still queued).
     pub(crate) fn set_capacity(&self, capacity: usize) {
-        self.capacity.store(capacity.max(1), SeqCst);
-        let _guard = self.space.lock();
-        self.space_ready.notify_all();
+        let capacity = capacity.max(1);
+        self.capacity.store(capacity, SeqCst);
+        let mut state = self.state.lock();
+        state.items.shrink_to(capacity);
+        drop(state);
+        self.room.notify_all();
     }
 
-    fn try_reserve(&self) -> bool {
-        let capacity = self.capacity.load(SeqCst);
-        let mut len = self.len.load(SeqCst);
-        while len < capacity {
-            match self.len.compare_exchange_weak(len, len + 1, SeqCst, SeqCst) {
-                Ok(_) => return true,
-                Err(now) => len = now,
-            }
+    /// True if the queue has room for one more record now.
+    pub(crate) fn has_room(&self) -> bool {
+        self.len.load(SeqCst) < self.capacity.load(SeqCst)
+    }
+
+    /// Appends under the lock and wakes a sleeping consumer, if any.
+    fn append(&self, mut state: MutexGuard<'_, State<T>>, item: T) {
+        state.items.push_back(item);
+        self.len.store(state.items.len(), SeqCst);
+        let wake = state.sleeping_consumers > 0;
+        drop(state);
+        if wake {
+            self.records.notify_one();
         }
-        false
     }
 
-    /// Waits until a slot is free and reserves it; false if the deadline (asked for
-    /// once spinning has failed; `None` = none) passed first.
-    fn reserve(&self, deadline: impl FnOnce() -> Option<Instant>) -> bool {
+    /// Spins and yields until there is room; false if there still is none.
+    fn spin_for_room(&self) -> bool {
         let backoff = Backoff::new();
         while !backoff.is_completed() {
-            if self.try_reserve() {
+            if self.has_room() {
                 return true;
             }
             backoff.snooze();
         }
+        self.has_room()
+    }
+
+    /// Locks the queue once it has room, or once `deadline` (asked for only if
+    /// spinning fails; `None` = none) has passed: then `Err` with the lock held.
+    fn lock_with_room(
+        &self,
+        deadline: impl FnOnce() -> Option<Instant>,
+    ) -> Result<MutexGuard<'_, State<T>>, MutexGuard<'_, State<T>>> {
+        if self.spin_for_room() {
+            let state = self.state.lock();
+            if state.items.len() < self.capacity() {
+                return Ok(state);
+            }
+        }
         let deadline = deadline();
-        self.push_waiters.fetch_add(1, SeqCst);
-        let mut guard = self.space.lock();
-        let reserved = loop {
-            if self.try_reserve() {
-                break true;
+        let mut state = self.state.lock();
+        loop {
+            if state.items.len() < self.capacity() {
+                return Ok(state);
             }
             let now = Instant::now();
             let until = match deadline {
-                Some(d) if d <= now => break false,
-                Some(d) => d.min(now + Duration::from_millis(50)),
-                None => now + Duration::from_millis(50),
+                Some(d) if d <= now => return Err(state),
+                Some(d) => d.min(now + RECHECK),
+                None => now + RECHECK,
             };
-            self.space_ready.wait_until(&mut guard, until);
-        };
-        drop(guard);
-        self.push_waiters.fetch_sub(1, SeqCst);
-        reserved
+            state.sleeping_producers += 1;
+            self.room.wait_until(&mut state, until);
+            state.sleeping_producers -= 1;
+        }
     }
 
     /// Adds a record, waiting while the queue is full. If it had to wait, returns how
     /// long and the instant it got room (so the caller need not read the clock again).
     pub(crate) fn push(&self, item: T) -> Option<(Duration, Instant)> {
-        let waited = if self.try_reserve() {
-            None
-        } else {
-            let start = Instant::now();
-            self.reserve(|| None);
-            let now = Instant::now();
-            Some((now - start, now))
+        {
+            let state = self.state.lock();
+            if state.items.len() < self.capacity() {
+                self.append(state, item);
+                return None;
+            }
+        }
+        let start = Instant::now();
+        let state = match self.lock_with_room(|| None) {
+            Ok(state) | Err(state) => state,
         };
-        self.send(item);
-        waited
+        let now = Instant::now();
+        self.append(state, item);
+        Some((now - start, now))
     }
 
     /// Adds a record even past the capacity (the source guard's read).
     pub(crate) fn force_push(&self, item: T) {
-        self.len.fetch_add(1, SeqCst);
-        self.send(item);
+        self.append(self.state.lock(), item);
     }
 
-    /// True if the queue has room for one more record now. Meant, like
-    /// [`Queue::wait_for_room`], for a queue's only producer.
-    pub(crate) fn has_room(&self) -> bool {
-        self.len.load(SeqCst) < self.capacity.load(SeqCst)
-    }
-
-    /// Waits until the queue has room for one more record, without reserving it;
+    /// Waits until the queue has room for one more record, without taking it;
     /// false if the deadline passed first. The deadline is asked for only if room does
     /// not come at once, which spares a clock read when it does. Meant for a queue's
     /// only producer, which then knows the room is still there when it pushes.
     pub(crate) fn wait_for_room(&self, deadline: impl FnOnce() -> Instant) -> bool {
-        if self.reserve(|| Some(deadline())) {
-            self.len.fetch_sub(1, SeqCst);
-            true
-        } else {
-            false
-        }
+        self.lock_with_room(|| Some(deadline())).is_ok()
     }
 
-    fn send(&self, item: T) {
-        self.tx
-            .send(Some(item))
-            .expect("the queue owns its receiver, so the channel stays connected");
-    }
-
-    fn taken(&self) {
-        self.len.fetch_sub(1, SeqCst);
-        if self.push_waiters.load(SeqCst) > 0 {
-            let _guard = self.space.lock();
-            self.space_ready.notify_one();
+    /// Takes the first record under the lock and wakes a sleeping producer, if any.
+    fn take(&self, mut state: MutexGuard<'_, State<T>>) -> Option<T> {
+        let item = state.items.pop_front()?;
+        self.len.store(state.items.len(), SeqCst);
+        let wake = state.sleeping_producers > 0;
+        drop(state);
+        if wake {
+            self.room.notify_one();
         }
+        Some(item)
     }
 
     /// Takes a record, waiting at most `timeout`.
     pub(crate) fn pop(&self, timeout: Duration) -> Pop<T> {
-        if let Ok(Some(item)) = self.rx.try_recv() {
-            self.taken();
+        if let Some(item) = self.try_pop() {
             return Pop::Item(item);
         }
-        // Registered before checking `closed`, so that `close` either sees this
-        // consumer and sends it a token, or this consumer sees the queue closed.
-        self.poppers.fetch_add(1, SeqCst);
-        let item = if self.is_drained() {
-            Err(RecvTimeoutError::Timeout)
-        } else {
-            self.rx.recv_timeout(timeout)
-        };
-        self.poppers.fetch_sub(1, SeqCst);
-        match item {
-            Ok(Some(item)) => {
-                self.taken();
-                Pop::Item(item)
+        let backoff = Backoff::new();
+        while !backoff.is_completed() {
+            if self.len.load(SeqCst) > 0 {
+                if let Some(item) = self.try_pop() {
+                    return Pop::Item(item);
+                }
+            } else if self.closed.load(SeqCst) {
+                break;
             }
-            Ok(None) | Err(RecvTimeoutError::Timeout) if self.is_drained() => Pop::Closed,
-            Ok(None) | Err(RecvTimeoutError::Timeout) => Pop::Empty,
-            Err(RecvTimeoutError::Disconnected) => unreachable!("the queue owns its sender"),
+            backoff.snooze();
+        }
+        let deadline = Instant::now() + timeout;
+        let mut state = self.state.lock();
+        loop {
+            if !state.items.is_empty() {
+                let item = self.take(state).expect("checked under the lock");
+                return Pop::Item(item);
+            }
+            // `closed` is set before `close` takes the lock to wake consumers, so a
+            // consumer that sees it unset here is asleep before that wake-up.
+            if self.closed.load(SeqCst) {
+                return Pop::Closed;
+            }
+            if Instant::now() >= deadline {
+                return Pop::Empty;
+            }
+            state.sleeping_consumers += 1;
+            self.records.wait_until(&mut state, deadline);
+            state.sleeping_consumers -= 1;
         }
     }
 
     /// Takes a record if one is waiting now.
     pub(crate) fn try_pop(&self) -> Option<T> {
-        loop {
-            match self.rx.try_recv().ok()? {
-                Some(item) => {
-                    self.taken();
-                    return Some(item);
-                }
-                None => continue,
-            }
+        if self.len.load(SeqCst) == 0 {
+            return None;
         }
+        self.take(self.state.lock())
     }
 
     /// Says that no more records will be pushed. Consumers see [`Pop::Closed`] once
     /// the queue is empty.
     pub(crate) fn close(&self) {
         self.closed.store(true, SeqCst);
-        for _ in 0..self.poppers.load(SeqCst) {
-            self.tx
-                .send(None)
-                .expect("the queue owns its receiver, so the channel stays connected");
-        }
-    }
-
-    /// True once closed and empty.
-    pub(crate) fn is_drained(&self) -> bool {
-        self.closed.load(SeqCst) && self.len.load(SeqCst) == 0
+        let _state = self.state.lock();
+        self.records.notify_all();
     }
 }
 
@@ -252,7 +274,7 @@ mod tests {
         thread::sleep(Duration::from_millis(30));
         assert_eq!(queue.len(), 2, "the third push must wait");
         assert!(matches!(queue.pop(Duration::ZERO), Pop::Item(1)));
-        producer.join().unwrap();
+        assert!(producer.join().unwrap().is_some(), "it says it waited");
         assert_eq!(queue.len(), 2);
     }
 
@@ -315,10 +337,64 @@ mod tests {
     }
 
     #[test]
+    fn a_record_wakes_a_blocked_consumer_at_once() {
+        let queue = Arc::new(Queue::<u32>::new(4));
+        let consumer = {
+            let queue = queue.clone();
+            thread::spawn(move || matches!(queue.pop(Duration::from_secs(10)), Pop::Item(7)))
+        };
+        thread::sleep(Duration::from_millis(30));
+        let start = Instant::now();
+        queue.push(7);
+        assert!(consumer.join().unwrap());
+        assert!(start.elapsed() < Duration::from_secs(5));
+    }
+
+    #[test]
     fn force_push_passes_capacity() {
         let queue = Queue::new(1);
         queue.push(1);
         queue.force_push(2);
         assert_eq!(queue.len(), 2);
+    }
+
+    #[test]
+    fn many_producers_and_consumers_lose_and_duplicate_nothing() {
+        let queue = Arc::new(Queue::new(3));
+        let producers: Vec<_> = (0..3u64)
+            .map(|p| {
+                let queue = queue.clone();
+                thread::spawn(move || {
+                    for i in 0..10_000 {
+                        queue.push(p * 10_000 + i);
+                    }
+                })
+            })
+            .collect();
+        let consumers: Vec<_> = (0..3)
+            .map(|_| {
+                let queue = queue.clone();
+                thread::spawn(move || {
+                    let mut got = Vec::new();
+                    loop {
+                        match queue.pop(Duration::from_millis(5)) {
+                            Pop::Item(i) => got.push(i),
+                            Pop::Empty => continue,
+                            Pop::Closed => return got,
+                        }
+                    }
+                })
+            })
+            .collect();
+        for producer in producers {
+            producer.join().unwrap();
+        }
+        queue.close();
+        let mut all: Vec<u64> = consumers
+            .into_iter()
+            .flat_map(|c| c.join().unwrap())
+            .collect();
+        all.sort_unstable();
+        assert_eq!(all, (0..30_000).collect::<Vec<_>>());
     }
 }
