@@ -8,10 +8,10 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender};
 use crossbeam_utils::CachePadded;
+use parking_lot::{Condvar, Mutex};
 
 /// A record travelling the pipeline, with its weight and its source record's ticket.
 pub(crate) struct Envelope<T> {
@@ -40,20 +40,20 @@ pub(crate) struct Ledger {
     admitted: CachePadded<AtomicU64>,
     completed: CachePadded<AtomicU64>,
     dead_lettered: AtomicU64,
-    finished: Sender<u64>,
+    finished: Arc<Finished>,
 }
 
 impl Ledger {
-    /// A ledger and the receiving end of its finished-positions feed.
-    pub(crate) fn new() -> (Self, Receiver<u64>) {
-        let (finished, positions) = crossbeam_channel::unbounded();
+    /// A ledger and its finished-positions feed, for the source thread.
+    pub(crate) fn new() -> (Self, Arc<Finished>) {
+        let finished = Arc::new(Finished::default());
         let ledger = Self {
             admitted: CachePadded::new(AtomicU64::new(0)),
             completed: CachePadded::new(AtomicU64::new(0)),
             dead_lettered: AtomicU64::new(0),
-            finished,
+            finished: finished.clone(),
         };
-        (ledger, positions)
+        (ledger, finished)
     }
 
     /// Opens the books on a source record admitted at `admitted_at`.
@@ -89,8 +89,7 @@ impl Ledger {
             } else {
                 self.completed.fetch_add(1, SeqCst);
             }
-            // The source thread may be gone only after everything finished.
-            let _ = self.finished.send(ticket.position);
+            self.finished.push(ticket.position);
         }
     }
 
@@ -109,14 +108,70 @@ impl Ledger {
     }
 }
 
+/// Positions of finished source records on their way to the source thread, which
+/// acknowledges them: a vector under a mutex, which the source thread swaps for its
+/// own emptied one, so that in a steady run neither side allocates.
+#[derive(Default)]
+pub(crate) struct Finished {
+    pending: Mutex<Pending>,
+    arrived: Condvar,
+}
+
+#[derive(Default)]
+struct Pending {
+    positions: Vec<u64>,
+    /// The source thread sleeps until a position arrives.
+    awaited: bool,
+}
+
+impl Finished {
+    fn push(&self, position: u64) {
+        let mut pending = self.pending.lock();
+        pending.positions.push(position);
+        let wake = pending.awaited;
+        drop(pending);
+        if wake {
+            self.arrived.notify_one();
+        }
+    }
+
+    /// Moves the positions finished since the last call into `into` (emptied first),
+    /// waiting up to `wait` for one if there are none.
+    pub(crate) fn take(&self, into: &mut Vec<u64>, wait: Duration) {
+        into.clear();
+        let mut pending = self.pending.lock();
+        if pending.positions.is_empty() && !wait.is_zero() {
+            pending.awaited = true;
+            self.arrived.wait_for(&mut pending, wait);
+            pending.awaited = false;
+        }
+        std::mem::swap(&mut pending.positions, into);
+    }
+}
+
 /// Turns out-of-order finished positions into the in-order acknowledgement point.
 #[derive(Default)]
 pub(crate) struct AckTracker {
     next: u64,
     done: std::collections::BTreeSet<u64>,
+    /// Positions taken from the feed, kept to be reused.
+    arrived: Vec<u64>,
 }
 
 impl AckTracker {
+    /// Takes the positions finished since the last call from `feed` (waiting up to
+    /// `wait` for one); returns the new acknowledgement point if it moved.
+    pub(crate) fn take(&mut self, feed: &Finished, wait: Duration) -> Option<u64> {
+        let mut arrived = std::mem::take(&mut self.arrived);
+        feed.take(&mut arrived, wait);
+        let mut moved = false;
+        for &position in &arrived {
+            moved |= self.finished(position).is_some();
+        }
+        self.arrived = arrived;
+        moved.then_some(self.next)
+    }
+
     /// Notes a finished position; returns the new acknowledgement point (every
     /// position below it finished) if it moved.
     pub(crate) fn finished(&mut self, position: u64) -> Option<u64> {
@@ -132,6 +187,7 @@ impl AckTracker {
     }
 
     /// Every position below this has finished.
+    #[cfg(test)]
     pub(crate) fn point(&self) -> u64 {
         self.next
     }
@@ -143,16 +199,17 @@ mod tests {
 
     #[test]
     fn fan_out_finishes_when_every_child_does() {
-        let (ledger, positions) = Ledger::new();
+        let (ledger, feed) = Ledger::new();
+        let mut acks = AckTracker::default();
         let ticket = ledger.admit(0, Instant::now());
         ledger.fork(&ticket, 3);
         ledger.finish(&ticket, false);
         ledger.finish(&ticket, true);
         assert_eq!(ledger.in_flight(), 1);
-        assert!(positions.try_recv().is_err());
+        assert_eq!(acks.take(&feed, Duration::ZERO), None);
         ledger.finish(&ticket, false);
         assert_eq!(ledger.counts(), (1, 0, 1));
-        assert_eq!(positions.try_recv(), Ok(0));
+        assert_eq!(acks.take(&feed, Duration::ZERO), Some(1));
     }
 
     #[test]
@@ -161,6 +218,28 @@ mod tests {
         let ticket = ledger.admit(0, Instant::now());
         ledger.fork(&ticket, 0);
         assert_eq!(ledger.counts(), (1, 1, 0));
+    }
+
+    #[test]
+    fn the_source_sleeps_until_a_position_arrives() {
+        let (ledger, feed) = Ledger::new();
+        let ledger = Arc::new(ledger);
+        let ticket = ledger.admit(0, Instant::now());
+        let finisher = {
+            let ledger = ledger.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(30));
+                ledger.finish(&ticket, false);
+            })
+        };
+        let start = Instant::now();
+        let mut acks = AckTracker::default();
+        assert_eq!(acks.take(&feed, Duration::from_secs(10)), Some(1));
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "woken, not timed out"
+        );
+        finisher.join().unwrap();
     }
 
     #[test]

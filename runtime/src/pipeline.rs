@@ -18,7 +18,7 @@ use crate::config::{BuildError, Config, Oversize};
 use crate::context::{DeadLetters, Shared};
 use crate::control::{Control, ControlSummary};
 use crate::failure::{DeadLetter, Failure, RetryPolicy};
-use crate::ledger::{Envelope, Ledger};
+use crate::ledger::{Envelope, Finished, Ledger};
 use crate::limits::Limits;
 use crate::metrics::{Figures, WindowSlot};
 use crate::monitor::Monitor;
@@ -53,7 +53,7 @@ struct Assembly {
     /// Built from the sink backwards.
     stages: Vec<Arc<dyn StageControl>>,
     source: Option<(Arc<SourceCell>, StartSource)>,
-    finished: Option<crossbeam_channel::Receiver<u64>>,
+    finished: Option<Arc<Finished>>,
     oversize: Oversize,
 }
 

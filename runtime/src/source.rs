@@ -5,13 +5,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::Sender;
 use parking_lot::Mutex;
 
 use crate::budget::Location;
 use crate::context::Shared;
 use crate::failure::{DeadLetter, DeadLetterCause};
-use crate::ledger::{AckTracker, Envelope};
+use crate::ledger::{AckTracker, Envelope, Finished};
 use crate::queue::Queue;
 use crate::serial::SerialLane;
 use crate::weigh::Weigher;
@@ -135,7 +135,7 @@ pub(crate) struct SourceDriver<S: Source> {
     pub shared: Arc<Shared>,
     pub cell: Arc<SourceCell>,
     pub oversize: Oversize,
-    pub finished: Receiver<u64>,
+    pub finished: Arc<Finished>,
 }
 
 const STEP: Duration = Duration::from_millis(50);
@@ -301,18 +301,9 @@ impl<S: Source> SourceDriver<S> {
     /// Takes finished positions (waiting up to `wait` for the first) and acknowledges
     /// the source up to the new in-order point.
     fn pump_acks(&mut self, acks: &mut AckTracker, wait: Duration) {
-        let mut moved = false;
-        let first = if wait.is_zero() {
-            self.finished.try_recv().ok()
-        } else {
-            self.finished.recv_timeout(wait).ok()
-        };
-        for position in first.into_iter().chain(self.finished.try_iter()) {
-            moved |= acks.finished(position).is_some();
-        }
-        if moved {
-            self.source.ack(acks.point());
-            self.cell.acked.store(acks.point(), SeqCst);
+        if let Some(point) = acks.take(&self.finished, wait) {
+            self.source.ack(point);
+            self.cell.acked.store(point, SeqCst);
         }
     }
 }
