@@ -30,6 +30,8 @@ pub(crate) struct Shared {
     /// Set by `shutdown`: the source stops admitting.
     pub stop: AtomicBool,
     pub started: Instant,
+    /// The same instant on the per-record clock.
+    pub started_tick: crate::clock::Instant,
 }
 
 impl Shared {
@@ -48,6 +50,7 @@ impl Shared {
             serial_threshold: AtomicU64::new(serial_threshold.unwrap_or(u64::MAX)),
             stop: AtomicBool::new(false),
             started: Instant::now(),
+            started_tick: crate::clock::Instant::now(),
         }
     }
 

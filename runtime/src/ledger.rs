@@ -8,9 +8,11 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crossbeam_utils::CachePadded;
+
+use crate::clock::Instant;
 use parking_lot::{Condvar, Mutex};
 
 /// A record travelling the pipeline, with its weight and its source record's ticket.

@@ -43,6 +43,7 @@
 //! ```
 
 mod budget;
+mod clock;
 mod config;
 mod context;
 mod control;

@@ -9,11 +9,12 @@
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use brigade_controller::{Controller, StageRole, Static};
 
 use crate::budget::Budget;
+use crate::clock::Instant;
 use crate::config::{BuildError, Config, Oversize};
 use crate::context::{DeadLetters, Shared};
 use crate::control::{Control, ControlSummary};

@@ -24,6 +24,8 @@ use std::time::{Duration, Instant};
 use crossbeam_utils::Backoff;
 use parking_lot::{Condvar, Mutex, MutexGuard};
 
+use crate::clock;
+
 /// What a [`Queue::pop`] found.
 pub(crate) enum Pop<T> {
     /// A record.
@@ -159,7 +161,7 @@ impl<T> Queue<T> {
 
     /// Adds a record, waiting while the queue is full. If it had to wait, returns how
     /// long and the instant it got room (so the caller need not read the clock again).
-    pub(crate) fn push(&self, item: T) -> Option<(Duration, Instant)> {
+    pub(crate) fn push(&self, item: T) -> Option<(Duration, clock::Instant)> {
         {
             let state = self.state.lock();
             if state.items.len() < self.capacity() {
@@ -167,11 +169,11 @@ impl<T> Queue<T> {
                 return None;
             }
         }
-        let start = Instant::now();
+        let start = clock::Instant::now();
         let state = match self.lock_with_room(|| None) {
             Ok(state) | Err(state) => state,
         };
-        let now = Instant::now();
+        let now = clock::Instant::now();
         self.append(state, item);
         Some((now - start, now))
     }

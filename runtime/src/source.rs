@@ -3,12 +3,13 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crossbeam_channel::Sender;
 use parking_lot::Mutex;
 
 use crate::budget::Location;
+use crate::clock::Instant;
 use crate::context::Shared;
 use crate::failure::{DeadLetter, DeadLetterCause};
 use crate::ledger::{AckTracker, Envelope, Finished};
@@ -154,8 +155,10 @@ impl<S: Source> SourceDriver<S> {
             if !self.first.has_room() {
                 let guard_due = half_timeout.map(|half| last_read + half);
                 let deadline = || {
-                    let now = Instant::now();
-                    guard_due.map_or(now + STEP, |due| due.min(now + STEP))
+                    let wait = guard_due.map_or(STEP, |due| {
+                        due.saturating_duration_since(Instant::now()).min(STEP)
+                    });
+                    std::time::Instant::now() + wait
                 };
                 if !self.first.wait_for_room(deadline) {
                     if guard_due.is_some_and(|due| Instant::now() >= due) {
@@ -196,9 +199,10 @@ impl<S: Source> SourceDriver<S> {
                 window.longest_gap = window.longest_gap.max(read_at - last_read);
             }
             last_read = read_at;
-            self.cell
-                .last_read_ns
-                .store((read_at - self.shared.started).as_nanos() as u64, SeqCst);
+            self.cell.last_read_ns.store(
+                (read_at - self.shared.started_tick).as_nanos() as u64,
+                SeqCst,
+            );
             let at = match reserved {
                 Some((hinted, at)) => {
                     self.shared.budget.reweigh(at, hinted, weight);

@@ -11,12 +11,13 @@ pub(crate) mod transform;
 
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use brigade_controller::StageRole;
 use parking_lot::Mutex;
 
 use crate::budget::Location;
+use crate::clock::Instant;
 use crate::ledger::Envelope;
 use crate::limits::Limits;
 use crate::metrics::{Figures, StageRollup, WindowSlot, FLUSH_AFTER, FLUSH_RECORDS};

@@ -4,8 +4,8 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
-use std::time::Instant;
 
+use crate::clock::Instant;
 use crate::context::Shared;
 use crate::failure::{panic_message, DeadLetter, DeadLetterCause, Failure};
 use crate::ledger::Envelope;
