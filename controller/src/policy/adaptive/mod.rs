@@ -120,8 +120,9 @@ const BATCH_STEP: usize = 4;
 ///    proportional gain in the sink's throughput (doubling from 8 to 16 workers must
 ///    bring at least +15%; steps under 25% are not judged). When the cores are full
 ///    the step is judged even if the stage now waits on its output. If it brought
-///    less but still 1.5% or more, the peak lies between the two counts: the stage
-///    settles in the middle. If it brought less than 1.5%, the stage is past its
+///    less but still 1.5% or more (or, on full cores, nothing lost at the sink while
+///    the stage itself delivers 1.5% more), the peak lies between the two counts:
+///    the stage settles in the middle. If it brought less than 1.5%, the stage is past its
 ///    knee: contention (a database's peak), the cores (cpu stages share them), or a
 ///    lock; its count goes back to the count before the step. Where the fitted
 ///    USL curve puts the peak between the two counts it wins, and it bounds both
@@ -230,6 +231,8 @@ struct Probe {
     from: usize,
     to: usize,
     rate_before: f64,
+    /// What the stage itself delivered per second before it.
+    delivered_before: f64,
 }
 
 /// What right-sizing needs to know of the tick.
@@ -313,6 +316,11 @@ impl StageState {
         }
     }
 
+    /// Records per second the stage finished over the last two windows.
+    fn delivered(&self) -> f64 {
+        (self.out_recent[0] + self.out_recent[1]) / 2.0
+    }
+
     /// What the stage took per second before it got stuck: the larger of its smoothed
     /// intake and the slow one, which a few stuck windows barely move.
     fn intake_before_stuck(&self) -> f64 {
@@ -340,8 +348,7 @@ impl Adaptive {
         if downstream.is_empty() || !one_to_one {
             return sink_rate;
         }
-        let delivered = &self.stages[i].out_recent;
-        sink_rate.min((delivered[0] + delivered[1]) / 2.0)
+        sink_rate.min(self.stages[i].delivered())
     }
 
     fn set_budget(&mut self, snapshot: &Snapshot, out: &mut Vec<Decision>) {
@@ -635,7 +642,12 @@ impl Adaptive {
         }
         // Some gain, less than the step's share: the peak lies between the two
         // counts, so settle in the (geometric) middle. No measurable gain: back to where it was.
-        let (best, verdict) = if gain >= MEASURABLE_GAIN {
+        // On full cores a gain under the threshold may still be real: the stage
+        // delivers measurably more and the sink lost nothing.
+        let delivered_gain = self.stages[i].delivered() / probe.delivered_before - 1.0;
+        let some_gain = gain >= MEASURABLE_GAIN
+            || (cpu_full && gain >= 0.0 && delivered_gain >= MEASURABLE_GAIN);
+        let (best, verdict) = if some_gain {
             (
                 (((probe.from * probe.to) as f64).sqrt().round() as usize)
                     .clamp(probe.from + 1, probe.to),
@@ -716,10 +728,12 @@ impl Adaptive {
             self.stages[b].usl.describe()
         );
         if let Some(decision) = self.resize(b, view.workers, to, tick, reason) {
+            let delivered_before = self.stages[b].delivered();
             self.stages[b].probe = Some(Probe {
                 from: view.workers,
                 to,
                 rate_before: rate,
+                delivered_before,
             });
             out.push(decision);
         }
@@ -833,10 +847,12 @@ impl Adaptive {
                 TARGET_UTILISATION * 100.0
             );
             let decision = self.resize(i, view.workers, target, tick, reason)?;
+            let delivered_before = self.stages[i].delivered();
             self.stages[i].probe = Some(Probe {
                 from: view.workers,
                 to: target,
                 rate_before: rate,
+                delivered_before,
             });
             return Some(decision);
         }

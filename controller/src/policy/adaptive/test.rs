@@ -464,3 +464,49 @@ fn a_capped_bottleneck_buffers_unless_the_cores_are_full() {
     let (mut policy, snapshot) = capped_and_holding_back(190.0);
     assert!(!deepened(&policy.decide(&snapshot)));
 }
+
+/// decode, a cpu stage, grown from 1 to 2 workers on a 2-core machine: it then
+/// delivers 3% more, and the sink writes 0.5% more, too little to tell from noise.
+fn small_gain_on(cpu_percent: f64) -> Vec<Decision> {
+    let mut policy = Adaptive::new();
+    let at = |tick: u64, decode: usize, delivered: u64, written: u64| {
+        let mut snapshot = with_calls(
+            SnapshotBuilder::new()
+                .tick(tick)
+                .stage(
+                    StageBuilder::new("decode")
+                        .workers(decode)
+                        .busy(1.0)
+                        .queue(64.0, 64)
+                        .records(delivered, delivered),
+                )
+                .stage(
+                    StageBuilder::new("write")
+                        .sink()
+                        .workers(8)
+                        .busy(0.5)
+                        .waiting(0.5)
+                        .queue(2.0, 64)
+                        .records(written, written),
+                )
+                .build(),
+        );
+        snapshot.global.cores = 2;
+        snapshot.global.cpu_percent = cpu_percent;
+        snapshot
+    };
+    policy.decide(&at(2, 1, 1000, 1000));
+    let grown = policy.decide(&at(3, 1, 1000, 1000));
+    assert_eq!(set_workers(&grown), vec![(0, 2)]);
+    policy.decide(&at(4, 2, 1030, 1005));
+    policy.decide(&at(5, 2, 1030, 1005))
+}
+
+#[test]
+fn on_full_cores_a_stage_that_delivers_more_keeps_its_step() {
+    let kept = small_gain_on(190.0);
+    assert!(set_workers(&kept).is_empty(), "{kept:?}");
+    // With cores to spare the same figures say the step brought nothing.
+    let undone = small_gain_on(100.0);
+    assert_eq!(set_workers(&undone), vec![(0, 1)], "{undone:?}");
+}
