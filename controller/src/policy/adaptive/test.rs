@@ -107,31 +107,44 @@ fn stops_at_the_knee_of_a_contended_sink_without_oscillating() {
     assert!(moves.len() <= 8, "{moves:?}");
 }
 
+/// A busy sink with a full queue, writing `rate` records/s on `workers`.
+fn backlogged(workers: usize, rate: u64, tick: u64) -> SnapshotBuilder {
+    SnapshotBuilder::new().tick(tick).stage(
+        StageBuilder::new("write")
+            .sink()
+            .workers(workers)
+            .busy(1.0)
+            .queue(64.0, 64)
+            .records(rate, rate),
+    )
+}
+
+/// A sink held at 1000 records/s whatever its workers, by something it shares (the
+/// cores, a lock).
+fn flat(workers: usize, tick: u64) -> SnapshotBuilder {
+    backlogged(workers, 1000, tick)
+}
+
+/// Asserts that `decisions` set stage 0 to `workers` for a reason starting `reason`.
+fn assert_knee(decisions: &[Decision], workers: usize, reason: &str) {
+    assert_eq!(set_workers(decisions), vec![(0, workers)]);
+    assert!(
+        decisions[0].reason.starts_with(reason),
+        "{}",
+        decisions[0].reason
+    );
+}
+
 #[test]
 fn a_step_that_brings_nothing_is_undone() {
     let mut policy = Adaptive::new();
-    // A sink held at 1000 records/s by something it shares (the cores, a lock).
-    let flat = |workers: usize, tick: u64| {
-        SnapshotBuilder::new().tick(tick).stage(
-            StageBuilder::new("write")
-                .sink()
-                .workers(workers)
-                .busy(1.0)
-                .queue(64.0, 64)
-                .records(1000, 1000),
-        )
-    };
     decide(&mut policy, flat(2, 2));
     assert_eq!(set_workers(&decide(&mut policy, flat(2, 3))), vec![(0, 8)]);
     assert!(set_workers(&decide(&mut policy, flat(8, 4))).is_empty());
-    let decisions = decide(&mut policy, flat(8, 5));
-    assert_eq!(set_workers(&decisions), vec![(0, 2)]);
-    assert!(
-        decisions[0].reason.starts_with(
-            "adaptive/knee: write went 2 → 8 workers and the sink's throughput moved +0.0%"
-        ),
-        "{}",
-        decisions[0].reason
+    assert_knee(
+        &decide(&mut policy, flat(8, 5)),
+        2,
+        "adaptive/knee: write went 2 → 8 workers and the sink's throughput moved +0.0%",
     );
     // And it stays capped there.
     for tick in 6..12 {
@@ -142,16 +155,7 @@ fn a_step_that_brings_nothing_is_undone() {
 #[test]
 fn a_step_that_brings_a_little_settles_in_between() {
     let mut policy = Adaptive::new();
-    let at = |workers: usize, rate: u64, tick: u64| {
-        SnapshotBuilder::new().tick(tick).stage(
-            StageBuilder::new("write")
-                .sink()
-                .workers(workers)
-                .busy(1.0)
-                .queue(64.0, 64)
-                .records(rate, rate),
-        )
-    };
+    let at = backlogged;
     decide(&mut policy, at(8, 1000, 2));
     assert_eq!(
         set_workers(&decide(&mut policy, at(8, 1000, 3))),
@@ -369,31 +373,35 @@ fn does_not_reverse_again_under_the_same_load_inside_the_cooldown() {
     assert!(policy.resize(0, 3, 16, later, "grow back".into()).is_some());
 }
 
+/// decode, the bottleneck on `decode` workers, delivering `delivered` records/s to
+/// write, a sink with time to spare that writes `written`/s.
+fn decode_then_write(tick: u64, decode: usize, delivered: u64, written: u64) -> SnapshotBuilder {
+    SnapshotBuilder::new()
+        .tick(tick)
+        .stage(
+            StageBuilder::new("decode")
+                .workers(decode)
+                .busy(1.0)
+                .queue(64.0, 64)
+                .records(delivered, delivered),
+        )
+        .stage(
+            StageBuilder::new("write")
+                .sink()
+                .workers(8)
+                .busy(0.5)
+                .waiting(0.5)
+                .queue(2.0, 64)
+                .records(written, written),
+        )
+}
+
 #[test]
 fn a_sink_working_off_a_backlog_is_no_baseline() {
     let mut policy = Adaptive::new();
     // decode delivers 1000 records/s; write, grown a moment ago, works off what was
     // queued before it and writes 1100/s: a rate the pipeline cannot keep.
-    let at = |tick: u64, decode: usize, delivered: u64, written: u64| {
-        SnapshotBuilder::new()
-            .tick(tick)
-            .stage(
-                StageBuilder::new("decode")
-                    .workers(decode)
-                    .busy(1.0)
-                    .queue(64.0, 64)
-                    .records(delivered, delivered),
-            )
-            .stage(
-                StageBuilder::new("write")
-                    .sink()
-                    .workers(8)
-                    .busy(0.5)
-                    .waiting(0.5)
-                    .queue(2.0, 64)
-                    .records(written, written),
-            )
-    };
+    let at = decode_then_write;
     decide(&mut policy, at(2, 1, 1000, 1100));
     assert_eq!(
         set_workers(&decide(&mut policy, at(3, 1, 1000, 1100))),
@@ -402,14 +410,10 @@ fn a_sink_working_off_a_backlog_is_no_baseline() {
     // Both now run at 1080/s: +8% over what decode delivered, -1.8% against the
     // sink's backlog-fed figure. The step paid a little; it is not undone.
     decide(&mut policy, at(4, 4, 1080, 1080));
-    let decisions = decide(&mut policy, at(5, 4, 1080, 1080));
-    assert_eq!(set_workers(&decisions), vec![(0, 2)]);
-    assert!(
-        decisions[0].reason.starts_with(
-            "adaptive/knee: decode went 1 → 4 workers and the sink's throughput moved +8.0%"
-        ),
-        "{}",
-        decisions[0].reason
+    assert_knee(
+        &decide(&mut policy, at(5, 4, 1080, 1080)),
+        2,
+        "adaptive/knee: decode went 1 → 4 workers and the sink's throughput moved +8.0%",
     );
 }
 
@@ -418,19 +422,7 @@ fn a_sink_working_off_a_backlog_is_no_baseline() {
 fn capped_and_holding_back(cpu_percent: f64) -> (Adaptive, Snapshot) {
     let mut policy = Adaptive::new();
     let flat = |workers: usize, tick: u64| {
-        let mut snapshot = with_calls(
-            SnapshotBuilder::new()
-                .tick(tick)
-                .stage(
-                    StageBuilder::new("write")
-                        .sink()
-                        .workers(workers)
-                        .busy(1.0)
-                        .queue(64.0, 64)
-                        .records(1000, 1000),
-                )
-                .build(),
-        );
+        let mut snapshot = with_calls(flat(workers, tick).build());
         snapshot.knobs.memory_budget = Some(1 << 30);
         snapshot.global.memory_budget = Some(1 << 30);
         snapshot.global.cores = 2;
@@ -470,27 +462,7 @@ fn a_capped_bottleneck_buffers_unless_the_cores_are_full() {
 fn small_gain_on(cpu_percent: f64) -> Vec<Decision> {
     let mut policy = Adaptive::new();
     let at = |tick: u64, decode: usize, delivered: u64, written: u64| {
-        let mut snapshot = with_calls(
-            SnapshotBuilder::new()
-                .tick(tick)
-                .stage(
-                    StageBuilder::new("decode")
-                        .workers(decode)
-                        .busy(1.0)
-                        .queue(64.0, 64)
-                        .records(delivered, delivered),
-                )
-                .stage(
-                    StageBuilder::new("write")
-                        .sink()
-                        .workers(8)
-                        .busy(0.5)
-                        .waiting(0.5)
-                        .queue(2.0, 64)
-                        .records(written, written),
-                )
-                .build(),
-        );
+        let mut snapshot = with_calls(decode_then_write(tick, decode, delivered, written).build());
         snapshot.global.cores = 2;
         snapshot.global.cpu_percent = cpu_percent;
         snapshot
