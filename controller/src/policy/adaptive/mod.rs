@@ -65,10 +65,10 @@ const LOAD_CHANGE: f64 = 0.3;
 const STUCK: f64 = 0.05;
 /// Windows in a row a stage must be stuck before the breaker trips.
 const STUCK_TICKS: u32 = 2;
-/// Ticks before the first probe of a tripped stage; doubling up to `MAX_PROBE_GAP`.
-const FIRST_PROBE: u64 = 5;
-/// Longest gap between probes of a tripped stage.
-const MAX_PROBE_GAP: u64 = 40;
+/// Seconds a tripped breaker stays open (workers retire as their hung calls end)
+/// before it half-opens (the workers left make calls again): resilience4j's default
+/// `waitDurationInOpenState`.
+const OPEN_S: f64 = 60.0;
 /// Share of the machine's memory given to records in flight when the operator set no
 /// budget; the rest is for the process itself and one record's growth past the cap.
 const BUDGET_SHARE: f64 = 0.8;
@@ -107,11 +107,13 @@ const BATCH_STEP: usize = 4;
 ///
 /// 0. **Breaker** (`adaptive/breaker`): a stage 95% busy that finished less than 5% of
 ///    what it took before, two windows in a row, is stuck (a locked database): every
-///    call it starts would hang too, and hung calls outlive the lock. Its target
-///    drops to 1, so workers whose calls end retire instead of starting new ones.
-///    After 5 ticks, then 10, 20, 40, it gets one fresh worker beside the hung ones
-///    (a probe); once it finishes records again it gets its workers back, with room
-///    to grow by half beside the calls still hung.
+///    call it starts would hang too, and hung calls outlive the lock. The breaker
+///    opens: the target drops to 1, so workers whose calls end retire instead of
+///    starting a call that would hang again. After 60 s it half-opens: the workers
+///    left make calls again, each one a probe, and no fresh worker is started to
+///    hang beside them. Once more records finish in a window than it had workers
+///    (some worker made several calls), it gets its count from before the lock back,
+///    the calls still hung counted in it, and is capped there.
 /// 1. **Budget** (`adaptive/budget`): when the operator set no memory budget, set one
 ///    at 80% of the machine's memory; the serial threshold at half the budget, so
 ///    that no two giants hold the whole budget between them.
@@ -219,10 +221,10 @@ struct Trip {
     restore: usize,
     /// Records per second it took before it got stuck.
     intake: f64,
-    /// Tick of the next probe (one fresh worker).
-    next_probe: u64,
-    /// Ticks between probes, doubling.
-    backoff: u64,
+    /// Seconds since it tripped.
+    open_s: f64,
+    /// True once the workers left make calls again, each one a probe.
+    half_open: bool,
 }
 
 /// A growth step: from `from` to `to` workers, with the sink's throughput before it.
@@ -548,8 +550,9 @@ impl Controller for Adaptive {
 impl Adaptive {
     /// Rule 0: the breaker. A stage whose workers are all busy and finish nothing
     /// (a locked database) gets no new calls: every one would hang too, and hung calls
-    /// outlive the lock. Probes of one fresh worker, ever further apart, tell when it
-    /// has recovered; then it gets its workers back.
+    /// outlive the lock. Open, its workers retire as their hung calls end; half-open,
+    /// the ones left make calls again, each one a probe; once calls end as they did
+    /// before, it gets its workers back.
     fn breaker(
         &mut self,
         i: usize,
@@ -560,32 +563,32 @@ impl Adaptive {
     ) -> Option<Decision> {
         let state = &mut self.stages[i];
         let finished = stats.records_out as f64 / window_s;
-        if let Some(trip) = state.trip {
-            if finished >= STUCK * trip.intake {
+        if let Some(trip) = state.trip.as_mut() {
+            trip.open_s += window_s;
+            // A hung call ends once; more records than the workers held before
+            // means some worker made several calls: calls end again.
+            let flowing = stats.records_out > trip.restore as u64;
+            if flowing || finished >= STUCK * trip.intake {
+                let restore = trip.restore;
                 state.trip = None;
-                state.cap = Some(trip.restore + trip.restore.div_ceil(2));
+                state.cap = Some(restore);
                 state.probe = None;
-                let to = trip.restore.max(stats.workers.live);
                 let reason = format!(
-                    "adaptive/breaker: {} finished {finished:.0} records/s again; \
-                     giving back its workers: {} → {to}",
+                    "adaptive/breaker: {} finished {finished:.0} records/s again; giving \
+                     back its workers, the calls still hung among them: {} → {restore}",
                     stats.name, view.workers
                 );
-                return self.force_resize(i, to, tick, reason);
+                return self.force_resize(i, restore, tick, reason);
             }
-            if tick < trip.next_probe {
+            if trip.half_open || trip.open_s < OPEN_S {
                 return None;
             }
-            let to = stats.workers.live + 1;
-            state.trip = Some(Trip {
-                next_probe: tick + trip.backoff,
-                backoff: (trip.backoff * 2).min(MAX_PROBE_GAP),
-                ..trip
-            });
+            trip.half_open = true;
+            let to = stats.workers.live.max(1);
             let reason = format!(
-                "adaptive/breaker: {} still stuck ({finished:.0} records/s); probing with one \
-                 fresh worker beside the {} held: {} → {to}",
-                stats.name, stats.workers.live, view.workers
+                "adaptive/breaker: {} still stuck after {:.0} s ({finished:.0} records/s); \
+                 half-open: the {to} workers left make calls again, each a probe: {} → {to}",
+                stats.name, trip.open_s, view.workers
             );
             return self.force_resize(i, to, tick, reason);
         }
@@ -601,13 +604,13 @@ impl Adaptive {
         state.trip = Some(Trip {
             restore: view.workers,
             intake,
-            next_probe: tick + FIRST_PROBE,
-            backoff: FIRST_PROBE * 2,
+            open_s: 0.0,
+            half_open: false,
         });
         state.probe = None;
         let reason = format!(
             "adaptive/breaker: {} is {:.0}% busy and finished {finished:.0} records/s \
-             (it took {intake:.0}/s): stuck; no new calls until it recovers: {} → 1",
+             (it took {intake:.0}/s): stuck; open: workers retire as their calls end: {} → 1",
             stats.name,
             view.utilisation * 100.0,
             view.workers

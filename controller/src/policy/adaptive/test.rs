@@ -285,7 +285,7 @@ fn full_batches_grow_before_workers_and_the_queue_holds_two() {
 }
 
 #[test]
-fn a_stuck_sink_trips_the_breaker_is_probed_and_gets_its_workers_back() {
+fn a_stuck_sink_trips_the_breaker_half_opens_and_gets_its_workers_back() {
     let mut policy = Adaptive::new();
     // Busy 85% while it works (sized right: nothing to do), 100% while stuck.
     let window = |tick: u64, live: usize, rate: u64| {
@@ -311,24 +311,34 @@ fn a_stuck_sink_trips_the_breaker_is_probed_and_gets_its_workers_back() {
     // The database locks: 20 calls in progress, nothing finishes.
     let first = policy.decide(&window(40, 20, 0));
     assert!(set_workers(&first).is_empty(), "{first:?}");
+    // Open: the workers retire as their hung calls end, none starts a new call.
     let decisions = policy.decide(&window(41, 20, 0));
     assert_eq!(set_workers(&decisions), vec![(0, 1)]);
     assert!(decisions[0]
         .reason
         .starts_with("adaptive/breaker: upsert is 100% busy"));
-    let mut held = |tick: u64, live: usize| set_workers(&policy.decide(&window(tick, live, 0)));
-    assert!(held(42, 20).is_empty());
-    // First probe after 5 ticks: one fresh worker beside the 20 hung ones.
-    assert_eq!(held(46, 20), vec![(0, 21)]);
-    assert!(held(50, 21).is_empty());
-    // Then 10 ticks later, then 20.
-    assert_eq!(held(56, 21), vec![(0, 22)]);
-    assert!(held(70, 22).is_empty());
-    assert_eq!(held(76, 22), vec![(0, 23)]);
-    // It finishes records again: its workers come back.
-    let decisions = policy.decide(&window(80, 23, 500));
-    assert_eq!(set_workers(&decisions), vec![(0, 23)]);
-    assert!(decisions[0].reason.contains("finished 500 records/s again"));
+    let mut held =
+        |tick: u64, live: usize, rate: u64| set_workers(&policy.decide(&window(tick, live, rate)));
+    // A few hung calls end (one record each) and their workers retire; no fresh
+    // worker is started beside the hung ones.
+    for tick in 42..101 {
+        let live = 20 - (tick - 42) as usize / 10;
+        assert!(
+            held(tick, live, u64::from(tick % 10 == 0)).is_empty(),
+            "tick {tick}"
+        );
+    }
+    // Sixty seconds open: half-open, the 15 workers left make calls again.
+    assert_eq!(held(101, 15, 0), vec![(0, 15)]);
+    assert!(held(102, 15, 0).is_empty());
+    // Fifteen records in a window could be fifteen hung calls ending: still stuck.
+    assert!(held(103, 15, 15).is_empty());
+    // More records than the workers held before: calls end again. The stage gets
+    // its 20 workers back, the calls still hung among them, and no more.
+    let decisions = policy.decide(&window(104, 15, 60));
+    assert_eq!(set_workers(&decisions), vec![(0, 20)]);
+    assert!(decisions[0].reason.contains("finished 60 records/s again"));
+    assert_eq!(policy.stages[0].cap, Some(20));
 }
 
 /// A stage that grew to 16 workers, then shrank to 3 in a slow spell, taking 400
