@@ -140,7 +140,8 @@ const BATCH_STEP: usize = 4;
 ///      peak its USL curve predicts.
 ///
 ///    One growth step at a time across the pipeline, so that the throughput it
-///    brings is its own.
+///    brings is its own. Stages that are all bottlenecks in the same windows grow in
+///    the same step: grown alone, each would pass the limit straight to the other.
 /// 4. **Buffer** (`adaptive/buffer`): a bottleneck capped at its knee
 ///    that holds the source back, while under 70% of the budget is in flight, gets a
 ///    queue 4× deeper (at most 60% of the budget at its mean record size): the
@@ -479,7 +480,6 @@ impl Controller for Adaptive {
                 out.push(decision);
             }
         }
-        let mut grown = None;
         let mut undone = false;
         for (i, view) in views.iter().enumerate() {
             let stats = &snapshot.stages[i];
@@ -495,7 +495,8 @@ impl Controller for Adaptive {
                 out.push(decision);
             }
         }
-        let bottleneck = views
+        // Every stage short of workers, the fullest queue first.
+        let mut bottlenecks: Vec<usize> = views
             .iter()
             .enumerate()
             .filter(|(i, view)| {
@@ -506,25 +507,33 @@ impl Controller for Adaptive {
                     && !snapshot.stages[*i].workers.pinned
                     && tick > self.stages[*i].changed_at + SETTLE_TICKS
             })
-            .max_by(|(_, a), (_, b)| a.fill.total_cmp(&b.fill))
-            .map(|(i, _)| i);
+            .map(|(i, _)| i)
+            .collect();
+        bottlenecks.sort_by(|&a, &b| views[b].fill.total_cmp(&views[a].fill));
+        let bottleneck = bottlenecks.first().copied();
         // One growth step at a time, so that its effect on throughput is its own.
         // A step undone this tick changes the throughput too: the next step waits.
+        // Stages short of workers in the same windows grow in the same step: each
+        // alone would only pass the limit to the other.
         let probing = undone || self.stages.iter().any(|state| state.probe.is_some());
-        if let Some(b) = bottleneck.filter(|_| !probing) {
-            let rate = self.rate_past(b, rate);
-            let decisions = self.grow(b, &snapshot.stages[b], &views[b], rate, tick, snapshot);
-            if !decisions.is_empty() {
-                grown = Some(b);
+        let mut grown = Vec::new();
+        if !probing {
+            for &b in &bottlenecks {
+                let rate = self.rate_past(b, rate);
+                let decisions = self.grow(b, &snapshot.stages[b], &views[b], rate, tick, snapshot);
+                if !decisions.is_empty() {
+                    grown.push(b);
+                }
+                out.extend(decisions);
             }
-            out.extend(decisions);
         }
-        if let Some(b) = bottleneck.filter(|&b| Some(b) != grown && self.stages[b].cap.is_some()) {
+        if let Some(b) = bottleneck.filter(|b| !grown.contains(b) && self.stages[*b].cap.is_some())
+        {
             out.extend(buffer(b, &snapshot.stages[b], &views[b], snapshot));
         }
         for (i, view) in views.iter().enumerate() {
             let stats = &snapshot.stages[i];
-            if Some(i) == grown
+            if grown.contains(&i)
                 || Some(i) == bottleneck
                 || stats.workers.pinned
                 || self.stages[i].trip.is_some()

@@ -107,6 +107,43 @@ fn stops_at_the_knee_of_a_contended_sink_without_oscillating() {
     assert!(moves.len() <= 8, "{moves:?}");
 }
 
+/// A cpu stage on one worker feeding a sink on four, the sink busy with a backlog;
+/// the stage `score_busy` with `score_queue` records waiting.
+fn two_short(tick: u64, score_busy: f64, score_queue: f64) -> SnapshotBuilder {
+    SnapshotBuilder::new()
+        .tick(tick)
+        .stage(
+            StageBuilder::new("score")
+                .workers(1)
+                .busy(score_busy)
+                .queue(score_queue, 64)
+                .records(2650, 2650),
+        )
+        .stage(
+            StageBuilder::new("write")
+                .sink()
+                .workers(4)
+                .busy(1.0)
+                .queue(40.0, 64)
+                .records(2650, 2650),
+        )
+}
+
+#[test]
+fn stages_short_of_workers_together_grow_in_one_step() {
+    // cpu-bound's cold start: grown alone, score passed the limit straight back to
+    // write (+3%), and write grew two windows later.
+    let mut policy = Adaptive::new();
+    decide(&mut policy, two_short(2, 0.95, 63.0));
+    let decisions = decide(&mut policy, two_short(3, 0.95, 63.0));
+    assert_eq!(set_workers(&decisions), vec![(0, 4), (1, 16)]);
+    // With score keeping up (half busy, its queue all but empty), write grows alone.
+    let mut policy = Adaptive::new();
+    decide(&mut policy, two_short(2, 0.5, 1.0));
+    let decisions = decide(&mut policy, two_short(3, 0.5, 1.0));
+    assert_eq!(set_workers(&decisions), vec![(1, 16)]);
+}
+
 /// A busy sink with a full queue, writing `rate` records/s on `workers`.
 fn backlogged(workers: usize, rate: u64, tick: u64) -> SnapshotBuilder {
     SnapshotBuilder::new().tick(tick).stage(
