@@ -151,9 +151,9 @@ const BATCH_STEP: usize = 4;
 /// 5. **Right-size the rest** (`adaptive/right-size`): a stage busy ≥ 90% without a
 ///    backlog, while the cores are not full, grows to `ceil(calls in progress /
 ///    0.85)`; a stage whose smoothed load
-///    fits fewer workers, with its queue under a quarter full and a source that is
-///    not stalled, for 30 windows in a row shrinks to that count (scale down lazily,
-///    never while a backlog drains or a giant holds the pipeline up).
+///    fits fewer workers, with its queue under a quarter full, for 30 windows in a
+///    row shrinks to that count (scale down lazily, never while a backlog drains);
+///    windows in which a giant or a full pipeline holds the source up do not count.
 ///
 /// A stage waits a window after a change before its figures count; a stage that
 /// reversed direction does not reverse again for 300 ticks, and after two reversals
@@ -873,10 +873,14 @@ impl Adaptive {
         // A queue backed up behind a stage that mostly waits on its own output is
         // not a backlog this stage could drain faster.
         let no_backlog = view.fill < CALM_FILL || view.blocked >= HELD_BACK;
-        if no_backlog && !stalled && target < view.workers {
-            state.calm += 1;
-        } else {
-            state.calm = 0;
+        // A stalled window says nothing either way: the count neither grows nor
+        // starts again (with a giant every few seconds it never got to 30).
+        if !stalled {
+            state.calm = if no_backlog && target < view.workers {
+                state.calm + 1
+            } else {
+                0
+            };
         }
         if state.calm < CALM_TICKS {
             return None;
