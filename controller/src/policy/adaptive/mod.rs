@@ -65,6 +65,9 @@ const LOAD_CHANGE: f64 = 0.3;
 const STUCK: f64 = 0.05;
 /// Windows in a row a stage must be stuck before the breaker trips.
 const STUCK_TICKS: u32 = 2;
+/// A call that ends within this many times the stage's usual call time did not hang
+/// behind the lock: the lock is over.
+const UNHUNG_CALL: f64 = 10.0;
 /// Seconds a tripped breaker stays open (workers retire as their hung calls end)
 /// before it half-opens (the workers left make calls again): resilience4j's default
 /// `waitDurationInOpenState`.
@@ -111,8 +114,8 @@ const BATCH_STEP: usize = 4;
 ///    opens: the target drops to 1, so workers whose calls end retire instead of
 ///    starting a call that would hang again. After 60 s it half-opens: the workers
 ///    left make calls again, each one a probe, and no fresh worker is started to
-///    hang beside them. Once more records finish in a window than it had workers
-///    (some worker made several calls), it gets its count from before the lock back,
+///    hang beside them. Once more calls end in a window than it had workers (some
+///    worker made several), it gets its count from before the lock back,
 ///    the calls still hung counted in it, and is capped there.
 /// 1. **Budget** (`adaptive/budget`): when the operator set no memory budget, set one
 ///    at 80% of the machine's memory; the serial threshold at half the budget, so
@@ -204,6 +207,8 @@ struct StageState {
     slow_intake: f64,
     /// `intake` when the stage last reversed.
     intake_at_reversal: Option<f64>,
+    /// Median call time of the last window with enough calls, while not stuck.
+    usual_call_s: Option<f64>,
     /// (records per call, seconds per call) of recent windows, for batch sinks.
     batch_points: Vec<(f64, f64)>,
     /// Bigger batches stopped paying.
@@ -220,8 +225,8 @@ struct StageState {
 struct Trip {
     /// The stage's count when it tripped, given back when it recovers.
     restore: usize,
-    /// Records per second it took before it got stuck.
-    intake: f64,
+    /// Its median call time before it got stuck.
+    usual_call_s: Option<f64>,
     /// Seconds since it tripped.
     open_s: f64,
     /// True once the workers left make calls again, each one a probe.
@@ -452,6 +457,9 @@ impl Controller for Adaptive {
             let intake = snapshot.stages[i].records_in as f64 / snapshot.window_s;
             state.intake += LOAD_SMOOTHING * (intake - state.intake);
             state.slow_intake += SLOW_SMOOTHING * (intake - state.slow_intake);
+            if state.trip.is_none() && state.stuck_streak == 0 {
+                state.usual_call_s = typical_call_s(&snapshot.stages[i]).or(state.usual_call_s);
+            }
             if tick > state.changed_at + SETTLE_TICKS {
                 if let Some(typical) = typical_call_s(&snapshot.stages[i]) {
                     state.usl.observe(view.concurrency, typical);
@@ -574,18 +582,27 @@ impl Adaptive {
         let finished = stats.records_out as f64 / window_s;
         if let Some(trip) = state.trip.as_mut() {
             trip.open_s += window_s;
-            // A hung call ends once; more records than the workers held before
-            // means some worker made several calls: calls end again.
-            let flowing = stats.records_out > trip.restore as u64;
-            if flowing || finished >= STUCK * trip.intake {
+            // A call that ended in about its usual time did not hang; and a hung
+            // call ends once, so more calls ending in a window than the workers held
+            // before means some worker made several. Either way calls end again.
+            let calls = &stats.service_time_us;
+            let fastest_s = calls.min as f64 / 1e6;
+            let unhung = calls.count > 0
+                && trip
+                    .usual_call_s
+                    .is_some_and(|usual| fastest_s <= UNHUNG_CALL * usual);
+            if unhung || calls.count > trip.restore as u64 {
                 let restore = trip.restore;
                 state.trip = None;
                 state.cap = Some(restore);
                 state.probe = None;
                 let reason = format!(
-                    "adaptive/breaker: {} finished {finished:.0} records/s again; giving \
-                     back its workers, the calls still hung among them: {} → {restore}",
-                    stats.name, view.workers
+                    "adaptive/breaker: {} finished {finished:.0} records/s again, its \
+                     fastest call in {:.1} ms; giving back its workers, the calls still \
+                     hung among them: {} → {restore}",
+                    stats.name,
+                    fastest_s * 1e3,
+                    view.workers
                 );
                 return self.force_resize(i, restore, tick, reason);
             }
@@ -612,7 +629,7 @@ impl Adaptive {
         let intake = state.intake_before_stuck();
         state.trip = Some(Trip {
             restore: view.workers,
-            intake,
+            usual_call_s: state.usual_call_s,
             open_s: 0.0,
             half_open: false,
         });

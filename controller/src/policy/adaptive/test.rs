@@ -325,61 +325,95 @@ fn full_batches_grow_before_workers_and_the_queue_holds_two() {
     );
 }
 
+/// One window of a database sink on `live` workers that ended `calls` calls,
+/// `records` records, the fastest in `fastest_ms` (the median 6.5 ms, or the fastest
+/// when slower): busy 85% while it works (sized right: nothing to do), 100% while stuck.
+fn upsert(tick: u64, live: usize, calls: u64, records: u64, fastest_ms: f64) -> Snapshot {
+    let mut snapshot = SnapshotBuilder::new()
+        .tick(tick)
+        .stage(
+            StageBuilder::new("upsert")
+                .sink()
+                .workers(live)
+                .busy(if records >= 100 && fastest_ms < 10.0 {
+                    0.85
+                } else {
+                    1.0
+                })
+                .queue(10.0, 64)
+                .records(records, records),
+        )
+        .build();
+    let stage = &mut snapshot.stages[0];
+    stage.workers.live = live;
+    stage.service_time_us.count = calls;
+    stage.service_time_us.min = (fastest_ms * 1e3) as u64;
+    stage.service_time_us.p50 = (fastest_ms.max(6.5) * 1e3) as u64;
+    snapshot
+}
+
 #[test]
 fn a_stuck_sink_trips_the_breaker_half_opens_and_gets_its_workers_back() {
     let mut policy = Adaptive::new();
-    // Busy 85% while it works (sized right: nothing to do), 100% while stuck.
-    let window = |tick: u64, live: usize, rate: u64| {
-        let mut snapshot = with_calls(
-            SnapshotBuilder::new()
-                .tick(tick)
-                .stage(
-                    StageBuilder::new("upsert")
-                        .sink()
-                        .workers(live)
-                        .busy(if rate > 0 { 0.85 } else { 1.0 })
-                        .queue(10.0, 64)
-                        .records(rate, rate),
-                )
-                .build(),
-        );
-        snapshot.stages[0].workers.live = live;
-        snapshot
-    };
     for tick in 2..40 {
-        policy.decide(&window(tick, 20, 2000));
+        policy.decide(&upsert(tick, 20, 2000, 2000, 1.0));
     }
     // The database locks: 20 calls in progress, nothing finishes.
-    let first = policy.decide(&window(40, 20, 0));
+    let first = policy.decide(&upsert(40, 20, 0, 0, 0.0));
     assert!(set_workers(&first).is_empty(), "{first:?}");
     // Open: the workers retire as their hung calls end, none starts a new call.
-    let decisions = policy.decide(&window(41, 20, 0));
+    let decisions = policy.decide(&upsert(41, 20, 0, 0, 0.0));
     assert_eq!(set_workers(&decisions), vec![(0, 1)]);
     assert!(decisions[0]
         .reason
         .starts_with("adaptive/breaker: upsert is 100% busy"));
-    let mut held =
-        |tick: u64, live: usize, rate: u64| set_workers(&policy.decide(&window(tick, live, rate)));
-    // A few hung calls end (one record each) and their workers retire; no fresh
-    // worker is started beside the hung ones.
+    let mut held = |snapshot: Snapshot| set_workers(&policy.decide(&snapshot));
+    // A few hung calls end after 30 s and their workers retire; no fresh worker is
+    // started beside the hung ones.
     for tick in 42..101 {
         let live = 20 - (tick - 42) as usize / 10;
+        let ended = u64::from(tick % 10 == 0);
         assert!(
-            held(tick, live, u64::from(tick % 10 == 0)).is_empty(),
+            held(upsert(tick, live, ended, ended, 30e3)).is_empty(),
             "tick {tick}"
         );
     }
     // Sixty seconds open: half-open, the 15 workers left make calls again.
-    assert_eq!(held(101, 15, 0), vec![(0, 15)]);
-    assert!(held(102, 15, 0).is_empty());
-    // Fifteen records in a window could be fifteen hung calls ending: still stuck.
-    assert!(held(103, 15, 15).is_empty());
-    // More records than the workers held before: calls end again. The stage gets
-    // its 20 workers back, the calls still hung among them, and no more.
-    let decisions = policy.decide(&window(104, 15, 60));
+    assert_eq!(held(upsert(101, 15, 0, 0, 0.0)), vec![(0, 15)]);
+    // Hung calls ending, however many records (a batch) or calls (fifteen hung
+    // workers at once), are no sign the lock is over.
+    assert!(held(upsert(102, 15, 1, 500, 30e3)).is_empty());
+    assert!(held(upsert(103, 15, 15, 15, 30e3)).is_empty());
+    // A call that took about its usual time did not hang: the lock is over. The
+    // stage gets its 20 workers back, the calls still hung among them, and no more.
+    let decisions = policy.decide(&upsert(104, 15, 5, 5, 7.0));
     assert_eq!(set_workers(&decisions), vec![(0, 20)]);
-    assert!(decisions[0].reason.contains("finished 60 records/s again"));
+    assert!(
+        decisions[0].reason.contains("its fastest call in 7.0 ms"),
+        "{}",
+        decisions[0].reason
+    );
     assert_eq!(policy.stages[0].cap, Some(20));
+}
+
+#[test]
+fn a_breaker_that_never_saw_a_usual_call_time_recovers_on_calls_ending_again() {
+    let mut policy = Adaptive::new();
+    // Too few calls a window for a median: no usual call time is known.
+    for tick in 2..40 {
+        policy.decide(&upsert(tick, 20, 10, 2000, 1.0));
+    }
+    policy.decide(&upsert(40, 20, 0, 0, 0.0));
+    assert_eq!(
+        set_workers(&policy.decide(&upsert(41, 20, 0, 0, 0.0))),
+        vec![(0, 1)]
+    );
+    // As many calls as workers could be the hung calls ending; more cannot.
+    assert!(set_workers(&policy.decide(&upsert(42, 20, 20, 20, 30e3))).is_empty());
+    assert_eq!(
+        set_workers(&policy.decide(&upsert(43, 20, 21, 21, 30e3))),
+        vec![(0, 20)]
+    );
 }
 
 /// A stage that grew to 16 workers, then shrank to 3 in a slow spell, taking 400
