@@ -114,9 +114,10 @@ const BATCH_STEP: usize = 4;
 ///    opens: the target drops to 1, so workers whose calls end retire instead of
 ///    starting a call that would hang again. After 60 s it half-opens: the workers
 ///    left make calls again, each one a probe, and no fresh worker is started to
-///    hang beside them. Once more calls end in a window than it had workers (some
-///    worker made several), it gets its count from before the lock back,
-///    the calls still hung counted in it, and is capped there.
+///    hang beside them. Once a call ends within 10× its usual call time (it did not
+///    hang), or more calls end in a window than it had workers (some worker made
+///    several), it gets its count from before the lock back, the calls still hung
+///    counted in it, and is capped there.
 /// 1. **Budget** (`adaptive/budget`): when the operator set no memory budget, set one
 ///    at 80% of the machine's memory; the serial threshold at half the budget, so
 ///    that no two giants hold the whole budget between them.
