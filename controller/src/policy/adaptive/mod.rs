@@ -117,7 +117,7 @@ const BATCH_STEP: usize = 4;
 ///    hang beside them. Once a call ends within 10× its usual call time (it did not
 ///    hang), or more calls end in a window than it had workers (some worker made
 ///    several), it gets its count from before the lock back, the calls still hung
-///    counted in it, and is capped there.
+///    counted in it.
 /// 1. **Budget** (`adaptive/budget`): when the operator set no memory budget, set one
 ///    at 80% of the machine's memory; the serial threshold at half the budget, so
 ///    that no two giants hold the whole budget between them.
@@ -595,7 +595,6 @@ impl Adaptive {
             if unhung || calls.count > trip.restore as u64 {
                 let restore = trip.restore;
                 state.trip = None;
-                state.cap = Some(restore);
                 state.probe = None;
                 let reason = format!(
                     "adaptive/breaker: {} finished {finished:.0} records/s again, its \
