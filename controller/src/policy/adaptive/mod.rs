@@ -68,6 +68,9 @@ const STUCK_TICKS: u32 = 2;
 /// A call that ends within this many times the stage's usual call time did not hang
 /// behind the lock: the lock is over.
 const UNHUNG_CALL: f64 = 10.0;
+/// A record this many times the stage's usual record weight is a giant: a stage
+/// busy on one finishes nothing for a while, and is not locked.
+const GIANT: f64 = 64.0;
 /// Seconds a tripped breaker stays open (workers retire as their hung calls end)
 /// before it half-opens (the workers left make calls again): resilience4j's default
 /// `waitDurationInOpenState`.
@@ -109,7 +112,9 @@ const BATCH_STEP: usize = 4;
 /// # The rules, in the order they run each tick
 ///
 /// 0. **Breaker** (`adaptive/breaker`): a stage 95% busy that finished less than 5% of
-///    what it took before, two windows in a row, is stuck (a locked database): every
+///    what it took before, two windows in a row, and is not busy on a giant (a record
+///    64× its usual weight, taken since it last finished one), is stuck (a locked
+///    database): every
 ///    call it starts would hang too, and hung calls outlive the lock. The breaker
 ///    opens: the target drops to 1, so workers whose calls end retire instead of
 ///    starting a call that would hang again. After 60 s it half-opens: the workers
@@ -210,6 +215,10 @@ struct StageState {
     intake_at_reversal: Option<f64>,
     /// Median call time of the last window with enough calls, while not stuck.
     usual_call_s: Option<f64>,
+    /// Median record weight of the last window with enough records.
+    usual_record_bytes: Option<f64>,
+    /// The stage took a giant and has finished nothing since.
+    giant_pending: bool,
     /// (records per call, seconds per call) of recent windows, for batch sinks.
     batch_points: Vec<(f64, f64)>,
     /// Bigger batches stopped paying.
@@ -461,6 +470,18 @@ impl Controller for Adaptive {
             if state.trip.is_none() && state.stuck_streak == 0 {
                 state.usual_call_s = typical_call_s(&snapshot.stages[i]).or(state.usual_call_s);
             }
+            // Against the usual weight, or the window's own median before there is
+            // one (a giant in the very first window).
+            let sizes = &snapshot.stages[i].record_size_bytes;
+            let took_giant = state
+                .usual_record_bytes
+                .or_else(|| (sizes.count >= 2 && sizes.p50 > 0).then_some(sizes.p50 as f64))
+                .is_some_and(|usual| sizes.max as f64 >= GIANT * usual);
+            state.giant_pending =
+                took_giant || (state.giant_pending && snapshot.stages[i].records_out == 0);
+            if sizes.count >= TYPICAL_CALLS && sizes.p50 > 0 {
+                state.usual_record_bytes = Some(sizes.p50 as f64);
+            }
             if tick > state.changed_at + SETTLE_TICKS {
                 if let Some(typical) = typical_call_s(&snapshot.stages[i]) {
                     state.usl.observe(view.concurrency, typical);
@@ -619,6 +640,7 @@ impl Adaptive {
             return self.force_resize(i, to, tick, reason);
         }
         let stuck = state.intake > 0.0
+            && !state.giant_pending
             && view.utilisation >= 0.95
             && finished < STUCK * state.intake_before_stuck();
         state.stuck_streak = if stuck { state.stuck_streak + 1 } else { 0 };
