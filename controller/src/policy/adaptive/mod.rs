@@ -68,8 +68,10 @@ const STUCK_TICKS: u32 = 2;
 /// A call that ends within this many times the stage's usual call time did not hang
 /// behind the lock: the lock is over.
 const UNHUNG_CALL: f64 = 10.0;
-/// A record this many times the stage's usual record weight is a giant: a stage
-/// busy on one finishes nothing for a while, and is not locked.
+/// A record this many times the stage's usual 90th-percentile record weight is a
+/// giant: a stage busy on one finishes nothing for a while, and is not locked. (The
+/// tail, not the median: with weights as spread as s3-idle-timeout's, one record in
+/// four thousand weighs 64 medians.)
 const GIANT: f64 = 64.0;
 /// Seconds a tripped breaker stays open (workers retire as their hung calls end)
 /// before it half-opens (the workers left make calls again): resilience4j's default
@@ -113,7 +115,8 @@ const BATCH_STEP: usize = 4;
 ///
 /// 0. **Breaker** (`adaptive/breaker`): a stage 95% busy that finished less than 5% of
 ///    what it took before, two windows in a row, and is not busy on a giant (a record
-///    64× its usual weight, taken since it last finished one), is stuck (a locked
+///    64× its usual 90th-percentile weight, taken since it last finished one), is
+///    stuck (a locked
 ///    database): every
 ///    call it starts would hang too, and hung calls outlive the lock. The breaker
 ///    opens: the target drops to 1, so workers whose calls end retire instead of
@@ -215,7 +218,7 @@ struct StageState {
     intake_at_reversal: Option<f64>,
     /// Median call time of the last window with enough calls, while not stuck.
     usual_call_s: Option<f64>,
-    /// Median record weight of the last window with enough records.
+    /// 90th-percentile record weight of the last window with enough records.
     usual_record_bytes: Option<f64>,
     /// The stage took a giant and has finished nothing since.
     giant_pending: bool,
@@ -470,17 +473,17 @@ impl Controller for Adaptive {
             if state.trip.is_none() && state.stuck_streak == 0 {
                 state.usual_call_s = typical_call_s(&snapshot.stages[i]).or(state.usual_call_s);
             }
-            // Against the usual weight, or the window's own median before there is
-            // one (a giant in the very first window).
+            // Against the usual weight, or the window's own before there is one (a
+            // giant in the very first window).
             let sizes = &snapshot.stages[i].record_size_bytes;
             let took_giant = state
                 .usual_record_bytes
-                .or_else(|| (sizes.count >= 2 && sizes.p50 > 0).then_some(sizes.p50 as f64))
+                .or_else(|| (sizes.count >= 2 && sizes.p90 > 0).then_some(sizes.p90 as f64))
                 .is_some_and(|usual| sizes.max as f64 >= GIANT * usual);
             state.giant_pending =
                 took_giant || (state.giant_pending && snapshot.stages[i].records_out == 0);
-            if sizes.count >= TYPICAL_CALLS && sizes.p50 > 0 {
-                state.usual_record_bytes = Some(sizes.p50 as f64);
+            if sizes.count >= TYPICAL_CALLS && sizes.p90 > 0 {
+                state.usual_record_bytes = Some(sizes.p90 as f64);
             }
             if tick > state.changed_at + SETTLE_TICKS {
                 if let Some(typical) = typical_call_s(&snapshot.stages[i]) {
