@@ -110,6 +110,10 @@ pub struct StageStats {
     pub retries: u64,
     /// Records this stage sent to the dead-letter output.
     pub dead_lettered: u64,
+    /// How long each call still in progress at the end of the window has run,
+    /// seconds, longest first: a call far past the stage's usual time is hung.
+    #[serde(default)]
+    pub running_calls_s: Vec<f64>,
 }
 
 impl StageStats {

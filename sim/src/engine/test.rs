@@ -242,3 +242,73 @@ fn same_seed_same_run() {
     let c = run(&sc, Static::new().workers(3));
     assert_ne!(a.series, c.series);
 }
+
+/// Keeps every snapshot it is shown.
+struct Recorder(std::sync::Arc<std::sync::Mutex<Vec<Snapshot>>>);
+
+impl Controller for Recorder {
+    fn name(&self) -> &str {
+        "recorder"
+    }
+
+    fn decide(&mut self, snapshot: &Snapshot) -> Vec<Decision> {
+        self.0.lock().unwrap().push(snapshot.clone());
+        Vec::new()
+    }
+}
+
+#[test]
+fn calls_stuck_in_a_slow_phase_are_busy_and_show_how_long_they_have_run() {
+    let mut sc = scenario(1000.0, vec![stage("write", StageKind::Io, 1e-3)]);
+    sc.runtime.initial_workers = 4;
+    // A call that starts between 10 and 11 s takes 1 ms × 20 000 = 20 s: the four
+    // workers are stuck from just after 10 s to just after 30 s.
+    sc.phases = vec![
+        Phase {
+            at_s: 10.0,
+            service_scale: Some((0, 20_000.0)),
+            source_rate: None,
+        },
+        Phase {
+            at_s: 11.0,
+            service_scale: Some((0, 1.0)),
+            source_rate: None,
+        },
+    ];
+    let snapshots = std::sync::Arc::default();
+    run(&sc, Recorder(std::sync::Arc::clone(&snapshots)));
+    let snapshots = snapshots.lock().unwrap();
+    let at = |s: f64| {
+        let snapshot = snapshots
+            .iter()
+            .find(|snapshot| (snapshot.at_s - s).abs() < 1e-6)
+            .unwrap();
+        snapshot.stages[0].clone()
+    };
+    let before = at(9.0);
+    assert!(
+        before.running_calls_s.iter().all(|&ran| ran < 1e-3),
+        "{before:?}"
+    );
+    let stuck = at(15.0);
+    assert_eq!(stuck.running_calls_s.len(), 4, "{stuck:?}");
+    assert!(
+        stuck
+            .running_calls_s
+            .iter()
+            .all(|&ran| ran > 4.0 && ran <= 5.0),
+        "the four calls started just after 10 s: {:?}",
+        stuck.running_calls_s
+    );
+    assert!(
+        stuck.running_calls_s.windows(2).all(|w| w[0] >= w[1]),
+        "longest first"
+    );
+    assert_eq!(stuck.records_out, 0);
+    assert!(
+        close(stuck.busy_s, 4.0, 1e-6),
+        "busy all window: {}",
+        stuck.busy_s
+    );
+    assert!(at(40.0).running_calls_s.iter().all(|&ran| ran < 1e-3));
+}

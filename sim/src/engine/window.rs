@@ -7,6 +7,7 @@ use brigade_controller::{
     StageStats, Totals, WorkerStats,
 };
 
+use super::stage::StageSim;
 use super::{source, Engine};
 
 /// Pipeline-wide figures of the current window.
@@ -63,6 +64,7 @@ impl Engine {
                     errors: w.errors,
                     retries: w.retries,
                     dead_lettered: w.dead_lettered,
+                    running_calls_s: self.running_calls_s(stage),
                 }
             })
             .collect();
@@ -118,6 +120,17 @@ impl Engine {
         };
         self.start_window();
         snapshot
+    }
+
+    /// How long each of `stage`'s calls in progress has run, longest first.
+    fn running_calls_s(&self, stage: &StageSim) -> Vec<f64> {
+        let mut ages: Vec<f64> = stage
+            .finishing
+            .iter()
+            .map(|entry| self.now - self.slots[entry.0 .1 as usize].started)
+            .collect();
+        ages.sort_by(|a, b| b.total_cmp(a));
+        ages
     }
 
     fn start_window(&mut self) {

@@ -143,6 +143,7 @@ pub fn snapshot(tick: u64) -> Snapshot {
                 errors: shape.errors,
                 retries: shape.errors * 2,
                 dead_lettered: 0,
+                running_calls_s: Vec::new(),
             }
         })
         .collect();
