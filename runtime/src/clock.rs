@@ -9,3 +9,23 @@
 //! `std::time::Instant`.
 
 pub(crate) use quanta::Instant;
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+/// The instant stamps count from: the first time anything asked for it.
+pub(crate) fn epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+/// `at` as nanoseconds since [`epoch`] plus one: a stamp that fits an atomic and is
+/// never zero, so that zero can mean "none". Instants before the epoch stamp as it.
+pub(crate) fn stamp(at: Instant) -> u64 {
+    at.saturating_duration_since(epoch()).as_nanos() as u64 + 1
+}
+
+/// The instant a [`stamp`] stands for.
+pub(crate) fn unstamp(stamp: u64) -> Instant {
+    epoch() + Duration::from_nanos(stamp.saturating_sub(1))
+}

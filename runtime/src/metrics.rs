@@ -8,13 +8,22 @@
 //! lock is taken per record, and a figure reaches the control thread at most about
 //! [`FLUSH_AFTER`] (or one call, if a call takes longer) after the record it belongs
 //! to: it may land in the next tick's window.
+//!
+//! A call's figures come when it ends, which for a call stuck for minutes behind a
+//! lock is many windows late. So each worker also publishes the call it is in, in a
+//! [`CallClock`] beside its window: the control thread counts the call's time so far
+//! as busy in each window it spans (the worker takes that share off the call's time
+//! when it ends), and reports how long each call in progress has run.
 
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::Duration;
 
 use brigade_controller::{HistogramData, StageStats};
 use hdrhistogram::Histogram;
-use parking_lot::Mutex;
+use parking_lot::{Mutex, MutexGuard};
+
+use crate::clock::{stamp, unstamp, Instant};
 
 /// A worker flushes its figures after this many records...
 pub(crate) const FLUSH_RECORDS: usize = 64;
@@ -114,8 +123,73 @@ impl Window {
     }
 }
 
-/// A worker's window, shared with the control thread.
-pub(crate) type WindowSlot = Arc<Mutex<Window>>;
+/// A worker's window and the call it is in, shared with the control thread.
+pub(crate) type WindowSlot = Arc<Slot>;
+
+/// What the control thread sees of one worker.
+#[derive(Default)]
+pub(crate) struct Slot {
+    window: Mutex<Window>,
+    /// The call the worker is in, if any.
+    pub call: CallClock,
+}
+
+impl Slot {
+    /// Locks the worker's window.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Window> {
+        self.window.lock()
+    }
+}
+
+/// The call a worker is in, between its start and the flush of its figures.
+///
+/// The worker stamps the start and, at the end, takes back what the control thread
+/// has counted of it; the control thread counts the time from the later of the
+/// start and its previous look. If the call ends while the control thread counts,
+/// the control thread sees the stamp change and takes its count back, or (if the
+/// worker took it first) leaves it owed to the worker's next call: busy time is
+/// never counted twice for long, and never lost.
+#[derive(Default)]
+pub(crate) struct CallClock {
+    /// [`stamp`] of the call's start; 0 = no call.
+    started: AtomicU64,
+    /// Nanoseconds of the call the control thread has counted as busy.
+    counted: AtomicI64,
+}
+
+impl CallClock {
+    /// The worker starts a call at `at`.
+    pub(crate) fn start(&self, at: Instant) {
+        self.started.store(stamp(at), SeqCst);
+    }
+
+    /// The worker ended its call: returns the nanoseconds of it the control thread
+    /// already counted, to take off the call's busy time.
+    pub(crate) fn end(&self) -> i64 {
+        self.started.store(0, SeqCst);
+        self.counted.swap(0, SeqCst)
+    }
+
+    /// The control thread looks at `now`, its previous look at `since`: returns the
+    /// busy nanoseconds of the call in progress since then, now counted, and how long
+    /// the call has run; `None` without a call in progress.
+    fn look(&self, since: Option<Instant>, now: Instant) -> Option<(u64, Duration)> {
+        let started = self.started.load(SeqCst);
+        if started == 0 {
+            return None;
+        }
+        let start = unstamp(started);
+        let from = since.map_or(start, |since| since.max(start));
+        let busy = now.saturating_duration_since(from).as_nanos() as i64;
+        self.counted.fetch_add(busy, SeqCst);
+        if self.started.load(SeqCst) != started {
+            // The call ended meanwhile: its own figures count it.
+            self.counted.fetch_sub(busy, SeqCst);
+            return None;
+        }
+        Some((busy as u64, now.saturating_duration_since(start)))
+    }
+}
 
 /// What a worker's calls did since its last flush, gathered outside the window's lock:
 /// counters, and the raw samples of each histogram.
@@ -143,6 +217,12 @@ impl Figures {
         self.size_bytes.push(weight);
     }
 
+    /// Takes off the busy time of the call just ended the `counted` nanoseconds the
+    /// control thread already counted in earlier windows (negative: owed back).
+    pub(crate) fn uncount_busy(&mut self, counted: i64) {
+        self.counts.busy_ns = (self.counts.busy_ns as i64 - counted).max(0) as u64;
+    }
+
     /// Samples the service time of the call just ended.
     pub(crate) fn end_call(&mut self) {
         self.service_us.push(self.service_ns / 1_000);
@@ -158,9 +238,26 @@ impl Figures {
 #[derive(Default)]
 pub(crate) struct StageRollup {
     window: Window,
+    /// How long each call in progress at the last look had run.
+    running: Vec<Duration>,
+    /// When the control thread last looked at the calls in progress.
+    looked_at: Option<Instant>,
 }
 
 impl StageRollup {
+    /// Drains every slot into the roll-up and counts the calls in progress at `now`;
+    /// drops the slots of workers gone for good.
+    pub(crate) fn collect(&mut self, slots: &mut Vec<WindowSlot>, now: Instant) {
+        let since = self.looked_at.replace(now);
+        slots.retain(|slot| {
+            if let Some((busy_ns, age)) = slot.call.look(since, now) {
+                self.window.counts.busy_ns += busy_ns;
+                self.running.push(age);
+            }
+            self.drain(slot)
+        });
+    }
+
     /// Drains `slot` into the roll-up; returns false if the worker is gone for good.
     pub(crate) fn drain(&mut self, slot: &WindowSlot) -> bool {
         let mut worker = slot.lock();
@@ -197,6 +294,12 @@ impl StageRollup {
         stats.service_time_us = HistogramData::from_histogram(&w.service_us);
         stats.wait_in_us = HistogramData::from_histogram(&w.wait_in_us);
         stats.record_size_bytes = HistogramData::from_histogram(&w.size_bytes);
+        self.running.sort_unstable_by(|a, b| b.cmp(a));
+        stats.running_calls_s = self
+            .running
+            .drain(..)
+            .map(|age| age.as_secs_f64())
+            .collect();
         w.latency_us
     }
 }
@@ -204,6 +307,37 @@ impl StageRollup {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_call_in_progress_is_counted_once_across_windows() {
+        let ms = Duration::from_millis;
+        crate::clock::epoch();
+        let t0 = Instant::now();
+        let clock = CallClock::default();
+        assert!(clock.look(None, t0).is_none(), "no call, nothing to count");
+        clock.start(t0);
+        assert_eq!(clock.look(None, t0 + ms(5)), Some((5_000_000, ms(5))));
+        assert_eq!(
+            clock.look(Some(t0 + ms(5)), t0 + ms(8)),
+            Some((3_000_000, ms(8))),
+            "only the time since the last look"
+        );
+        assert_eq!(
+            clock.end(),
+            8_000_000,
+            "the worker takes off what was counted"
+        );
+        assert!(clock.look(Some(t0 + ms(8)), t0 + ms(9)).is_none());
+        let mut figures = Figures::default();
+        figures.counts.busy_ns = 10_000_000;
+        figures.uncount_busy(8_000_000);
+        assert_eq!(figures.counts.busy_ns, 2_000_000);
+        figures.uncount_busy(-1_000_000);
+        assert_eq!(
+            figures.counts.busy_ns, 3_000_000,
+            "a count owed back is added"
+        );
+    }
 
     #[test]
     fn rollup_sums_workers_and_resets_them() {

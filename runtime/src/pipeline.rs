@@ -708,9 +708,12 @@ fn serial_call(
     let mut figures = Figures::default();
     let entry = limits.enter(1);
     figures.counts.wait_out_ns += entry.waited.as_nanos() as u64;
+    window.call.start(Instant::now());
     call(&mut figures);
+    let counted = window.call.end();
     limits.exit(entry);
     lane.counts.busy_ns += figures.counts.busy_ns;
+    figures.uncount_busy(counted);
     figures.take_in(weight);
     figures.end_call();
     window.lock().add(&mut figures);

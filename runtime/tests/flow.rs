@@ -208,3 +208,54 @@ proptest! {
         prop_assert_eq!(report.completed, records);
     }
 }
+
+#[test]
+fn a_call_stuck_for_many_windows_is_busy_in_each_and_shows_as_running() {
+    let (release, released) = crossbeam_channel::bounded::<()>(0);
+    let running = Pipeline::from_iter(0..3u64)
+        .tick(Duration::from_millis(20))
+        .sink("upsert", move |x| {
+            if x == 0 {
+                released.recv().unwrap();
+            }
+        })
+        .start()
+        .unwrap();
+    let ticks = running.monitor().subscribe();
+    let next = || ticks.recv_timeout(Duration::from_secs(5)).unwrap().snapshot;
+    // The window in which the call started, then five with it stuck.
+    let mut windows = vec![next()];
+    let stuck: Vec<_> = (0..5).map(|_| next()).collect();
+    release.send(()).unwrap();
+    let report = running.shutdown();
+    assert_eq!(report.completed, 3);
+    let mut ran_before = 0.0;
+    for snapshot in &stuck {
+        let upsert = &snapshot.stages[0];
+        assert_eq!(
+            upsert.records_out, 0,
+            "nothing ends while the call is stuck"
+        );
+        assert!(
+            upsert.utilisation() > 0.9,
+            "its one worker is busy all window: {upsert:?}"
+        );
+        assert_eq!(upsert.running_calls_s.len(), 1, "{upsert:?}");
+        let ran = upsert.running_calls_s[0];
+        assert!(
+            ran > ran_before,
+            "the call runs on: {ran} after {ran_before}"
+        );
+        ran_before = ran;
+    }
+    // Counted in the windows it spans, the call is not counted again when it ends:
+    // over the whole run the worker was never busier than it was alive.
+    windows.extend(stuck);
+    windows.extend(ticks.iter().map(|tick| tick.snapshot));
+    let (busy, alive) = windows.iter().fold((0.0, 0.0), |(busy, alive), snapshot| {
+        let upsert = &snapshot.stages[0];
+        (busy + upsert.busy_s, alive + upsert.worker_s)
+    });
+    assert!(busy > 0.08, "five windows of 20 ms busy at least: {busy}");
+    assert!(busy <= alive * 1.01, "busy {busy} s of {alive} s alive");
+}

@@ -208,9 +208,11 @@ impl<S: Step> Stage<S> {
             // Time held by a concurrency or rate limit is blocked time, not work.
             let entry = self.limits.enter(records);
             figures.counts.wait_out_ns += entry.waited.as_nanos() as u64;
+            slot.call.start(start + entry.waited);
             let end = self
                 .step
                 .run(&mut batch, start + entry.waited, &mut figures, &mut scratch);
+            figures.uncount_busy(slot.call.end());
             self.limits.exit(entry);
             figures.end_call();
             if figures.records() >= FLUSH_RECORDS || end - flushed >= FLUSH_AFTER {
@@ -275,6 +277,6 @@ impl<S: Step> StageControl for Stage<S> {
     }
 
     fn collect(&self, rollup: &mut StageRollup) {
-        self.windows.lock().retain(|slot| rollup.drain(slot));
+        rollup.collect(&mut self.windows.lock(), Instant::now());
     }
 }
