@@ -477,15 +477,23 @@ impl<'a> Searcher<'a> {
         self.line_search(dim, step)
     }
 
-    /// Scans a stage's workers from half to twice the incumbent's, in steps of a
-    /// factor of 2^⅓, for the line search to start from the best: contention and
-    /// phases can make throughput bumpy in the workers.
+    /// Scans a stage's workers from half to twice the incumbent's, for the line
+    /// search to start from the best: in steps of a factor of 2^⅓, or every count
+    /// when the scenario has phases. Contention makes throughput bumpy in the
+    /// workers; a phase that strands calls (a lock) makes it a lottery over which
+    /// calls it catches, with peaks a count apart.
     fn scan(&mut self, stage: usize) -> bool {
         let at = self.incumbent.workers[stage] as f64;
         let len = self.grid_len(Dim::Workers(stage));
-        let mut points: Vec<usize> = (-3..=3)
-            .map(|k| ((at * 2f64.powf(f64::from(k) / 3.0)).round() as usize).clamp(1, len))
-            .collect();
+        let mut points: Vec<usize> = if self.scenario.phases.is_empty() {
+            (-3..=3)
+                .map(|k| ((at * 2f64.powf(f64::from(k) / 3.0)).round() as usize).clamp(1, len))
+                .collect()
+        } else {
+            ((at / 2.0).round() as usize..=(at * 2.0).round() as usize)
+                .map(|n| n.clamp(1, len))
+                .collect()
+        };
         points.dedup();
         let candidates: Vec<StaticConfig> = points
             .into_iter()

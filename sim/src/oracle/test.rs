@@ -42,6 +42,24 @@ fn finds_the_peak_of_a_contended_stage() {
 }
 
 #[test]
+fn with_phases_the_scan_tries_every_count_between_half_and_twice_the_start() {
+    let phased = format!("{PEAK}[[phase]]\nat = \"10s\"\nsource_rate = 500\n");
+    for (text, counts) in [
+        (PEAK.to_owned(), vec![5, 6, 8, 10, 13, 16, 20]),
+        (phased, (5..=20).collect()),
+    ] {
+        let scenario = scenario(&text);
+        let mut start = StaticConfig::of(&scenario);
+        start.workers = vec![10];
+        let mut searcher = Searcher::new(&scenario, false, start);
+        searcher.scan(0);
+        let mut tried: Vec<usize> = searcher.seen.keys().map(|c| c.workers[0]).collect();
+        tried.sort_unstable();
+        assert_eq!(tried, counts, "{text}");
+    }
+}
+
+#[test]
 fn cpu_workers_past_the_cores_buy_nothing() {
     // 1 ms of cpu per record on 2 cores: 2000/s with 2 workers, no more with more.
     // The sink needs 4 workers of 1.8 ms for 2000/s (3 carry 1667/s).
