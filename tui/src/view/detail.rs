@@ -10,7 +10,7 @@ use ratatui::widgets::{Axis, Block, Chart, Dataset, GraphType, Paragraph};
 use ratatui::Frame;
 
 use super::distribution::{self, Unit};
-use super::format::{axis, bytes, count, elapsed, rate};
+use super::format::{axis, bytes, count, elapsed, micros, rate};
 use super::{dim, fit};
 use crate::state::{Board, History, State};
 
@@ -132,6 +132,23 @@ fn facts(snapshot: &Snapshot, index: usize, stage: &StageStats, width: u16) -> L
         item("retries", stage.retries.to_string()),
         item("dead-lettered", stage.dead_lettered.to_string()),
     ];
+    // A call running past the window's 99th percentile is news (a hung call holds
+    // its worker and serves nothing): it goes before the queue.
+    let longest_us = stage.running_calls_s.first().map(|&s| (s * 1e6) as u64);
+    if let Some(longest_us) = longest_us.filter(|&us| us > stage.service_time_us.p99) {
+        let past = stage
+            .running_calls_s
+            .iter()
+            .filter(|&&s| s * 1e6 > stage.service_time_us.p99 as f64)
+            .count();
+        items.insert(
+            4,
+            item(
+                "longest call",
+                format!("{} ({past} past p99)", micros(longest_us)),
+            ),
+        );
+    }
     if let Some(knobs) = knobs {
         if stage.role == StageRole::BatchSink {
             items.push(item("batch", format!("≤{}", knobs.batch_size)));

@@ -143,7 +143,11 @@ pub fn snapshot(tick: u64) -> Snapshot {
                 errors: shape.errors,
                 retries: shape.errors * 2,
                 dead_lettered: 0,
-                running_calls_s: Vec::new(),
+                running_calls_s: if i == 1 {
+                    vec![12.4, 0.031, 0.002]
+                } else {
+                    Vec::new()
+                },
             }
         })
         .collect();
