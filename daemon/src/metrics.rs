@@ -163,13 +163,15 @@ struct Row<'a> {
 type StageFamily = (MetricType, &'static str, In, fn(&Row) -> Num, &'static str);
 
 #[rustfmt::skip]
-const STAGE: [StageFamily; 24] = [
+const STAGE: [StageFamily; 26] = [
     (Gauge,   "stage_workers_live",           Plain,   |r| int(r.stats.workers.live),                "Worker threads running"),
     (Gauge,   "stage_workers_target",         Plain,   |r| int(r.stats.workers.target),              "Worker threads the pool is converging to"),
     (Gauge,   "stage_workers_min",            Plain,   |r| int(r.stats.workers.min),                 "Fewest workers the pool may have"),
     (Gauge,   "stage_workers_max",            Plain,   |r| int(r.stats.workers.max),                 "Most workers the pool may have"),
     (Gauge,   "stage_pinned",                 Plain,   |r| flag(r.stats.workers.pinned),             "1 while the operator pins the stage's workers"),
     (Gauge,   "stage_busy_ratio",             Plain,   |r| float(r.stats.utilisation()),             "Share of the workers' time spent working in the latest window"),
+    (Gauge,   "stage_calls_running",          Plain,   |r| int(r.stats.running_calls_s.len()),       "Calls in progress at the end of the latest window"),
+    (Gauge,   "stage_longest_call",           Seconds, |r| float(r.stats.running_calls_s.first().copied().unwrap_or(0.0)), "How long the longest call in progress has run (0 with none): a hung call holds its worker"),
     (Gauge,   "stage_wait_in_ratio",          Plain,   |r| float(r.stats.waiting_share()),           "Share of the workers' time waiting for input in the latest window"),
     (Gauge,   "stage_wait_out_ratio",         Plain,   |r| float(r.stats.blocked_share()),           "Share of the workers' time blocked on output, budget or limits in the latest window"),
     (Gauge,   "stage_queue_depth",            Plain,   |r| float(r.stats.queue.mean_depth),          "Mean records waiting in the input queue over the latest window"),
@@ -308,6 +310,7 @@ mod tests {
                     pinned: true,
                 },
                 service_time_us: HistogramData::from_histogram(&service),
+                running_calls_s: vec![12.5, 0.25],
                 ..StageStats::default()
             }],
             global: GlobalStats {
@@ -339,6 +342,9 @@ mod tests {
             r#"brigade_stage_workers_target{stage="par\"se"} 3"#,
             r#"brigade_stage_pinned{stage="par\"se"} 1"#,
             r#"brigade_stage_busy_ratio{stage="par\"se"} 0.5"#,
+            r#"brigade_stage_calls_running{stage="par\"se"} 2"#,
+            "# UNIT brigade_stage_longest_call_seconds seconds",
+            r#"brigade_stage_longest_call_seconds{stage="par\"se"} 12.5"#,
             r#"brigade_stage_batch_size{stage="par\"se"} 4"#,
             "# TYPE brigade_stage_in_records counter",
             r#"brigade_stage_in_records_total{stage="par\"se"} 20"#,
