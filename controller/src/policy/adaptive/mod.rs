@@ -77,6 +77,10 @@ const GIANT: f64 = 64.0;
 /// before it half-opens (the workers left make calls again): resilience4j's default
 /// `waitDurationInOpenState`.
 const OPEN_S: f64 = 60.0;
+/// After a recovery the pool makes room for the calls still hung, in steps of at least
+/// this share of its count from before the lock (and at least one worker); fewer hung
+/// calls than a step are counted back into that count, and the breaker lets go.
+const HUNG_STEP: f64 = 0.125;
 /// Share of the machine's memory given to records in flight when the operator set no
 /// budget; the rest is for the process itself and one record's growth past the cap.
 const BUDGET_SHARE: f64 = 0.8;
@@ -124,8 +128,11 @@ const BATCH_STEP: usize = 4;
 ///    left make calls again, each one a probe, and no fresh worker is started to
 ///    hang beside them. Once a call ends within 10× its usual call time (it did not
 ///    hang), or more calls end in a window than it had workers (some worker made
-///    several), it gets its count from before the lock back, the calls still hung
-///    counted in it.
+///    several), it gets its count from before the lock back, plus one worker for
+///    each call still hung from the lock (running past 10× the usual call time, and
+///    since before the recovery): those hold workers and serve nothing. The extra
+///    workers go in steps of an eighth of that count as the hung calls end, and once
+///    fewer than a step are left the breaker lets go.
 /// 1. **Budget** (`adaptive/budget`): when the operator set no memory budget, set one
 ///    at 80% of the machine's memory; the serial threshold at half the budget, so
 ///    that no two giants hold the whole budget between them.
@@ -242,8 +249,21 @@ struct Trip {
     usual_call_s: Option<f64>,
     /// Seconds since it tripped.
     open_s: f64,
-    /// True once the workers left make calls again, each one a probe.
-    half_open: bool,
+    /// Where the breaker stands.
+    phase: TripPhase,
+}
+
+/// The states of a tripped breaker.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum TripPhase {
+    /// Workers retire as their hung calls end.
+    Open,
+    /// The workers left make calls again, each one a probe.
+    HalfOpen,
+    /// Calls end again, but those that started during the lock still hang and hold
+    /// workers: the pool is its count from before the lock plus `hung` more. `since_s`
+    /// is `open_s` when the stage recovered.
+    Draining { since_s: f64, hung: usize },
 }
 
 /// A growth step: from `from` to `to` workers, with the sink's throughput before it.
@@ -594,7 +614,8 @@ impl Adaptive {
     /// (a locked database) gets no new calls: every one would hang too, and hung calls
     /// outlive the lock. Open, its workers retire as their hung calls end; half-open,
     /// the ones left make calls again, each one a probe; once calls end as they did
-    /// before, it gets its workers back.
+    /// before, it gets its workers back, plus one for every call still hung, until
+    /// those end.
     fn breaker(
         &mut self,
         i: usize,
@@ -605,58 +626,34 @@ impl Adaptive {
     ) -> Option<Decision> {
         let state = &mut self.stages[i];
         let finished = stats.records_out as f64 / window_s;
-        if let Some(trip) = state.trip.as_mut() {
-            trip.open_s += window_s;
-            // A call that ended in about its usual time did not hang; and a hung
-            // call ends once, so more calls ending in a window than the workers held
-            // before means some worker made several. Either way calls end again.
-            let calls = &stats.service_time_us;
-            let fastest_s = calls.min as f64 / 1e6;
-            let unhung = calls.count > 0
-                && trip
-                    .usual_call_s
-                    .is_some_and(|usual| fastest_s <= UNHUNG_CALL * usual);
-            if unhung || calls.count > trip.restore as u64 {
-                let restore = trip.restore;
-                state.trip = None;
-                state.probe = None;
-                let reason = format!(
-                    "adaptive/breaker: {} finished {finished:.0} records/s again, its \
-                     fastest call in {:.1} ms; giving back its workers, the calls still \
-                     hung among them: {} → {restore}",
-                    stats.name,
-                    fastest_s * 1e3,
-                    view.workers
-                );
-                return self.force_resize(i, restore, tick, reason);
-            }
-            if trip.half_open || trip.open_s < OPEN_S {
-                return None;
-            }
-            trip.half_open = true;
-            let to = stats.workers.live.max(1);
-            let reason = format!(
-                "adaptive/breaker: {} still stuck after {:.0} s ({finished:.0} records/s); \
-                 half-open: the {to} workers left make calls again, each a probe: {} → {to}",
-                stats.name, trip.open_s, view.workers
-            );
-            return self.force_resize(i, to, tick, reason);
-        }
         let stuck = state.intake > 0.0
             && !state.giant_pending
             && view.utilisation >= 0.95
             && finished < STUCK * state.intake_before_stuck();
         state.stuck_streak = if stuck { state.stuck_streak + 1 } else { 0 };
+        if let Some(trip) = state.trip.as_mut() {
+            trip.open_s += window_s;
+            if let TripPhase::Draining { since_s, hung } = trip.phase {
+                if state.stuck_streak < STUCK_TICKS {
+                    return self.drain(i, stats, tick, since_s, hung);
+                }
+            } else {
+                return self.recover(i, stats, view, tick, finished);
+            }
+        }
         if state.stuck_streak < STUCK_TICKS {
             return None;
         }
         state.stuck_streak = 0;
         let intake = state.intake_before_stuck();
+        // Stuck again while draining: the count to give back is still the one from
+        // before the first lock, not the one swollen by the calls it left hung.
+        let restore = state.trip.map_or(view.workers, |trip| trip.restore);
         state.trip = Some(Trip {
-            restore: view.workers,
+            restore,
             usual_call_s: state.usual_call_s,
             open_s: 0.0,
-            half_open: false,
+            phase: TripPhase::Open,
         });
         state.probe = None;
         let reason = format!(
@@ -667,6 +664,110 @@ impl Adaptive {
             view.workers
         );
         self.force_resize(i, 1, tick, reason)
+    }
+
+    /// The breaker while open or half-open: recovers the stage once its calls end
+    /// again, half-opens it after [`OPEN_S`].
+    fn recover(
+        &mut self,
+        i: usize,
+        stats: &StageStats,
+        view: &View,
+        tick: u64,
+        finished: f64,
+    ) -> Option<Decision> {
+        let trip = self.stages[i]
+            .trip
+            .as_mut()
+            .expect("the breaker is tripped");
+        // A call that ended in about its usual time did not hang; and a hung
+        // call ends once, so more calls ending in a window than the workers held
+        // before means some worker made several. Either way calls end again.
+        let calls = &stats.service_time_us;
+        let fastest_s = calls.min as f64 / 1e6;
+        let unhung = calls.count > 0
+            && trip
+                .usual_call_s
+                .is_some_and(|usual| fastest_s <= UNHUNG_CALL * usual);
+        if unhung || calls.count > trip.restore as u64 {
+            let restore = trip.restore;
+            let hung = hung_calls(stats, trip.usual_call_s, 0.0);
+            let since_s = trip.open_s;
+            let held = if hung >= hung_step(restore) {
+                trip.phase = TripPhase::Draining { since_s, hung };
+                clamp_workers(&stats.workers, restore + hung)
+            } else {
+                self.stages[i].trip = None;
+                restore
+            };
+            self.stages[i].probe = None;
+            self.stages[i].stuck_streak = 0;
+            let reason = format!(
+                "adaptive/breaker: {} finished {finished:.0} records/s again, its \
+                 fastest call in {:.1} ms; giving back its {restore} workers, plus one \
+                 for each of the {hung} calls still hung: {} → {held}",
+                stats.name,
+                fastest_s * 1e3,
+                view.workers
+            );
+            return self.force_resize(i, held, tick, reason);
+        }
+        if trip.phase == TripPhase::HalfOpen || trip.open_s < OPEN_S {
+            return None;
+        }
+        trip.phase = TripPhase::HalfOpen;
+        let to = stats.workers.live.max(1);
+        let reason = format!(
+            "adaptive/breaker: {} still stuck after {:.0} s ({finished:.0} records/s); \
+             half-open: the {to} workers left make calls again, each a probe: {} → {to}",
+            stats.name, trip.open_s, view.workers
+        );
+        self.force_resize(i, to, tick, reason)
+    }
+
+    /// The breaker after a recovery: the pool keeps room for the calls that started
+    /// during the lock and still hang (`hung` of them when it last moved), and lets go
+    /// once fewer than a step of them are left.
+    fn drain(
+        &mut self,
+        i: usize,
+        stats: &StageStats,
+        tick: u64,
+        since_s: f64,
+        hung: usize,
+    ) -> Option<Decision> {
+        let trip = self.stages[i]
+            .trip
+            .as_mut()
+            .expect("the breaker is tripped");
+        let restore = trip.restore;
+        let now_hung = hung_calls(stats, trip.usual_call_s, trip.open_s - since_s);
+        let step = hung_step(restore);
+        let held = stats.workers.target;
+        if now_hung < step {
+            self.stages[i].trip = None;
+            let reason = format!(
+                "adaptive/breaker: {} has {now_hung} calls left hung from the lock; \
+                 counting them back into its {restore} workers: {held} → {restore}",
+                stats.name
+            );
+            return self.force_resize(i, restore, tick, reason);
+        }
+        if now_hung.abs_diff(hung) < step {
+            return None;
+        }
+        trip.phase = TripPhase::Draining {
+            since_s,
+            hung: now_hung,
+        };
+        let to = clamp_workers(&stats.workers, restore + now_hung);
+        let reason = format!(
+            "adaptive/breaker: {} has {now_hung} calls hung since the lock (the longest \
+             for {:.0} s); its {restore} workers plus one for each: {held} → {to}",
+            stats.name,
+            stats.running_calls_s.first().copied().unwrap_or(0.0)
+        );
+        self.force_resize(i, to, tick, reason)
     }
 
     /// Rule 2: judges last tick's growth step of stage `i`.
@@ -1053,6 +1154,22 @@ fn cores_full(snapshot: &Snapshot) -> bool {
 
 /// The stage's typical call time this window, seconds: the median, which a few giant
 /// records do not drag as they drag the mean.
+/// Calls of a stage running for longer than `since_s` (they started before then) and
+/// far past its usual call time: hung behind a lock that has since ended.
+fn hung_calls(stats: &StageStats, usual_call_s: Option<f64>, since_s: f64) -> usize {
+    let past = since_s.max(usual_call_s.map_or(0.0, |usual| UNHUNG_CALL * usual));
+    stats
+        .running_calls_s
+        .iter()
+        .take_while(|&&age| age > past)
+        .count()
+}
+
+/// The least change in hung calls the pool follows, for a stage of `restore` workers.
+fn hung_step(restore: usize) -> usize {
+    ((restore as f64 * HUNG_STEP).ceil() as usize).max(1)
+}
+
 fn typical_call_s(stats: &StageStats) -> Option<f64> {
     let histogram = &stats.service_time_us;
     (histogram.count >= TYPICAL_CALLS && histogram.p50 > 0).then(|| histogram.p50 as f64 / 1e6)

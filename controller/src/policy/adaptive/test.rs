@@ -626,3 +626,80 @@ fn on_full_cores_a_stage_that_delivers_more_keeps_its_step() {
     let undone = small_gain_on(100.0);
     assert_eq!(set_workers(&undone), vec![(0, 1)], "{undone:?}");
 }
+
+/// `snapshot` with `hung` calls running for `age_s` and two that just started.
+fn with_running(mut snapshot: Snapshot, hung: usize, age_s: f64) -> Snapshot {
+    let mut running = vec![age_s; hung];
+    running.extend([0.004, 0.001]);
+    snapshot.stages[0].running_calls_s = running;
+    snapshot
+}
+
+/// A policy whose breaker on a 20-worker sink tripped at tick 41, has half-opened,
+/// and sees the lock end at tick 110 with `hung` calls from it still running.
+fn recovered_with(hung: usize) -> (Adaptive, Vec<Decision>) {
+    let mut policy = Adaptive::new();
+    for tick in 2..40 {
+        policy.decide(&upsert(tick, 20, 2000, 2000, 1.0));
+    }
+    policy.decide(&upsert(40, 20, 0, 0, 0.0));
+    assert_eq!(
+        set_workers(&policy.decide(&upsert(41, 20, 0, 0, 0.0))),
+        vec![(0, 1)]
+    );
+    for tick in 42..110 {
+        policy.decide(&with_running(upsert(tick, 18, 0, 0, 0.0), 18, 60.0));
+    }
+    let decisions = policy.decide(&with_running(upsert(110, 18, 5, 5, 7.0), hung, 70.0));
+    (policy, decisions)
+}
+
+#[test]
+fn after_a_lock_the_pool_makes_room_for_the_calls_still_hung_until_they_end() {
+    let (mut policy, recovered) = recovered_with(12);
+    // Its 20 workers back, and one more for each of the 12 calls still hung: those
+    // hold workers and serve nothing.
+    assert_eq!(set_workers(&recovered), vec![(0, 32)]);
+    assert!(
+        recovered[0]
+            .reason
+            .contains("its 20 workers, plus one for each of the 12 calls still hung"),
+        "{}",
+        recovered[0].reason
+    );
+    let mut held = |tick: u64, hung: usize| {
+        let snapshot = with_running(upsert(tick, 32, 2000, 2000, 1.0), hung, 80.0);
+        set_workers(&policy.decide(&snapshot))
+    };
+    // One hung call ending is less than a step (an eighth of 20, rounded up): no
+    // change; three are.
+    assert!(held(111, 11).is_empty());
+    assert_eq!(held(112, 9), vec![(0, 29)]);
+    // Fewer than a step left: they count against the 20 again, and the breaker
+    // lets go.
+    assert_eq!(held(113, 2), vec![(0, 20)]);
+    assert!(policy.stages[0].trip.is_none());
+}
+
+#[test]
+fn calls_that_start_after_the_lock_are_not_counted_as_hung_from_it() {
+    let (mut policy, _) = recovered_with(12);
+    for tick in 111..120 {
+        let snapshot = with_running(upsert(tick, 32, 2000, 2000, 1.0), 12, 80.0);
+        assert!(set_workers(&policy.decide(&snapshot)).is_empty());
+    }
+    // Ten seconds on, 12 calls have run for 80 s (hung in the lock) and 6 for 5 s:
+    // those started after the lock ended, and are the breaker's again if they stick.
+    let mut snapshot = with_running(upsert(120, 32, 2000, 2000, 1.0), 12, 80.0);
+    snapshot.stages[0].running_calls_s.splice(12..12, [5.0; 6]);
+    assert!(set_workers(&policy.decide(&snapshot)).is_empty());
+}
+
+#[test]
+fn a_lock_again_while_draining_gives_back_the_count_from_before_the_first() {
+    let (mut policy, _) = recovered_with(12);
+    let locked = |tick: u64| with_running(upsert(tick, 32, 0, 0, 0.0), 12, 80.0);
+    assert!(set_workers(&policy.decide(&locked(111))).is_empty());
+    assert_eq!(set_workers(&policy.decide(&locked(112))), vec![(0, 1)]);
+    assert_eq!(policy.stages[0].trip.map(|trip| trip.restore), Some(20));
+}
