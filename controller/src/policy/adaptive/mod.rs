@@ -666,6 +666,14 @@ impl Adaptive {
         self.force_resize(i, 1, tick, reason)
     }
 
+    /// Stage `i`'s tripped breaker.
+    fn trip(&mut self, i: usize) -> &mut Trip {
+        self.stages[i]
+            .trip
+            .as_mut()
+            .expect("the breaker is tripped")
+    }
+
     /// The breaker while open or half-open: recovers the stage once its calls end
     /// again, half-opens it after [`OPEN_S`].
     fn recover(
@@ -676,10 +684,7 @@ impl Adaptive {
         tick: u64,
         finished: f64,
     ) -> Option<Decision> {
-        let trip = self.stages[i]
-            .trip
-            .as_mut()
-            .expect("the breaker is tripped");
+        let trip = self.trip(i);
         // A call that ended in about its usual time did not hang; and a hung
         // call ends once, so more calls ending in a window than the workers held
         // before means some worker made several. Either way calls end again.
@@ -736,10 +741,7 @@ impl Adaptive {
         since_s: f64,
         hung: usize,
     ) -> Option<Decision> {
-        let trip = self.stages[i]
-            .trip
-            .as_mut()
-            .expect("the breaker is tripped");
+        let trip = self.trip(i);
         let restore = trip.restore;
         let now_hung = hung_calls(stats, trip.usual_call_s, trip.open_s - since_s);
         let step = hung_step(restore);

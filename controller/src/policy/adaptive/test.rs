@@ -397,18 +397,25 @@ fn a_stuck_sink_trips_the_breaker_half_opens_and_gets_its_workers_back() {
     assert_eq!(policy.stages[0].cap, None);
 }
 
-#[test]
-fn a_breaker_that_never_saw_a_usual_call_time_recovers_on_calls_ending_again() {
+/// A policy whose breaker tripped at tick 41 on a 20-worker sink that ended `calls`
+/// calls a window before the lock.
+fn tripped(calls: u64) -> Adaptive {
     let mut policy = Adaptive::new();
-    // Too few calls a window for a median: no usual call time is known.
     for tick in 2..40 {
-        policy.decide(&upsert(tick, 20, 10, 2000, 1.0));
+        policy.decide(&upsert(tick, 20, calls, 2000, 1.0));
     }
     policy.decide(&upsert(40, 20, 0, 0, 0.0));
     assert_eq!(
         set_workers(&policy.decide(&upsert(41, 20, 0, 0, 0.0))),
         vec![(0, 1)]
     );
+    policy
+}
+
+#[test]
+fn a_breaker_that_never_saw_a_usual_call_time_recovers_on_calls_ending_again() {
+    // Too few calls a window for a median: no usual call time is known.
+    let mut policy = tripped(10);
     // As many calls as workers could be the hung calls ending; more cannot.
     assert!(set_workers(&policy.decide(&upsert(42, 20, 20, 20, 30e3))).is_empty());
     assert_eq!(
@@ -638,15 +645,7 @@ fn with_running(mut snapshot: Snapshot, hung: usize, age_s: f64) -> Snapshot {
 /// A policy whose breaker on a 20-worker sink tripped at tick 41, has half-opened,
 /// and sees the lock end at tick 110 with `hung` calls from it still running.
 fn recovered_with(hung: usize) -> (Adaptive, Vec<Decision>) {
-    let mut policy = Adaptive::new();
-    for tick in 2..40 {
-        policy.decide(&upsert(tick, 20, 2000, 2000, 1.0));
-    }
-    policy.decide(&upsert(40, 20, 0, 0, 0.0));
-    assert_eq!(
-        set_workers(&policy.decide(&upsert(41, 20, 0, 0, 0.0))),
-        vec![(0, 1)]
-    );
+    let mut policy = tripped(2000);
     for tick in 42..110 {
         policy.decide(&with_running(upsert(tick, 18, 0, 0, 0.0), 18, 60.0));
     }
