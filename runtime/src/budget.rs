@@ -22,6 +22,9 @@ use std::time::{Duration, Instant};
 use crossbeam_utils::CachePadded;
 use parking_lot::{Condvar, Mutex};
 
+use crate::clock;
+use crate::metrics::SpanClock;
+
 /// Where a record's bytes are held: waiting for or inside a stage of the parallel
 /// brigade, or in the serial lane.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -223,8 +226,16 @@ impl Budget {
 
     /// Moves a record weighing `old` at `from` on as outputs weighing `new` in all at
     /// `to`. Waits if the outputs weigh more and the budget cannot hold the growth;
-    /// returns how long it waited.
-    pub(crate) fn advance(&self, from: Location, old: u64, to: Location, new: u64) -> Duration {
+    /// returns how long it waited. A wait starts `blocked`, for the control thread to
+    /// count while it lasts; the caller ends it.
+    pub(crate) fn advance(
+        &self,
+        from: Location,
+        old: u64,
+        to: Location,
+        new: u64,
+        blocked: Option<&SpanClock>,
+    ) -> Duration {
         let mut waited = Duration::ZERO;
         if new > old {
             let growth = new - old;
@@ -232,6 +243,9 @@ impl Budget {
             let escaped = Cell::new(false);
             if !self.try_add(growth, fits) {
                 let start = Instant::now();
+                if let Some(blocked) = blocked {
+                    blocked.start(clock::Instant::now());
+                }
                 self.growers.fetch_add(1, SeqCst);
                 // Under the lock, so that only one grower at a time can pass the cap:
                 // its outputs count downstream before the next grower looks.
@@ -324,12 +338,14 @@ mod tests {
         let budget = Arc::new(Budget::new(3, Some(100)));
         assert!(budget.admit(50, Location::Stage(0), soon()));
         assert!(budget.admit(40, Location::Stage(0), soon()));
-        budget.advance(Location::Stage(0), 40, Location::Stage(1), 40);
+        budget.advance(Location::Stage(0), 40, Location::Stage(1), 40, None);
         // The stage-0 record wants to grow by 30; 90 are used and the stage-1 record
         // downstream will free room.
         let grower = {
             let budget = budget.clone();
-            thread::spawn(move || budget.advance(Location::Stage(0), 50, Location::Stage(1), 80))
+            thread::spawn(move || {
+                budget.advance(Location::Stage(0), 50, Location::Stage(1), 80, None)
+            })
         };
         thread::sleep(Duration::from_millis(30));
         assert_eq!(budget.used(), 90, "growth must wait");
@@ -347,7 +363,7 @@ mod tests {
     fn growth_passes_when_nothing_downstream_can_free_room() {
         let budget = Budget::new(2, Some(100));
         assert!(budget.admit(90, Location::Stage(0), soon()));
-        budget.advance(Location::Stage(0), 90, Location::Stage(1), 120);
+        budget.advance(Location::Stage(0), 90, Location::Stage(1), 120, None);
         assert_eq!(budget.used(), 120);
     }
 }

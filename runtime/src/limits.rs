@@ -10,6 +10,9 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
+use crate::clock;
+use crate::metrics::SpanClock;
+
 /// A call let in by [`Limits::enter`], to hand back to [`Limits::exit`].
 #[must_use]
 pub(crate) struct Entry {
@@ -77,12 +80,16 @@ impl Limits {
     }
 
     /// Waits for leave to make a call of `records` records. Pair with
-    /// [`Limits::exit`].
-    pub(crate) fn enter(&self, records: usize) -> Entry {
+    /// [`Limits::exit`]. A wait starts `blocked`, for the control thread to count while
+    /// it lasts; the caller ends it.
+    pub(crate) fn enter(&self, records: usize, blocked: Option<&SpanClock>) -> Entry {
         let mut waited = Duration::ZERO;
         let counted = self.concurrency.load(SeqCst) != 0;
         if counted && !self.try_enter() {
             let start = Instant::now();
+            if let Some(blocked) = blocked {
+                blocked.start(clock::Instant::now());
+            }
             let mut guard = self.lock.lock();
             while !self.try_enter() {
                 self.freed.wait_for(&mut guard, Duration::from_millis(20));
@@ -90,7 +97,7 @@ impl Limits {
             waited += start.elapsed();
         }
         Entry {
-            waited: waited + self.pace(records),
+            waited: waited + self.pace(records, blocked),
             counted,
         }
     }
@@ -131,7 +138,7 @@ impl Limits {
     }
 
     /// Sleeps until `records` more records fit the rate limit.
-    fn pace(&self, records: usize) -> Duration {
+    fn pace(&self, records: usize, blocked: Option<&SpanClock>) -> Duration {
         let interval = self.interval_ns.load(SeqCst);
         if interval == 0 {
             return Duration::ZERO;
@@ -151,6 +158,9 @@ impl Limits {
         };
         let wait = Duration::from_nanos(start - now);
         if !wait.is_zero() {
+            if let Some(blocked) = blocked {
+                blocked.start(clock::Instant::now());
+            }
             std::thread::sleep(wait);
         }
         wait
@@ -166,9 +176,9 @@ mod tests {
     #[test]
     fn concurrency_limit_holds_callers() {
         let limits = Arc::new(Limits::new());
-        let before = limits.enter(1);
+        let before = limits.enter(1, None);
         limits.set_concurrency(Some(1));
-        let first = limits.enter(1);
+        let first = limits.enter(1, None);
         assert_eq!(
             limits.in_calls(),
             1,
@@ -177,7 +187,7 @@ mod tests {
         limits.exit(before);
         let second = {
             let limits = limits.clone();
-            thread::spawn(move || limits.enter(1))
+            thread::spawn(move || limits.enter(1, None))
         };
         thread::sleep(Duration::from_millis(30));
         assert_eq!(limits.in_calls(), 1);
@@ -195,7 +205,7 @@ mod tests {
         limits.set_rate(Some(100.0));
         let start = Instant::now();
         for _ in 0..6 {
-            let entry = limits.enter(1);
+            let entry = limits.enter(1, None);
             limits.exit(entry);
         }
         // Five gaps of 10 ms.

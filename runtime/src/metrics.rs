@@ -10,12 +10,13 @@
 //! to: it may land in the next tick's window.
 //!
 //! A call's figures come when it ends, which for a call stuck for minutes behind a
-//! lock is many windows late. So each worker also publishes the call it is in, in a
-//! [`CallClock`] beside its window: the control thread counts the call's time so far
-//! as busy in each window it spans (the worker takes that share off the call's time
-//! when it ends), and reports how long each call in progress has run.
+//! lock is many windows late, and so does a wait for room downstream. So each worker
+//! also publishes the call it is in and the wait for room it is in, each in a
+//! [`SpanClock`] beside its window: the control thread counts their time so far (as
+//! busy, as blocked) in each window they span (the worker takes that share off when
+//! they end), and reports how long each call in progress has run.
 
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::SeqCst};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -109,7 +110,12 @@ impl Window {
     /// Adds the figures gathered since the last flush and clears them.
     pub(crate) fn add(&mut self, figures: &mut Figures) {
         self.counts += figures.counts;
+        let uncount = |ns: u64, counted: i64| (ns as i64 - counted).max(0) as u64;
+        self.counts.busy_ns = uncount(self.counts.busy_ns, figures.counted_busy_ns);
+        self.counts.wait_out_ns = uncount(self.counts.wait_out_ns, figures.counted_blocked_ns);
         figures.counts = Counts::default();
+        figures.counted_busy_ns = 0;
+        figures.counted_blocked_ns = 0;
         for (histogram, samples) in [
             (&mut self.service_us, &mut figures.service_us),
             (&mut self.wait_in_us, &mut figures.wait_in_us),
@@ -131,7 +137,9 @@ pub(crate) type WindowSlot = Arc<Slot>;
 pub(crate) struct Slot {
     window: Mutex<Window>,
     /// The call the worker is in, if any.
-    pub call: CallClock,
+    pub call: SpanClock,
+    /// The wait for room (downstream, in the budget, at a limit) the worker is in.
+    pub blocked: SpanClock,
 }
 
 impl Slot {
@@ -141,53 +149,66 @@ impl Slot {
     }
 }
 
-/// The call a worker is in, between its start and the flush of its figures.
+/// A span of a worker's time still in progress (a call, or a wait for room), between
+/// its start and the flush of the figures that count it.
 ///
 /// The worker stamps the start and, at the end, takes back what the control thread
 /// has counted of it; the control thread counts the time from the later of the
-/// start and its previous look. If the call ends while the control thread counts,
+/// start and its previous look. If the span ends while the control thread counts,
 /// the control thread sees the stamp change and takes its count back, or (if the
-/// worker took it first) leaves it owed to the worker's next call: busy time is
-/// never counted twice for long, and never lost.
+/// worker took it first) leaves it owed to the worker's next span: time is never
+/// counted twice for long, and never lost.
+///
+/// The worker's side is two plain stores and a load, unless the control thread
+/// counted the span (a span that lasted past a tick): the per-record path pays no
+/// locked instruction. The orderings: the control thread's add and the worker's swap
+/// are read-modify-writes of one atomic, so one reads the other's result; a swap that
+/// comes first releases the worker's "ended" stamp to the add, which acquires it, so
+/// the control thread's second look sees the span ended and takes its count back.
+/// The worker's plain load may miss an add made meanwhile; that count is then left
+/// owed to its next span, as above.
 #[derive(Default)]
-pub(crate) struct CallClock {
-    /// [`stamp`] of the call's start; 0 = no call.
+pub(crate) struct SpanClock {
+    /// [`stamp`] of the span's start; 0 = none in progress.
     started: AtomicU64,
-    /// Nanoseconds of the call the control thread has counted as busy.
+    /// Nanoseconds of the span the control thread has counted.
     counted: AtomicI64,
 }
 
-impl CallClock {
-    /// The worker starts a call at `at`.
+impl SpanClock {
+    /// The worker starts a span at `at`.
     pub(crate) fn start(&self, at: Instant) {
-        self.started.store(stamp(at), SeqCst);
+        self.started.store(stamp(at), Ordering::Release);
     }
 
-    /// The worker ended its call: returns the nanoseconds of it the control thread
-    /// already counted, to take off the call's busy time.
+    /// The worker's span ended: returns the nanoseconds of it the control thread
+    /// already counted, to take off the span's own figure.
     pub(crate) fn end(&self) -> i64 {
-        self.started.store(0, SeqCst);
-        self.counted.swap(0, SeqCst)
+        self.started.store(0, Ordering::Release);
+        if self.counted.load(Ordering::Acquire) == 0 {
+            return 0;
+        }
+        self.counted.swap(0, Ordering::AcqRel)
     }
 
     /// The control thread looks at `now`, its previous look at `since`: returns the
-    /// busy nanoseconds of the call in progress since then, now counted, and how long
-    /// the call has run; `None` without a call in progress.
+    /// nanoseconds of the span in progress since then, now counted, and how long the
+    /// span has run; `None` without a span in progress.
     fn look(&self, since: Option<Instant>, now: Instant) -> Option<(u64, Duration)> {
-        let started = self.started.load(SeqCst);
+        let started = self.started.load(Ordering::Acquire);
         if started == 0 {
             return None;
         }
         let start = unstamp(started);
         let from = since.map_or(start, |since| since.max(start));
-        let busy = now.saturating_duration_since(from).as_nanos() as i64;
-        self.counted.fetch_add(busy, SeqCst);
-        if self.started.load(SeqCst) != started {
-            // The call ended meanwhile: its own figures count it.
-            self.counted.fetch_sub(busy, SeqCst);
+        let ns = now.saturating_duration_since(from).as_nanos() as i64;
+        self.counted.fetch_add(ns, Ordering::AcqRel);
+        if self.started.load(Ordering::Acquire) != started {
+            // The span ended meanwhile: its own figures count it.
+            self.counted.fetch_sub(ns, Ordering::AcqRel);
             return None;
         }
-        Some((busy as u64, now.saturating_duration_since(start)))
+        Some((ns as u64, now.saturating_duration_since(start)))
     }
 }
 
@@ -207,6 +228,14 @@ pub(crate) struct Figures {
     pub size_bytes: Vec<u64>,
     /// End-to-end latencies of the records a sink finished, microseconds.
     pub latencies_us: Vec<u64>,
+    /// The slot whose clocks the worker starts and ends around each call and each
+    /// wait for room (`None`: nobody watches them while they run).
+    pub clock: Option<WindowSlot>,
+    /// Busy nanoseconds of ended calls that the control thread counted while they
+    /// ran, taken off the busy time at the next flush (negative: owed back).
+    pub counted_busy_ns: i64,
+    /// The same for waits for room, taken off the blocked time.
+    pub counted_blocked_ns: i64,
 }
 
 impl Figures {
@@ -217,10 +246,36 @@ impl Figures {
         self.size_bytes.push(weight);
     }
 
-    /// Takes off the busy time of the call just ended the `counted` nanoseconds the
-    /// control thread already counted in earlier windows (negative: owed back).
-    pub(crate) fn uncount_busy(&mut self, counted: i64) {
-        self.counts.busy_ns = (self.counts.busy_ns as i64 - counted).max(0) as u64;
+    /// A call of the stage's function starts at `at`: the control thread may count it
+    /// while it runs.
+    pub(crate) fn call_starts(&self, at: Instant) {
+        if let Some(slot) = &self.clock {
+            slot.call.start(at);
+        }
+    }
+
+    /// The call (and its retries) ended: what the control thread counted of it is
+    /// taken off at the flush. The step calls this before it waits on its output, so
+    /// that a wait for room downstream is never counted as busy.
+    pub(crate) fn call_ends(&mut self) {
+        if let Some(slot) = &self.clock {
+            self.counted_busy_ns += slot.call.end();
+        }
+    }
+
+    /// The clock a wait for room (downstream, in the budget, at a limit) starts when
+    /// it has to wait, for the control thread to count the time as blocked while it
+    /// lasts.
+    pub(crate) fn blocked_clock(&self) -> Option<&SpanClock> {
+        self.clock.as_deref().map(|slot| &slot.blocked)
+    }
+
+    /// A call that may have waited for room returned: what the control thread counted
+    /// of the wait is taken off at the flush.
+    pub(crate) fn blocked_ends(&mut self) {
+        if let Some(slot) = &self.clock {
+            self.counted_blocked_ns += slot.blocked.end();
+        }
     }
 
     /// Samples the service time of the call just ended.
@@ -253,6 +308,9 @@ impl StageRollup {
             if let Some((busy_ns, age)) = slot.call.look(since, now) {
                 self.window.counts.busy_ns += busy_ns;
                 self.running.push(age);
+            }
+            if let Some((blocked_ns, _)) = slot.blocked.look(since, now) {
+                self.window.counts.wait_out_ns += blocked_ns;
             }
             self.drain(slot)
         });
@@ -313,7 +371,7 @@ mod tests {
         let ms = Duration::from_millis;
         crate::clock::epoch();
         let t0 = Instant::now();
-        let clock = CallClock::default();
+        let clock = SpanClock::default();
         assert!(clock.look(None, t0).is_none(), "no call, nothing to count");
         clock.start(t0);
         assert_eq!(clock.look(None, t0 + ms(5)), Some((5_000_000, ms(5))));
@@ -328,13 +386,27 @@ mod tests {
             "the worker takes off what was counted"
         );
         assert!(clock.look(Some(t0 + ms(8)), t0 + ms(9)).is_none());
-        let mut figures = Figures::default();
+        let slot: WindowSlot = Arc::default();
+        let mut figures = Figures {
+            clock: Some(slot.clone()),
+            ..Figures::default()
+        };
+        figures.call_starts(t0);
+        slot.call.look(None, t0 + ms(8));
         figures.counts.busy_ns = 10_000_000;
-        figures.uncount_busy(8_000_000);
-        assert_eq!(figures.counts.busy_ns, 2_000_000);
-        figures.uncount_busy(-1_000_000);
+        figures.call_ends();
+        slot.lock().add(&mut figures);
         assert_eq!(
-            figures.counts.busy_ns, 3_000_000,
+            slot.lock().counts.busy_ns,
+            2_000_000,
+            "the flush takes off what was counted"
+        );
+        figures.counts.busy_ns = 1_000_000;
+        figures.counted_busy_ns = -1_000_000;
+        slot.lock().add(&mut figures);
+        assert_eq!(
+            slot.lock().counts.busy_ns,
+            4_000_000,
             "a count owed back is added"
         );
     }

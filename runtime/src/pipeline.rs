@@ -705,15 +705,16 @@ fn serial_call(
     lane: &mut Figures,
     call: impl FnOnce(&mut Figures),
 ) {
-    let mut figures = Figures::default();
-    let entry = limits.enter(1);
+    let mut figures = Figures {
+        clock: Some(window.clone()),
+        ..Figures::default()
+    };
+    let entry = limits.enter(1, figures.blocked_clock());
+    figures.blocked_ends();
     figures.counts.wait_out_ns += entry.waited.as_nanos() as u64;
-    window.call.start(Instant::now());
     call(&mut figures);
-    let counted = window.call.end();
     limits.exit(entry);
     lane.counts.busy_ns += figures.counts.busy_ns;
-    figures.uncount_busy(counted);
     figures.take_in(weight);
     figures.end_call();
     window.lock().add(&mut figures);

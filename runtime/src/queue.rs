@@ -25,6 +25,7 @@ use crossbeam_utils::Backoff;
 use parking_lot::{Condvar, Mutex, MutexGuard};
 
 use crate::clock;
+use crate::metrics::SpanClock;
 
 /// What a [`Queue::pop`] found.
 pub(crate) enum Pop<T> {
@@ -161,7 +162,13 @@ impl<T> Queue<T> {
 
     /// Adds a record, waiting while the queue is full. If it had to wait, returns how
     /// long and the instant it got room (so the caller need not read the clock again).
-    pub(crate) fn push(&self, item: T) -> Option<(Duration, clock::Instant)> {
+    /// A wait starts `blocked`, for the control thread to count while it lasts; the
+    /// caller ends it.
+    pub(crate) fn push(
+        &self,
+        item: T,
+        blocked: Option<&SpanClock>,
+    ) -> Option<(Duration, clock::Instant)> {
         {
             let state = self.state.lock();
             if state.items.len() < self.capacity() {
@@ -170,6 +177,9 @@ impl<T> Queue<T> {
             }
         }
         let start = clock::Instant::now();
+        if let Some(blocked) = blocked {
+            blocked.start(start);
+        }
         let state = match self.lock_with_room(|| None) {
             Ok(state) | Err(state) => state,
         };
@@ -266,12 +276,12 @@ mod tests {
     #[test]
     fn push_blocks_at_capacity_until_pop() {
         let queue = Arc::new(Queue::new(2));
-        queue.push(1);
-        queue.push(2);
+        queue.push(1, None);
+        queue.push(2, None);
         assert!(!queue.wait_for_room(|| Instant::now() + Duration::from_millis(20)));
         let producer = {
             let queue = queue.clone();
-            thread::spawn(move || queue.push(3))
+            thread::spawn(move || queue.push(3, None))
         };
         thread::sleep(Duration::from_millis(30));
         assert_eq!(queue.len(), 2, "the third push must wait");
@@ -283,10 +293,10 @@ mod tests {
     #[test]
     fn growing_capacity_releases_waiting_producers() {
         let queue = Arc::new(Queue::new(1));
-        queue.push(0);
+        queue.push(0, None);
         let producer = {
             let queue = queue.clone();
-            thread::spawn(move || queue.push(1))
+            thread::spawn(move || queue.push(1, None))
         };
         thread::sleep(Duration::from_millis(20));
         queue.set_capacity(4);
@@ -298,7 +308,7 @@ mod tests {
     fn shrinking_keeps_queued_records() {
         let queue = Queue::new(4);
         for i in 0..4 {
-            queue.push(i);
+            queue.push(i, None);
         }
         queue.set_capacity(1);
         let mut got = Vec::new();
@@ -311,7 +321,7 @@ mod tests {
     #[test]
     fn closed_after_drain() {
         let queue = Queue::new(4);
-        queue.push(1);
+        queue.push(1, None);
         queue.close();
         assert!(matches!(queue.pop(Duration::ZERO), Pop::Item(1)));
         assert!(matches!(queue.pop(Duration::from_millis(1)), Pop::Closed));
@@ -347,7 +357,7 @@ mod tests {
         };
         thread::sleep(Duration::from_millis(30));
         let start = Instant::now();
-        queue.push(7);
+        queue.push(7, None);
         assert!(consumer.join().unwrap());
         assert!(start.elapsed() < Duration::from_secs(5));
     }
@@ -355,7 +365,7 @@ mod tests {
     #[test]
     fn force_push_passes_capacity() {
         let queue = Queue::new(1);
-        queue.push(1);
+        queue.push(1, None);
         queue.force_push(2);
         assert_eq!(queue.len(), 2);
     }
@@ -368,7 +378,7 @@ mod tests {
                 let queue = queue.clone();
                 thread::spawn(move || {
                     for i in 0..10_000 {
-                        queue.push(p * 10_000 + i);
+                        queue.push(p * 10_000 + i, None);
                     }
                 })
             })

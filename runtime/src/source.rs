@@ -241,7 +241,7 @@ impl<S: Source> SourceDriver<S> {
                 }
                 Location::Stage(_) if guard => self.first.force_push(envelope),
                 Location::Stage(_) => {
-                    self.first.push(envelope);
+                    self.first.push(envelope, None);
                 }
             }
         }

@@ -149,7 +149,10 @@ impl<S: Step> Stage<S> {
     /// (see [`crate::metrics`]).
     fn work(&self, slot: WindowSlot) {
         let mut batch = Vec::new();
-        let mut figures = Figures::default();
+        let mut figures = Figures {
+            clock: Some(slot.clone()),
+            ..Figures::default()
+        };
         let mut scratch = S::Scratch::default();
         // Waiting began at `waiting_since`; wait time before `accounted` is already in
         // the figures.
@@ -206,13 +209,12 @@ impl<S: Step> Stage<S> {
                 figures.take_in(envelope.weight);
             }
             // Time held by a concurrency or rate limit is blocked time, not work.
-            let entry = self.limits.enter(records);
+            let entry = self.limits.enter(records, figures.blocked_clock());
+            figures.blocked_ends();
             figures.counts.wait_out_ns += entry.waited.as_nanos() as u64;
-            slot.call.start(start + entry.waited);
             let end = self
                 .step
                 .run(&mut batch, start + entry.waited, &mut figures, &mut scratch);
-            figures.uncount_busy(slot.call.end());
             self.limits.exit(entry);
             figures.end_call();
             if figures.records() >= FLUSH_RECORDS || end - flushed >= FLUSH_AFTER {

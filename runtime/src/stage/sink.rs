@@ -61,6 +61,7 @@ impl<T: Send + 'static> SinkCore<T> {
         let mut attempt = 1;
         let mut call_start = start;
         let mut end;
+        figures.call_starts(start);
         let failure = loop {
             let outcome = catch_unwind(AssertUnwindSafe(|| (self.func)(&mut scratch.values)));
             end = Instant::now();
@@ -102,6 +103,7 @@ impl<T: Send + 'static> SinkCore<T> {
                 }
             }
         };
+        figures.call_ends();
         let shared = &self.shared;
         match failure {
             None => {

@@ -66,6 +66,7 @@ impl<In: Send + 'static, Out: Send + 'static> TransformCore<In, Out> {
         let mut attempt = 1;
         let mut call_start = start;
         let mut end;
+        figures.call_starts(start);
         let failure = loop {
             scratch.outputs.clear();
             scratch.weights.clear();
@@ -109,6 +110,7 @@ impl<In: Send + 'static, Out: Send + 'static> TransformCore<In, Out> {
                 }
             }
         };
+        figures.call_ends();
         let shared = &self.shared;
         if let Some((record, cause, error)) = failure {
             // The dead letter is out before the position can be acknowledged.
@@ -126,7 +128,10 @@ impl<In: Send + 'static, Out: Send + 'static> TransformCore<In, Out> {
             return end;
         }
         let total: u64 = scratch.weights.iter().sum();
-        let waited = shared.budget.advance(here, weight, next, total);
+        let waited = shared
+            .budget
+            .advance(here, weight, next, total, figures.blocked_clock());
+        figures.blocked_ends();
         if !waited.is_zero() {
             figures.counts.wait_out_ns += waited.as_nanos() as u64;
             end = Instant::now();
@@ -190,7 +195,9 @@ impl<In: Send + 'static, Out: Send + 'static> Step for TransformStep<In, Out> {
                 figures,
                 scratch,
                 |out, figures| {
-                    if let Some((waited, at)) = self.output.push(out) {
+                    let pushed = self.output.push(out, figures.blocked_clock());
+                    figures.blocked_ends();
+                    if let Some((waited, at)) = pushed {
                         figures.counts.wait_out_ns += waited.as_nanos() as u64;
                         unblocked = Some(at);
                     }
