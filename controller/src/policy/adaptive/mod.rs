@@ -117,11 +117,10 @@ const BATCH_STEP: usize = 4;
 ///
 /// # The rules, in the order they run each tick
 ///
-/// 0. **Breaker** (`adaptive/breaker`): a stage 95% busy that finished less than 5% of
-///    what it took before, two windows in a row, and is not busy on a giant (a record
-///    64× its usual 90th-percentile weight, taken since it last finished one), is
-///    stuck (a locked
-///    database): every
+/// 0. **Breaker** (`adaptive/breaker`): a stage 95% busy, with records waiting, that
+///    finished less than 5% of what it took before, two windows in a row, and is not
+///    busy on a giant (a record 64× its usual 90th-percentile weight, taken since it
+///    last finished one), is stuck (a locked database): every
 ///    call it starts would hang too, and hung calls outlive the lock. The breaker
 ///    opens: the target drops to 1, so workers whose calls end retire instead of
 ///    starting a call that would hang again. After 60 s it half-opens: the workers
@@ -626,8 +625,11 @@ impl Adaptive {
     ) -> Option<Decision> {
         let state = &mut self.stages[i];
         let finished = stats.records_out as f64 / window_s;
+        // With nothing waiting there is no call to hold back: the workers left in
+        // calls at the end of a drain, say.
         let stuck = state.intake > 0.0
             && !state.giant_pending
+            && stats.queue.mean_depth >= 1.0
             && view.utilisation >= 0.95
             && finished < STUCK * state.intake_before_stuck();
         state.stuck_streak = if stuck { state.stuck_streak + 1 } else { 0 };

@@ -702,3 +702,25 @@ fn a_lock_again_while_draining_gives_back_the_count_from_before_the_first() {
     assert_eq!(set_workers(&policy.decide(&locked(112))), vec![(0, 1)]);
     assert_eq!(policy.stages[0].trip.map(|trip| trip.restore), Some(20));
 }
+
+#[test]
+fn workers_left_in_hung_calls_with_nothing_waiting_do_not_trip_the_breaker() {
+    let mut policy = Adaptive::new();
+    for tick in 2..40 {
+        policy.decide(&upsert(tick, 20, 2000, 2000, 1.0));
+    }
+    // The end of a drain: the queue is empty and the workers left are all in calls
+    // that do not end. There is no call to hold back.
+    for tick in 40..45 {
+        let mut snapshot = upsert(tick, 7, 0, 0, 0.0);
+        snapshot.stages[0].queue.mean_depth = 0.0;
+        let decisions = policy.decide(&snapshot);
+        assert!(
+            !decisions
+                .iter()
+                .any(|decision| decision.reason.starts_with("adaptive/breaker")),
+            "tick {tick}: {decisions:?}"
+        );
+    }
+    assert!(policy.stages[0].trip.is_none());
+}
