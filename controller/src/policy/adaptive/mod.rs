@@ -131,7 +131,8 @@ const BATCH_STEP: usize = 4;
 ///    each call still hung from the lock (running past 10× the usual call time, and
 ///    since before the recovery): those hold workers and serve nothing. The extra
 ///    workers go in steps of an eighth of that count as the hung calls end, and once
-///    fewer than a step are left the breaker lets go.
+///    fewer than a step are left the breaker lets go. Until then the stage is the
+///    breaker's: no other rule resizes it.
 /// 1. **Budget** (`adaptive/budget`): when the operator set no memory budget, set one
 ///    at 80% of the machine's memory; the serial threshold at half the budget, so
 ///    that no two giants hold the whole budget between them.
