@@ -226,8 +226,8 @@ impl Budget {
 
     /// Moves a record weighing `old` at `from` on as outputs weighing `new` in all at
     /// `to`. Waits if the outputs weigh more and the budget cannot hold the growth;
-    /// returns how long it waited. A wait starts `blocked`, for the control thread to
-    /// count while it lasts; the caller ends it.
+    /// returns how long it waited. A wait runs `blocked`, for the control thread to
+    /// count while it lasts, and the duration returned is the part it has not counted.
     pub(crate) fn advance(
         &self,
         from: Location,
@@ -263,7 +263,7 @@ impl Budget {
                 });
                 self.growers.fetch_sub(1, SeqCst);
                 self.wake();
-                waited = start.elapsed();
+                waited = SpanClock::end_wait(blocked, start.elapsed());
             }
             if !escaped.get() {
                 self.slot(to).add(new);

@@ -80,8 +80,8 @@ impl Limits {
     }
 
     /// Waits for leave to make a call of `records` records. Pair with
-    /// [`Limits::exit`]. A wait starts `blocked`, for the control thread to count while
-    /// it lasts; the caller ends it.
+    /// [`Limits::exit`]. A wait runs `blocked`, for the control thread to count while it
+    /// lasts, and `waited` is the part it has not counted.
     pub(crate) fn enter(&self, records: usize, blocked: Option<&SpanClock>) -> Entry {
         let mut waited = Duration::ZERO;
         let counted = self.concurrency.load(SeqCst) != 0;
@@ -94,7 +94,7 @@ impl Limits {
             while !self.try_enter() {
                 self.freed.wait_for(&mut guard, Duration::from_millis(20));
             }
-            waited += start.elapsed();
+            waited += SpanClock::end_wait(blocked, start.elapsed());
         }
         Entry {
             waited: waited + self.pace(records, blocked),
@@ -162,6 +162,7 @@ impl Limits {
                 blocked.start(clock::Instant::now());
             }
             std::thread::sleep(wait);
+            return SpanClock::end_wait(blocked, wait);
         }
         wait
     }

@@ -110,12 +110,9 @@ impl Window {
     /// Adds the figures gathered since the last flush and clears them.
     pub(crate) fn add(&mut self, figures: &mut Figures) {
         self.counts += figures.counts;
-        let uncount = |ns: u64, counted: i64| (ns as i64 - counted).max(0) as u64;
-        self.counts.busy_ns = uncount(self.counts.busy_ns, figures.counted_busy_ns);
-        self.counts.wait_out_ns = uncount(self.counts.wait_out_ns, figures.counted_blocked_ns);
+        self.counts.busy_ns = (self.counts.busy_ns as i64 - figures.counted_busy_ns).max(0) as u64;
         figures.counts = Counts::default();
         figures.counted_busy_ns = 0;
-        figures.counted_blocked_ns = 0;
         for (histogram, samples) in [
             (&mut self.service_us, &mut figures.service_us),
             (&mut self.wait_in_us, &mut figures.wait_in_us),
@@ -181,6 +178,17 @@ impl SpanClock {
         self.started.store(stamp(at), Ordering::Release);
     }
 
+    /// A wait of `waited` ended: ends the span of `clock`, if any, and returns the
+    /// part of the wait its control thread has not counted yet (plus any count owed
+    /// back), which the waiter adds to its figures.
+    pub(crate) fn end_wait(clock: Option<&Self>, waited: Duration) -> Duration {
+        let Some(clock) = clock else {
+            return waited;
+        };
+        let uncounted = waited.as_nanos() as i64 - clock.end();
+        Duration::from_nanos(uncounted.max(0) as u64)
+    }
+
     /// The worker's span ended: returns the nanoseconds of it the control thread
     /// already counted, to take off the span's own figure.
     pub(crate) fn end(&self) -> i64 {
@@ -234,8 +242,6 @@ pub(crate) struct Figures {
     /// Busy nanoseconds of ended calls that the control thread counted while they
     /// ran, taken off the busy time at the next flush (negative: owed back).
     pub counted_busy_ns: i64,
-    /// The same for waits for room, taken off the blocked time.
-    pub counted_blocked_ns: i64,
 }
 
 impl Figures {
@@ -263,19 +269,11 @@ impl Figures {
         }
     }
 
-    /// The clock a wait for room (downstream, in the budget, at a limit) starts when
-    /// it has to wait, for the control thread to count the time as blocked while it
-    /// lasts.
+    /// The clock a wait for room (downstream, in the budget, at a limit) runs while
+    /// it lasts, for the control thread to count it as blocked: the wait starts and
+    /// ends it on its slow path, and reports only the part not yet counted.
     pub(crate) fn blocked_clock(&self) -> Option<&SpanClock> {
         self.clock.as_deref().map(|slot| &slot.blocked)
-    }
-
-    /// A call that may have waited for room returned: what the control thread counted
-    /// of the wait is taken off at the flush.
-    pub(crate) fn blocked_ends(&mut self) {
-        if let Some(slot) = &self.clock {
-            self.counted_blocked_ns += slot.blocked.end();
-        }
     }
 
     /// Samples the service time of the call just ended.
@@ -409,6 +407,14 @@ mod tests {
             4_000_000,
             "a count owed back is added"
         );
+        slot.blocked.start(t0);
+        slot.blocked.look(None, t0 + ms(5));
+        assert_eq!(
+            SpanClock::end_wait(Some(&slot.blocked), ms(7)),
+            ms(2),
+            "a wait reports only what was not counted while it lasted"
+        );
+        assert_eq!(SpanClock::end_wait(None, ms(7)), ms(7));
     }
 
     #[test]

@@ -710,7 +710,6 @@ fn serial_call(
         ..Figures::default()
     };
     let entry = limits.enter(1, figures.blocked_clock());
-    figures.blocked_ends();
     figures.counts.wait_out_ns += entry.waited.as_nanos() as u64;
     call(&mut figures);
     limits.exit(entry);

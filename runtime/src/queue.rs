@@ -162,8 +162,8 @@ impl<T> Queue<T> {
 
     /// Adds a record, waiting while the queue is full. If it had to wait, returns how
     /// long and the instant it got room (so the caller need not read the clock again).
-    /// A wait starts `blocked`, for the control thread to count while it lasts; the
-    /// caller ends it.
+    /// A wait runs `blocked`, for the control thread to count while it lasts, and the
+    /// duration returned is the part it has not counted.
     pub(crate) fn push(
         &self,
         item: T,
@@ -185,7 +185,7 @@ impl<T> Queue<T> {
         };
         let now = clock::Instant::now();
         self.append(state, item);
-        Some((now - start, now))
+        Some((SpanClock::end_wait(blocked, now - start), now))
     }
 
     /// Adds a record even past the capacity (the source guard's read).

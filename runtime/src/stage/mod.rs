@@ -210,7 +210,6 @@ impl<S: Step> Stage<S> {
             }
             // Time held by a concurrency or rate limit is blocked time, not work.
             let entry = self.limits.enter(records, figures.blocked_clock());
-            figures.blocked_ends();
             figures.counts.wait_out_ns += entry.waited.as_nanos() as u64;
             let end = self
                 .step

@@ -131,7 +131,6 @@ impl<In: Send + 'static, Out: Send + 'static> TransformCore<In, Out> {
         let waited = shared
             .budget
             .advance(here, weight, next, total, figures.blocked_clock());
-        figures.blocked_ends();
         if !waited.is_zero() {
             figures.counts.wait_out_ns += waited.as_nanos() as u64;
             end = Instant::now();
@@ -195,9 +194,7 @@ impl<In: Send + 'static, Out: Send + 'static> Step for TransformStep<In, Out> {
                 figures,
                 scratch,
                 |out, figures| {
-                    let pushed = self.output.push(out, figures.blocked_clock());
-                    figures.blocked_ends();
-                    if let Some((waited, at)) = pushed {
+                    if let Some((waited, at)) = self.output.push(out, figures.blocked_clock()) {
                         figures.counts.wait_out_ns += waited.as_nanos() as u64;
                         unblocked = Some(at);
                     }
