@@ -477,7 +477,7 @@ impl Engine {
             }
             if stage
                 .concurrency_limit
-                .is_some_and(|limit| stage.in_call + stage.sleeping >= limit)
+                .is_some_and(|limit| stage.limited_calls >= limit)
             {
                 break;
             }
@@ -499,6 +499,8 @@ impl Engine {
             let stage = &mut self.stages[i];
             let call = &mut self.slots[slot as usize];
             call.recs.extend(stage.queue.drain(..take));
+            call.limited = stage.concurrency_limit.is_some();
+            stage.limited_calls += usize::from(call.limited);
             stage.in_call += 1;
             self.start_call(i, slot);
             moved = true;
@@ -518,6 +520,7 @@ impl Engine {
         call.recs.clear();
         call.attempt = 1;
         call.serial = serial;
+        call.limited = false;
         slot
     }
 
@@ -599,7 +602,9 @@ impl Engine {
         if serial {
             self.lane.busy = false;
         } else {
-            self.stages[i].free_worker(self.now);
+            let stage = &mut self.stages[i];
+            stage.limited_calls -= usize::from(self.slots[slot as usize].limited);
+            stage.free_worker(self.now);
         }
     }
 
@@ -652,6 +657,7 @@ impl Engine {
     /// for their growth, hand them on (or block until it can).
     fn transform(&mut self, i: usize, slot: u32) {
         let serial = self.slots[slot as usize].serial;
+        let limited = self.slots[slot as usize].limited;
         let mut outputs = std::mem::take(&mut self.outputs);
         let (mut old, mut new) = (0u64, 0u64);
         {
@@ -683,6 +689,7 @@ impl Engine {
             growth: new.saturating_sub(old),
             old,
             new,
+            limited,
         };
         if blocked.growth > 0 {
             self.growers += 1;
@@ -750,8 +757,9 @@ impl Engine {
                 break;
             }
             let done = stage.blocked.pop_front().expect("checked above");
+            stage.limited_calls -= usize::from(done.limited);
             self.spare.push(done.outputs);
-            self.stages[i].free_worker(self.now);
+            stage.free_worker(self.now);
         }
         moved
     }

@@ -29,6 +29,9 @@ pub(crate) struct Call {
     pub(crate) serial: bool,
     /// This attempt fails (drawn when it starts).
     pub(crate) fails: bool,
+    /// Begun while a concurrency limit was in force, so counted against it until its
+    /// worker is free again (see [`StageSim::limited_calls`]).
+    pub(crate) limited: bool,
 }
 
 /// A worker that finished a call and waits to hand its outputs on: for the budget to
@@ -42,6 +45,8 @@ pub(crate) struct Blocked {
     pub(crate) old: u64,
     /// Weight of the outputs, moved onto the next stage once the growth is granted.
     pub(crate) new: u64,
+    /// The call was counted against the concurrency limit, and still is.
+    pub(crate) limited: bool,
 }
 
 /// An `f64` ordered by `total_cmp`, for the heap of finishing points.
@@ -147,6 +152,11 @@ pub(crate) struct StageSim {
     pub(crate) in_call: usize,
     /// Parallel workers sleeping before a retry.
     pub(crate) sleeping: usize,
+    /// Calls counted against the concurrency limit, as the runtime counts them: those
+    /// begun while a limit was in force, from their start until their worker is free
+    /// (retries and, for a transform, handing its outputs on included). Calls already
+    /// running when a limit is first set run past it.
+    pub(crate) limited_calls: usize,
     /// Workers holding outputs they cannot hand on yet, oldest first.
     pub(crate) blocked: VecDeque<Blocked>,
     /// Serial-lane calls in progress here (0 or 1).
@@ -194,6 +204,7 @@ impl StageSim {
             idle_since: std::iter::repeat_n(0.0, workers).collect(),
             in_call: 0,
             sleeping: 0,
+            limited_calls: 0,
             blocked: VecDeque::new(),
             serial_calls: 0,
             progress: 0.0,

@@ -2,7 +2,7 @@
 //! source-bound rates, processor sharing, the USL peak, batching, the budget, the
 //! serial lane, the source guard, determinism.
 
-use brigade_controller::{Controller, Decision, Snapshot, Static};
+use brigade_controller::{Action, Controller, Decision, Snapshot, Static};
 
 use crate::scenario::*;
 use crate::{RunEnd, RunResult, Simulation};
@@ -311,4 +311,82 @@ fn calls_stuck_in_a_slow_phase_are_busy_and_show_how_long_they_have_run() {
         stuck.busy_s
     );
     assert!(at(40.0).running_calls_s.iter().all(|&ran| ran < 1e-3));
+}
+
+/// Records every snapshot and, at tick 12, grows the pool to 8 and limits its calls
+/// to 2 at once.
+struct LimitAtTwelve(std::sync::Arc<std::sync::Mutex<Vec<Snapshot>>>);
+
+impl Controller for LimitAtTwelve {
+    fn name(&self) -> &str {
+        "limit-at-twelve"
+    }
+
+    fn decide(&mut self, snapshot: &Snapshot) -> Vec<Decision> {
+        self.0.lock().unwrap().push(snapshot.clone());
+        if snapshot.tick != 12 {
+            return Vec::new();
+        }
+        vec![
+            Decision::new(
+                Action::SetWorkers {
+                    stage: 0,
+                    workers: 8,
+                },
+                "grow",
+            ),
+            Decision::new(
+                Action::SetConcurrencyLimit {
+                    stage: 0,
+                    limit: Some(2),
+                },
+                "limit",
+            ),
+        ]
+    }
+}
+
+#[test]
+fn a_concurrency_limit_counts_only_the_calls_begun_under_it_as_the_runtime_does() {
+    let mut sc = scenario(10_000.0, vec![stage("write", StageKind::Io, 1e-3)]);
+    sc.runtime.initial_workers = 4;
+    // The four workers are stuck from just after 10 s to just after 30 s, as above.
+    sc.phases = vec![
+        Phase {
+            at_s: 10.0,
+            service_scale: Some((0, 20_000.0)),
+            source_rate: None,
+        },
+        Phase {
+            at_s: 11.0,
+            service_scale: Some((0, 1.0)),
+            source_rate: None,
+        },
+    ];
+    let snapshots = std::sync::Arc::default();
+    run(&sc, LimitAtTwelve(std::sync::Arc::clone(&snapshots)));
+    let snapshots = snapshots.lock().unwrap();
+    let at = |tick: u64| snapshots[tick as usize - 1].stages[0].clone();
+    // The runtime does not count the calls running when a limit is first set: two of
+    // the four new workers make calls beside the four stuck ones, two are held.
+    let limited = at(15);
+    assert_eq!(limited.running_calls_s.len(), 6, "{limited:?}");
+    assert!(
+        close(limited.records_out as f64, 2000.0, 0.02),
+        "two calls of 1 ms at a time: {}",
+        limited.records_out
+    );
+    assert!(close(limited.busy_s, 6.0, 1e-6), "busy: {}", limited.busy_s);
+    assert!(
+        close(limited.wait_out_s, 2.0, 1e-6),
+        "held by the limit: {}",
+        limited.wait_out_s
+    );
+    // Once the stuck calls end, the limit still lets two run at a time.
+    let after = at(40);
+    assert!(
+        close(after.records_out as f64, 2000.0, 0.02),
+        "{}",
+        after.records_out
+    );
 }
