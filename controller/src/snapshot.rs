@@ -169,7 +169,8 @@ pub struct SerialStats {
     pub records: u64,
     /// Bytes the lane finished this window.
     pub bytes: u64,
-    /// Time the lane spent inside stage functions this window.
+    /// Time the lane spent inside stage functions this window (a call still running
+    /// counts up to the end of the window).
     pub busy_s: f64,
     /// Weight of the record in the lane at the end of the window (0 = idle).
     pub current_bytes: u64,

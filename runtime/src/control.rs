@@ -227,7 +227,7 @@ impl Control {
             self.source
                 .current_gap((now - self.shared.started).as_nanos() as u64)
         };
-        let serial_window = self.lane.take_window();
+        let serial_window = self.lane.take_window(crate::clock::Instant::now());
         let (admitted, completed, dead_lettered) = self.shared.ledger.counts();
         let snapshot = Snapshot {
             tick: state.tick,

@@ -202,7 +202,7 @@ impl SpanClock {
     /// The control thread looks at `now`, its previous look at `since`: returns the
     /// nanoseconds of the span in progress since then, now counted, and how long the
     /// span has run; `None` without a span in progress.
-    fn look(&self, since: Option<Instant>, now: Instant) -> Option<(u64, Duration)> {
+    pub(crate) fn look(&self, since: Option<Instant>, now: Instant) -> Option<(u64, Duration)> {
         let started = self.started.load(Ordering::Acquire);
         if started == 0 {
             return None;

@@ -711,7 +711,9 @@ fn serial_call(
     };
     let entry = limits.enter(1, figures.blocked_clock());
     figures.counts.wait_out_ns += entry.waited.as_nanos() as u64;
+    lane.call_starts(Instant::now());
     call(&mut figures);
+    lane.call_ends();
     limits.exit(entry);
     lane.counts.busy_ns += figures.counts.busy_ns;
     figures.take_in(weight);

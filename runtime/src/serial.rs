@@ -13,11 +13,13 @@ use std::thread::JoinHandle;
 use crossbeam_channel::Receiver;
 use parking_lot::Mutex;
 
+use crate::clock::Instant;
 use crate::ledger::Envelope;
-use crate::metrics::Figures;
+use crate::metrics::{Figures, Slot};
 
 /// Runs one record through the rest of the pipeline in the serial lane, adding the
-/// time spent in stage functions to the lane's figures.
+/// time spent in stage functions to the lane's figures (and starting and ending the
+/// lane's call clock around each call).
 pub(crate) type SerialFn<T> = Arc<dyn Fn(Envelope<T>, &mut Figures) + Send + Sync>;
 
 /// The lane's figures since the last tick.
@@ -36,6 +38,12 @@ pub(crate) struct SerialLane {
     /// Weight of a record read and waiting at the source for the lane (0 = none).
     pub waiting_bytes: AtomicU64,
     pub window: Mutex<SerialWindow>,
+    /// The stage call the lane is in: a giant's call can last many windows, and the
+    /// control thread counts it as busy in each (its `call` clock; the window is
+    /// unused).
+    clock: Arc<Slot>,
+    /// When the control thread last took the window.
+    taken_at: Mutex<Option<Instant>>,
 }
 
 impl SerialLane {
@@ -49,7 +57,11 @@ impl SerialLane {
         std::thread::Builder::new()
             .name("brigade:serial".into())
             .spawn(move || {
-                let mut figures = Figures::default();
+                let lane_figures = || Figures {
+                    clock: Some(lane.clock.clone()),
+                    ..Figures::default()
+                };
+                let mut figures = lane_figures();
                 for envelope in records {
                     let weight = envelope.weight;
                     lane.current_bytes.store(weight, SeqCst);
@@ -58,15 +70,23 @@ impl SerialLane {
                     let mut window = lane.window.lock();
                     window.records += 1;
                     window.bytes += weight;
-                    window.busy_ns += figures.counts.busy_ns;
-                    figures = Figures::default();
+                    // What the control thread counted while the calls ran is already
+                    // in an earlier window.
+                    let uncounted = figures.counts.busy_ns as i64 - figures.counted_busy_ns;
+                    window.busy_ns += uncounted.max(0) as u64;
+                    figures = lane_figures();
                 }
             })
             .expect("spawning the serial lane thread")
     }
 
-    /// The figures since the last call.
-    pub(crate) fn take_window(&self) -> SerialWindow {
-        std::mem::take(&mut *self.window.lock())
+    /// The figures since the last call, at `now`: with the time so far of a call in
+    /// progress counted as busy.
+    pub(crate) fn take_window(&self, now: Instant) -> SerialWindow {
+        let since = self.taken_at.lock().replace(now);
+        let running = self.clock.call.look(since, now).map_or(0, |(ns, _)| ns);
+        let mut window = std::mem::take(&mut *self.window.lock());
+        window.busy_ns += running;
+        window
     }
 }
