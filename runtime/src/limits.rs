@@ -4,6 +4,11 @@
 //!
 //! Only calls that begin while a concurrency limit is in force are counted: the calls
 //! already running when a limit is first set may run past it, each until it ends.
+//!
+//! A rate limit spaces calls by reserving each its slot (GCRA) and sleeping until it.
+//! Changing the limit voids the slots reserved under the old one: a caller asleep on
+//! one wakes and reserves again, and a lifted limit lets it go at once. (So a limit of
+//! one call a minute, lifted, does not leave callers asleep for minutes.)
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::SeqCst};
 use std::time::{Duration, Instant};
@@ -33,6 +38,10 @@ pub(crate) struct Limits {
     interval_ns: AtomicU64,
     /// Theoretical arrival time of the next record (GCRA), nanoseconds since `epoch`.
     next_ns: AtomicU64,
+    /// Bumped at each change of the rate limit, so callers asleep on a slot reserved
+    /// under the old one wake and reserve again.
+    rate_generation: AtomicU64,
+    rate_changed: Condvar,
     epoch: Instant,
 }
 
@@ -46,6 +55,8 @@ impl Limits {
             freed: Condvar::new(),
             interval_ns: AtomicU64::new(0),
             next_ns: AtomicU64::new(0),
+            rate_generation: AtomicU64::new(0),
+            rate_changed: Condvar::new(),
             epoch: Instant::now(),
         }
     }
@@ -69,6 +80,15 @@ impl Limits {
             _ => 0,
         };
         self.interval_ns.store(interval, SeqCst);
+        // The slots reserved under the old limit are void: the new one starts now.
+        self.next_ns.store(self.now_ns(), SeqCst);
+        self.rate_generation.fetch_add(1, SeqCst);
+        let _guard = self.lock.lock();
+        self.rate_changed.notify_all();
+    }
+
+    fn now_ns(&self) -> u64 {
+        self.epoch.elapsed().as_nanos() as u64
     }
 
     /// The rate limit in force, records per second.
@@ -137,34 +157,60 @@ impl Limits {
         self.in_calls.load(SeqCst)
     }
 
-    /// Sleeps until `records` more records fit the rate limit.
+    /// Sleeps until `records` more records fit the rate limit, reserving again if the
+    /// limit changes meanwhile. A wait runs `blocked`; returns the part of the wait its
+    /// control thread has not counted.
     fn pace(&self, records: usize, blocked: Option<&SpanClock>) -> Duration {
-        let interval = self.interval_ns.load(SeqCst);
-        if interval == 0 {
-            return Duration::ZERO;
-        }
-        let cost = interval.saturating_mul(records as u64);
-        let now = self.epoch.elapsed().as_nanos() as u64;
-        let mut next = self.next_ns.load(SeqCst);
-        let start = loop {
-            let start = next.max(now);
-            match self
-                .next_ns
-                .compare_exchange_weak(next, start + cost, SeqCst, SeqCst)
-            {
-                Ok(_) => break start,
-                Err(seen) => next = seen,
+        let mut waited = Duration::ZERO;
+        let mut waiting = false;
+        loop {
+            let generation = self.rate_generation.load(SeqCst);
+            let interval = self.interval_ns.load(SeqCst);
+            if interval == 0 {
+                break;
             }
-        };
-        let wait = Duration::from_nanos(start - now);
-        if !wait.is_zero() {
-            if let Some(blocked) = blocked {
-                blocked.start(clock::Instant::now());
+            let cost = interval.saturating_mul(records as u64);
+            let now = self.now_ns();
+            let mut next = self.next_ns.load(SeqCst);
+            let start = loop {
+                let start = next.max(now);
+                match self
+                    .next_ns
+                    .compare_exchange_weak(next, start + cost, SeqCst, SeqCst)
+                {
+                    Ok(_) => break start,
+                    Err(seen) => next = seen,
+                }
+            };
+            if start <= now {
+                break;
             }
-            std::thread::sleep(wait);
-            return SpanClock::end_wait(blocked, wait);
+            if !waiting {
+                waiting = true;
+                if let Some(blocked) = blocked {
+                    blocked.start(clock::Instant::now());
+                }
+            }
+            let begin = Instant::now();
+            let deadline = begin + Duration::from_nanos(start - now);
+            let mut guard = self.lock.lock();
+            while self.rate_generation.load(SeqCst) == generation
+                && !self
+                    .rate_changed
+                    .wait_until(&mut guard, deadline)
+                    .timed_out()
+            {}
+            drop(guard);
+            waited += begin.elapsed();
+            if self.rate_generation.load(SeqCst) == generation {
+                break;
+            }
         }
-        wait
+        if waiting {
+            SpanClock::end_wait(blocked, waited)
+        } else {
+            waited
+        }
     }
 }
 
@@ -198,6 +244,45 @@ mod tests {
         assert_eq!(limits.in_calls(), 1);
         limits.exit(second);
         assert_eq!(limits.in_calls(), 0);
+    }
+
+    #[test]
+    fn a_changed_rate_limit_wakes_callers_asleep_on_the_old_one() {
+        let limits = Arc::new(Limits::new());
+        limits.set_rate(Some(0.1));
+        let first = limits.enter(1, None);
+        assert!(
+            first.waited < Duration::from_millis(5),
+            "the first slot is now"
+        );
+        limits.exit(first);
+        let sleeper = |limits: &Arc<Limits>| {
+            let limits = limits.clone();
+            thread::spawn(move || {
+                let entry = limits.enter(1, None);
+                let waited = entry.waited;
+                limits.exit(entry);
+                waited
+            })
+        };
+        // The next slot is 10 s away; a faster limit gives a nearer one...
+        let second = sleeper(&limits);
+        thread::sleep(Duration::from_millis(50));
+        limits.set_rate(Some(5.0));
+        let waited = second.join().unwrap();
+        assert!(
+            waited >= Duration::from_millis(45) && waited < Duration::from_secs(1),
+            "{waited:?}"
+        );
+        // ...and a lifted one lets the caller go at once.
+        limits.set_rate(Some(0.1));
+        limits.exit(limits.enter(1, None));
+        let third = sleeper(&limits);
+        thread::sleep(Duration::from_millis(50));
+        limits.set_rate(None);
+        let waited = third.join().unwrap();
+        assert!(waited < Duration::from_secs(1), "{waited:?}");
+        assert_eq!(limits.rate(), None);
     }
 
     #[test]

@@ -847,7 +847,13 @@ impl Engine {
                 Outcome::Applied
             }
             Action::SetRateLimit { stage, per_second } => {
-                self.stages[stage].rate_limit = per_second;
+                // As in the runtime, a new limit voids the slots of the old one: the
+                // next call may start now.
+                let now = self.now;
+                let stage_sim = &mut self.stages[stage];
+                stage_sim.rate_limit = per_second;
+                stage_sim.rate_next = now;
+                stage_sim.rate_timer = false;
                 self.knobs.stages[stage].rate_limit = per_second;
                 Outcome::Applied
             }
