@@ -5,7 +5,7 @@ mod usl;
 
 use super::{clamp_workers, current_workers};
 use crate::units::format_bytes;
-use crate::{Action, Controller, Decision, Snapshot, StageRole, StageStats};
+use crate::{Action, Controller, Decision, Snapshot, StageKnobs, StageRole, StageStats};
 
 use usl::Usl;
 
@@ -74,9 +74,13 @@ const UNHUNG_CALL: f64 = 10.0;
 /// four thousand weighs 64 medians.)
 const GIANT: f64 = 64.0;
 /// Seconds a tripped breaker stays open (workers retire as their hung calls end)
-/// before it half-opens (the workers left make calls again): resilience4j's default
-/// `waitDurationInOpenState`.
-const OPEN_S: f64 = 60.0;
+/// before it half-opens and makes its first probe: Envoy's default base ejection time
+/// for an outlier host. A short lock is over by then.
+const FIRST_PROBE_S: f64 = 30.0;
+/// Seconds between the probes after the first: resilience4j's default wait in the
+/// open state. A lock that outlasted the first probe is a long one, and every probe
+/// made during it hangs as long as the calls it caught.
+const PROBE_S: f64 = 60.0;
 /// After a recovery the pool makes room for the calls still hung, in steps of at least
 /// this share of its count from before the lock (and at least one worker); fewer hung
 /// calls than a step are counted back into that count, and the breaker lets go.
@@ -123,11 +127,13 @@ const BATCH_STEP: usize = 4;
 ///    last finished one), is stuck (a locked database): every
 ///    call it starts would hang too, and hung calls outlive the lock. The breaker
 ///    opens: the target drops to 1, so workers whose calls end retire instead of
-///    starting a call that would hang again. After 60 s it half-opens: the workers
-///    left make calls again, each one a probe, and no fresh worker is started to
-///    hang beside them. Once a call ends within 10× its usual call time (it did not
-///    hang), or more calls end in a window than it had workers (some worker made
-///    several), it gets its count from before the lock back, plus one worker for
+///    starting a call that would hang again. After 30 s it half-opens: a rate limit
+///    lets one call start at once and then one a minute, each one a probe, made by a
+///    worker whose hung call ended (the others wait), or by one fresh worker when
+///    every worker is in a call. Once a call ends within 10× its usual call time (it
+///    did not hang), or more calls end in a window than it had workers (some worker
+///    made several), the rate limit goes (back to the operator's, if any) and the
+///    stage gets its count from before the lock back, plus one worker for
 ///    each call still hung from the lock (running past 10× the usual call time, and
 ///    since before the recovery): those hold workers and serve nothing. The extra
 ///    workers go in steps of an eighth of that count as the hung calls end, and once
@@ -247,6 +253,8 @@ struct Trip {
     restore: usize,
     /// Its median call time before it got stuck.
     usual_call_s: Option<f64>,
+    /// The rate limit in force before it tripped, given back when it recovers.
+    rate_limit: Option<f64>,
     /// Seconds since it tripped.
     open_s: f64,
     /// Where the breaker stands.
@@ -258,8 +266,10 @@ struct Trip {
 enum TripPhase {
     /// Workers retire as their hung calls end.
     Open,
-    /// The workers left make calls again, each one a probe.
-    HalfOpen,
+    /// One call per [`PROBE_S`] may start (a rate limit), each one a probe; a fresh
+    /// worker is added for a probe only when every worker is in a call. `spared_s` is
+    /// `open_s` when the last probe's worker was added or found waiting.
+    HalfOpen { spared_s: f64 },
     /// Calls end again, but those that started during the lock still hang and hold
     /// workers: the pool is its count from before the lock plus `hung` more. `since_s`
     /// is `open_s` when the stage recovered.
@@ -529,9 +539,8 @@ impl Controller for Adaptive {
             if stats.workers.pinned {
                 continue;
             }
-            if let Some(decision) = self.breaker(i, stats, view, tick, snapshot.window_s) {
-                out.push(decision);
-            }
+            let knobs = snapshot.knobs.stages.get(i).cloned().unwrap_or_default();
+            out.extend(self.breaker(i, stats, &knobs, view, tick, snapshot.window_s));
         }
         let mut undone = false;
         for (i, view) in views.iter().enumerate() {
@@ -613,17 +622,18 @@ impl Adaptive {
     /// Rule 0: the breaker. A stage whose workers are all busy and finish nothing
     /// (a locked database) gets no new calls: every one would hang too, and hung calls
     /// outlive the lock. Open, its workers retire as their hung calls end; half-open,
-    /// the ones left make calls again, each one a probe; once calls end as they did
-    /// before, it gets its workers back, plus one for every call still hung, until
-    /// those end.
+    /// one call may start at once and then one every [`PROBE_S`], each one a probe;
+    /// once calls end as they did before, it gets its workers back, plus one for every
+    /// call still hung, until those end.
     fn breaker(
         &mut self,
         i: usize,
         stats: &StageStats,
+        knobs: &StageKnobs,
         view: &View,
         tick: u64,
         window_s: f64,
-    ) -> Option<Decision> {
+    ) -> Vec<Decision> {
         let state = &mut self.stages[i];
         let finished = stats.records_out as f64 / window_s;
         // With nothing waiting there is no call to hold back: the workers left in
@@ -638,14 +648,17 @@ impl Adaptive {
             trip.open_s += window_s;
             if let TripPhase::Draining { since_s, hung } = trip.phase {
                 if state.stuck_streak < STUCK_TICKS {
-                    return self.drain(i, stats, tick, since_s, hung);
+                    return self
+                        .drain(i, stats, tick, since_s, hung)
+                        .into_iter()
+                        .collect();
                 }
             } else {
-                return self.recover(i, stats, view, tick, finished);
+                return self.recover(i, stats, knobs, view, tick, finished);
             }
         }
         if state.stuck_streak < STUCK_TICKS {
-            return None;
+            return Vec::new();
         }
         state.stuck_streak = 0;
         let intake = state.intake_before_stuck();
@@ -655,6 +668,7 @@ impl Adaptive {
         state.trip = Some(Trip {
             restore,
             usual_call_s: state.usual_call_s,
+            rate_limit: knobs.rate_limit,
             open_s: 0.0,
             phase: TripPhase::Open,
         });
@@ -666,7 +680,7 @@ impl Adaptive {
             view.utilisation * 100.0,
             view.workers
         );
-        self.force_resize(i, 1, tick, reason)
+        self.force_resize(i, 1, tick, reason).into_iter().collect()
     }
 
     /// Stage `i`'s tripped breaker.
@@ -678,15 +692,17 @@ impl Adaptive {
     }
 
     /// The breaker while open or half-open: recovers the stage once its calls end
-    /// again, half-opens it after [`OPEN_S`].
+    /// again; half-opens it after [`FIRST_PROBE_S`], and then finds a worker for a
+    /// probe every [`PROBE_S`].
     fn recover(
         &mut self,
         i: usize,
         stats: &StageStats,
+        knobs: &StageKnobs,
         view: &View,
         tick: u64,
         finished: f64,
-    ) -> Option<Decision> {
+    ) -> Vec<Decision> {
         let trip = self.trip(i);
         // A call that ended in about its usual time did not hang; and a hung
         // call ends once, so more calls ending in a window than the workers held
@@ -699,6 +715,8 @@ impl Adaptive {
                 .is_some_and(|usual| fastest_s <= UNHUNG_CALL * usual);
         if unhung || calls.count > trip.restore as u64 {
             let restore = trip.restore;
+            let rate_limit = trip.rate_limit;
+            let paced = matches!(trip.phase, TripPhase::HalfOpen { .. });
             let hung = hung_calls(stats, trip.usual_call_s, 0.0);
             let since_s = trip.open_s;
             let held = if hung >= hung_step(restore) {
@@ -718,19 +736,65 @@ impl Adaptive {
                 fastest_s * 1e3,
                 view.workers
             );
-            return self.force_resize(i, held, tick, reason);
+            let mut out = Vec::new();
+            if paced {
+                out.push(Decision::new(
+                    Action::SetRateLimit {
+                        stage: i,
+                        per_second: rate_limit,
+                    },
+                    format!(
+                        "adaptive/breaker: {} calls end again: no more paced probes",
+                        stats.name
+                    ),
+                ));
+            }
+            out.extend(self.force_resize(i, held, tick, reason));
+            return out;
         }
-        if trip.phase == TripPhase::HalfOpen || trip.open_s < OPEN_S {
-            return None;
+        let open_s = trip.open_s;
+        let in_calls = stats.running_calls_s.len() >= stats.workers.live;
+        match trip.phase {
+            TripPhase::Open if open_s >= FIRST_PROBE_S => {
+                trip.phase = TripPhase::HalfOpen { spared_s: open_s };
+                // One call (one batch) per PROBE_S, the first at once.
+                let per_second = knobs.batch_size.max(1) as f64 / PROBE_S;
+                let to = stats.workers.live + usize::from(in_calls);
+                let reason = format!(
+                    "adaptive/breaker: {} still stuck after {open_s:.0} s ({finished:.0} \
+                     records/s); half-open: one call every {PROBE_S:.0} s, each a probe, \
+                     made by a worker whose hung call ended or by one fresh worker: {} → {to}",
+                    stats.name, view.workers
+                );
+                let mut out = vec![Decision::new(
+                    Action::SetRateLimit {
+                        stage: i,
+                        per_second: Some(per_second),
+                    },
+                    format!(
+                        "adaptive/breaker: {} half-open: one call every {PROBE_S:.0} s",
+                        stats.name
+                    ),
+                )];
+                out.extend(self.force_resize(i, to, tick, reason));
+                out
+            }
+            TripPhase::HalfOpen { spared_s } if open_s - spared_s >= PROBE_S => {
+                trip.phase = TripPhase::HalfOpen { spared_s: open_s };
+                if !in_calls {
+                    // A worker whose hung call ended waits for the next probe.
+                    return Vec::new();
+                }
+                let to = stats.workers.live + 1;
+                let reason = format!(
+                    "adaptive/breaker: {} still stuck after {open_s:.0} s, every worker in \
+                     a call: one fresh worker for the next probe: {} → {to}",
+                    stats.name, view.workers
+                );
+                self.force_resize(i, to, tick, reason).into_iter().collect()
+            }
+            _ => Vec::new(),
         }
-        trip.phase = TripPhase::HalfOpen;
-        let to = stats.workers.live.max(1);
-        let reason = format!(
-            "adaptive/breaker: {} still stuck after {:.0} s ({finished:.0} records/s); \
-             half-open: the {to} workers left make calls again, each a probe: {} → {to}",
-            stats.name, trip.open_s, view.workers
-        );
-        self.force_resize(i, to, tick, reason)
     }
 
     /// The breaker after a recovery: the pool keeps room for the calls that started

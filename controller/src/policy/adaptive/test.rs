@@ -352,46 +352,82 @@ fn upsert(tick: u64, live: usize, calls: u64, records: u64, fastest_ms: f64) -> 
     snapshot
 }
 
+/// The rate limits among `decisions`, by stage.
+fn rate_limits(decisions: &[Decision]) -> Vec<(usize, Option<f64>)> {
+    decisions
+        .iter()
+        .filter_map(|d| match d.action {
+            Action::SetRateLimit { stage, per_second } => Some((stage, per_second)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// `snapshot` with every one of its live workers in a call that has run `age_s`, but
+/// `idle` of them.
+fn all_in_calls(mut snapshot: Snapshot, idle: usize, age_s: f64) -> Snapshot {
+    let stage = &mut snapshot.stages[0];
+    stage.running_calls_s = vec![age_s; stage.workers.live - idle];
+    snapshot
+}
+
 #[test]
-fn a_stuck_sink_trips_the_breaker_half_opens_and_gets_its_workers_back() {
+fn a_stuck_sink_trips_the_breaker_probes_at_a_paced_rate_and_gets_its_workers_back() {
     let mut policy = Adaptive::new();
     for tick in 2..40 {
-        policy.decide(&upsert(tick, 20, 2000, 2000, 1.0));
+        let mut snapshot = upsert(tick, 20, 2000, 2000, 1.0);
+        snapshot.knobs.stages[0].rate_limit = Some(5000.0);
+        policy.decide(&snapshot);
     }
     // The database locks: 20 calls in progress, nothing finishes.
     let first = policy.decide(&upsert(40, 20, 0, 0, 0.0));
     assert!(set_workers(&first).is_empty(), "{first:?}");
     // Open: the workers retire as their hung calls end, none starts a new call.
-    let decisions = policy.decide(&upsert(41, 20, 0, 0, 0.0));
+    let mut locked = upsert(41, 20, 0, 0, 0.0);
+    locked.knobs.stages[0].rate_limit = Some(5000.0);
+    let decisions = policy.decide(&locked);
     assert_eq!(set_workers(&decisions), vec![(0, 1)]);
     assert!(decisions[0]
         .reason
         .starts_with("adaptive/breaker: upsert is 100% busy"));
-    let mut held = |snapshot: Snapshot| set_workers(&policy.decide(&snapshot));
-    // A few hung calls end after 30 s and their workers retire; no fresh worker is
-    // started beside the hung ones.
-    for tick in 42..101 {
+    let mut decide = |snapshot: Snapshot| policy.decide(&snapshot);
+    // A few hung calls end and their workers retire; nothing else for 30 s.
+    for tick in 42..71 {
         let live = 20 - (tick - 42) as usize / 10;
         let ended = u64::from(tick % 10 == 0);
-        assert!(
-            held(upsert(tick, live, ended, ended, 30e3)).is_empty(),
-            "tick {tick}"
-        );
+        let decisions = decide(all_in_calls(upsert(tick, live, ended, ended, 30e3), 0, 9.0));
+        assert!(decisions.is_empty(), "tick {tick}: {decisions:?}");
     }
-    // Sixty seconds open: half-open, the 15 workers left make calls again.
-    assert_eq!(held(upsert(101, 15, 0, 0, 0.0)), vec![(0, 15)]);
-    // Hung calls ending, however many records (a batch) or calls (fifteen hung
+    // Thirty seconds open: half-open. One call may start at once and then one a
+    // minute; with every worker in a hung call, one fresh worker makes the first.
+    let half_open = decide(all_in_calls(upsert(71, 18, 0, 0, 0.0), 0, 30.0));
+    assert_eq!(rate_limits(&half_open), vec![(0, Some(1.0 / 60.0))]);
+    assert_eq!(set_workers(&half_open), vec![(0, 19)]);
+    // Hung calls ending, however many records (a batch) or calls (eighteen hung
     // workers at once), are no sign the lock is over.
-    assert!(held(upsert(102, 15, 1, 500, 30e3)).is_empty());
-    assert!(held(upsert(103, 15, 15, 15, 30e3)).is_empty());
+    assert!(decide(all_in_calls(upsert(72, 19, 1, 500, 30e3), 0, 31.0)).is_empty());
+    assert!(decide(all_in_calls(upsert(73, 19, 18, 18, 30e3), 0, 32.0)).is_empty());
+    for tick in 74..131 {
+        assert!(decide(all_in_calls(upsert(tick, 19, 0, 0, 0.0), 1, 40.0)).is_empty());
+    }
+    // A minute on, a worker whose hung call ended waits for the next probe: no
+    // fresh one. Another minute on, every worker is in a call: one fresh worker.
+    assert!(decide(all_in_calls(upsert(131, 19, 0, 0, 0.0), 1, 90.0)).is_empty());
+    for tick in 132..191 {
+        assert!(decide(all_in_calls(upsert(tick, 19, 0, 0, 0.0), 0, 90.0)).is_empty());
+    }
+    let spare = decide(all_in_calls(upsert(191, 19, 0, 0, 0.0), 0, 150.0));
+    assert_eq!(set_workers(&spare), vec![(0, 20)]);
+    assert!(rate_limits(&spare).is_empty());
     // A call that took about its usual time did not hang: the lock is over. The
-    // stage gets its 20 workers back, the calls still hung among them.
-    let decisions = policy.decide(&upsert(104, 15, 5, 5, 7.0));
-    assert_eq!(set_workers(&decisions), vec![(0, 20)]);
+    // operator's rate limit is back, and the stage gets its 20 workers back.
+    let recovered = decide(upsert(192, 20, 5, 5, 7.0));
+    assert_eq!(rate_limits(&recovered), vec![(0, Some(5000.0))]);
+    assert_eq!(set_workers(&recovered), vec![(0, 20)]);
     assert!(
-        decisions[0].reason.contains("its fastest call in 7.0 ms"),
+        recovered[1].reason.contains("its fastest call in 7.0 ms"),
         "{}",
-        decisions[0].reason
+        recovered[1].reason
     );
     // The lock says nothing of where the stage's knee is: no cap comes of it.
     assert_eq!(policy.stages[0].cap, None);
@@ -660,11 +696,13 @@ fn after_a_lock_the_pool_makes_room_for_the_calls_still_hung_until_they_end() {
     // hold workers and serve nothing.
     assert_eq!(set_workers(&recovered), vec![(0, 32)]);
     assert!(
-        recovered[0]
+        recovered
+            .last()
+            .unwrap()
             .reason
             .contains("its 20 workers, plus one for each of the 12 calls still hung"),
-        "{}",
-        recovered[0].reason
+        "{:?}",
+        recovered
     );
     let mut held = |tick: u64, hung: usize| {
         let snapshot = with_running(upsert(tick, 32, 2000, 2000, 1.0), hung, 80.0);
