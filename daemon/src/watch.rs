@@ -80,7 +80,7 @@ fn describe(action: &Action) -> String {
         ),
         Action::SetRateLimit { per_second, .. } => format!(
             "rate limit → {}",
-            per_second.map_or_else(|| "none".to_owned(), |r| format!("{r}/s"))
+            per_second.map_or_else(|| "none".to_owned(), per_second_in_words)
         ),
         Action::SetSerialThreshold { bytes: b } => {
             format!("serial threshold → {}", bytes(b, "off"))
@@ -88,6 +88,15 @@ fn describe(action: &Action) -> String {
         Action::SetMemoryBudget { bytes: b } => {
             format!("memory budget → {}", bytes(b, "the operator's"))
         }
+    }
+}
+
+/// A rate limit in words: `250/s`, `2.5/s`, or `1 per 60 s` below one a second.
+fn per_second_in_words(rate: f64) -> String {
+    if rate >= 1.0 {
+        format!("{}/s", (rate * 10.0).round() / 10.0)
+    } else {
+        format!("1 per {} s", (1.0 / rate.max(1e-9) * 10.0).round() / 10.0)
     }
 }
 
@@ -128,6 +137,13 @@ mod tests {
                 per_second: Some(250.0)
             }),
             "rate limit → 250/s"
+        );
+        assert_eq!(
+            describe(&Action::SetRateLimit {
+                stage: 1,
+                per_second: Some(1.0 / 60.0)
+            }),
+            "rate limit → 1 per 60 s"
         );
         assert_eq!(outcome(&Outcome::Clamped { value: 8 }), "clamped to 8");
     }

@@ -45,6 +45,9 @@ pub(crate) fn rate(per_second: f64) -> String {
     let value = per_second.max(0.0);
     if value == 0.0 {
         "0/s".into()
+    } else if value < 0.1 {
+        // A breaker's probes, say: one a minute.
+        format!("1 per {}", seconds(1.0 / value))
     } else if value < 10.0 {
         format!("{value:.1}/s")
     } else if value < 999.5 {
@@ -208,6 +211,8 @@ mod tests {
         assert_eq!(count(12_345), "12.3k");
         assert_eq!(count(1_234_567), "1.23M");
         assert_eq!(rate(0.0), "0/s");
+        assert_eq!(rate(1.0 / 60.0), "1 per 1m00s");
+        assert_eq!(rate(0.05), "1 per 20s");
         assert_eq!(rate(3.44), "3.4/s");
         assert_eq!(rate(340.2), "340/s");
         assert_eq!(rate(1234.0), "1.23k/s");
