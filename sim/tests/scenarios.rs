@@ -2,6 +2,8 @@
 //!
 //! Every `tests/scenarios/NAME.toml` is a test copy of a shared scenario (shortened
 //! where the full one would make the suite slow; the shared files are never changed),
+//! or of one of the project's where the shared ones leave a behaviour untested
+//! (`two-core-lock`: a lock short enough that the breaker must probe soon after it),
 //! and `NAME.expect.toml` beside it holds:
 //!
 //! - `[oracle]`: the best static configuration, as `brigade sim` found it for this
