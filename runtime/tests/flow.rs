@@ -1,5 +1,6 @@
 //! Records flow end to end with exact counts: fan-out, filtering, batching sinks,
-//! and random resizes of pools and queues while the pipeline runs.
+//! and random resizes of pools and queues while the pipeline runs; and a call stuck for
+//! many windows, in a worker or in the serial lane, counts in each while it lasts.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -209,6 +210,35 @@ proptest! {
     }
 }
 
+/// What a run with one call stuck for ten windows showed: the window it started in,
+/// the ten it was stuck in, the ones after it was let go, and the report.
+struct StuckCall {
+    started: Arc<Snapshot>,
+    stuck: Vec<Arc<Snapshot>>,
+    after: Vec<Arc<Snapshot>>,
+    report: brigade_runtime::Report,
+}
+
+/// Watches `running`, whose call waiting on `release` is stuck from the first window
+/// on, for eleven windows of 20 ms, lets the call go and shuts the pipeline down.
+fn watch_stuck_call(
+    running: brigade_runtime::Running,
+    release: crossbeam_channel::Sender<()>,
+) -> StuckCall {
+    let ticks = running.monitor().subscribe();
+    let next = || ticks.recv_timeout(Duration::from_secs(5)).unwrap().snapshot;
+    let started = next();
+    let stuck = (0..10).map(|_| next()).collect();
+    release.send(()).unwrap();
+    let report = running.shutdown();
+    StuckCall {
+        started,
+        stuck,
+        after: ticks.iter().map(|tick| tick.snapshot).collect(),
+        report,
+    }
+}
+
 #[test]
 fn a_call_stuck_for_many_windows_is_busy_in_each_and_shows_as_running() {
     let (release, released) = crossbeam_channel::bounded::<()>(0);
@@ -222,20 +252,14 @@ fn a_call_stuck_for_many_windows_is_busy_in_each_and_shows_as_running() {
         })
         .start()
         .unwrap();
-    let ticks = running.monitor().subscribe();
-    let next = || ticks.recv_timeout(Duration::from_secs(5)).unwrap().snapshot;
-    // The window in which the call started, then ten with it stuck.
-    let mut windows = vec![next()];
-    let stuck: Vec<_> = (0..10).map(|_| next()).collect();
-    release.send(()).unwrap();
-    let report = running.shutdown();
+    let run = watch_stuck_call(running, release);
     assert_eq!(
-        report.completed, report.admitted,
+        run.report.completed, run.report.admitted,
         "shutdown drains what it admitted"
     );
     let mut ran_before = 0.0;
     let mut parse_blocked = 0;
-    for snapshot in &stuck {
+    for snapshot in &run.stuck {
         // With upsert's queue full all window, parse waits for room: blocked, not
         // busy, no call running.
         let (parse, upsert) = (&snapshot.stages[0], &snapshot.stages[1]);
@@ -266,12 +290,62 @@ fn a_call_stuck_for_many_windows_is_busy_in_each_and_shows_as_running() {
     // over the whole run the worker was never busier than it was alive (counted
     // twice, it would be about twice as busy; the margin is for the worker-seconds,
     // which the control thread samples).
-    windows.extend(stuck);
-    windows.extend(ticks.iter().map(|tick| tick.snapshot));
-    let (busy, alive) = windows.iter().fold((0.0, 0.0), |(busy, alive), snapshot| {
+    let windows = std::iter::once(&run.started)
+        .chain(&run.stuck)
+        .chain(&run.after);
+    let (busy, alive) = windows.fold((0.0, 0.0), |(busy, alive), snapshot| {
         let upsert = &snapshot.stages[1];
         (busy + upsert.busy_s, alive + upsert.worker_s)
     });
     assert!(busy > 0.18, "ten windows of 20 ms busy at least: {busy}");
     assert!(busy <= alive * 1.2, "busy {busy} s of {alive} s alive");
+}
+
+#[test]
+fn a_giant_stuck_in_the_serial_lane_is_busy_in_every_window_it_spans() {
+    let (release, released) = crossbeam_channel::bounded::<()>(0);
+    // The giant is read first, so the lane's call starts in the first window.
+    let records = (0..100usize).map(|i| vec![0u8; if i == 0 { 4 << 20 } else { 512 }]);
+    let running = Pipeline::from_iter(records)
+        .tick(Duration::from_millis(20))
+        .serial_threshold(1 << 20)
+        .sink("write", move |record: Vec<u8>| {
+            if record.len() >= 1 << 20 {
+                released.recv().unwrap();
+            }
+        })
+        .start()
+        .unwrap();
+    let run = watch_stuck_call(running, release);
+    assert_eq!(run.report.completed, 100);
+    for snapshot in &run.stuck {
+        let lane = &snapshot.global.serial;
+        assert!(
+            lane.current_bytes >= 4 << 20,
+            "the giant is in the lane: {lane:?}"
+        );
+        assert_eq!(lane.records, 0, "and does not finish: {lane:?}");
+        assert!(
+            lane.busy_s > 0.9 * snapshot.window_s,
+            "the lane is busy all window: {lane:?} in {} s",
+            snapshot.window_s
+        );
+        let write = &snapshot.stages[0];
+        assert!(
+            write.busy_s > 0.9 * snapshot.window_s,
+            "and so is the stage it is in: {write:?}"
+        );
+    }
+    // Counted while it ran, the call is not counted again when it ends.
+    let windows = std::iter::once(&run.started)
+        .chain(&run.stuck)
+        .chain(&run.after);
+    let (busy, span) = windows.fold((0.0, 0.0), |(busy, span), snapshot| {
+        (
+            busy + snapshot.global.serial.busy_s,
+            span + snapshot.window_s,
+        )
+    });
+    assert!(busy > 0.18, "ten windows of 20 ms busy at least: {busy}");
+    assert!(busy <= span * 1.05, "busy {busy} s of {span} s");
 }

@@ -224,6 +224,17 @@ pub(crate) fn set_workers(decisions: &[Decision]) -> Vec<(usize, usize)> {
         .collect()
 }
 
+/// The `(stage, per_second)` of every `SetRateLimit` among `decisions`.
+pub(crate) fn rate_limits(decisions: &[Decision]) -> Vec<(usize, Option<f64>)> {
+    decisions
+        .iter()
+        .filter_map(|d| match d.action {
+            Action::SetRateLimit { stage, per_second } => Some((stage, per_second)),
+            _ => None,
+        })
+        .collect()
+}
+
 /// Runs `policy` for ticks 1..=`ticks` against a model of a pipeline: each tick,
 /// `model` builds the window's snapshot from the current worker counts (its tick is
 /// set here), and the policy's `SetWorkers` decisions update the counts for the next

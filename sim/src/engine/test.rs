@@ -257,12 +257,10 @@ impl Controller for Recorder {
     }
 }
 
-#[test]
-fn calls_stuck_in_a_slow_phase_are_busy_and_show_how_long_they_have_run() {
-    let mut sc = scenario(1000.0, vec![stage("write", StageKind::Io, 1e-3)]);
-    sc.runtime.initial_workers = 4;
-    // A call that starts between 10 and 11 s takes 1 ms × 20 000 = 20 s: the four
-    // workers are stuck from just after 10 s to just after 30 s.
+/// A call of the first stage (1 ms) that starts between 10 and 11 s takes 1 ms ×
+/// 20 000 = 20 s: the workers in calls then are stuck from just after 10 s to just
+/// after 30 s.
+fn stuck_from_10_to_30_s(sc: &mut Scenario) {
     sc.phases = vec![
         Phase {
             at_s: 10.0,
@@ -275,6 +273,13 @@ fn calls_stuck_in_a_slow_phase_are_busy_and_show_how_long_they_have_run() {
             source_rate: None,
         },
     ];
+}
+
+#[test]
+fn calls_stuck_in_a_slow_phase_are_busy_and_show_how_long_they_have_run() {
+    let mut sc = scenario(1000.0, vec![stage("write", StageKind::Io, 1e-3)]);
+    sc.runtime.initial_workers = 4;
+    stuck_from_10_to_30_s(&mut sc);
     let snapshots = std::sync::Arc::default();
     run(&sc, Recorder(std::sync::Arc::clone(&snapshots)));
     let snapshots = snapshots.lock().unwrap();
@@ -350,19 +355,7 @@ impl Controller for LimitAtTwelve {
 fn a_concurrency_limit_counts_only_the_calls_begun_under_it_as_the_runtime_does() {
     let mut sc = scenario(10_000.0, vec![stage("write", StageKind::Io, 1e-3)]);
     sc.runtime.initial_workers = 4;
-    // The four workers are stuck from just after 10 s to just after 30 s, as above.
-    sc.phases = vec![
-        Phase {
-            at_s: 10.0,
-            service_scale: Some((0, 20_000.0)),
-            source_rate: None,
-        },
-        Phase {
-            at_s: 11.0,
-            service_scale: Some((0, 1.0)),
-            source_rate: None,
-        },
-    ];
+    stuck_from_10_to_30_s(&mut sc);
     let snapshots = std::sync::Arc::default();
     run(&sc, LimitAtTwelve(std::sync::Arc::clone(&snapshots)));
     let snapshots = snapshots.lock().unwrap();

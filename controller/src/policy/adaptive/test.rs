@@ -1,7 +1,7 @@
 //! The adaptive policy on hand-made Snapshots and on small models of a pipeline.
 
 use super::*;
-use crate::policy::test_support::{drive, set_workers, SnapshotBuilder, StageBuilder};
+use crate::policy::test_support::{drive, rate_limits, set_workers, SnapshotBuilder, StageBuilder};
 
 /// Every call handles one record: the service histogram counts the records.
 fn with_calls(mut snapshot: Snapshot) -> Snapshot {
@@ -350,17 +350,6 @@ fn upsert(tick: u64, live: usize, calls: u64, records: u64, fastest_ms: f64) -> 
     stage.service_time_us.min = (fastest_ms * 1e3) as u64;
     stage.service_time_us.p50 = (fastest_ms.max(6.5) * 1e3) as u64;
     snapshot
-}
-
-/// The rate limits among `decisions`, by stage.
-fn rate_limits(decisions: &[Decision]) -> Vec<(usize, Option<f64>)> {
-    decisions
-        .iter()
-        .filter_map(|d| match d.action {
-            Action::SetRateLimit { stage, per_second } => Some((stage, per_second)),
-            _ => None,
-        })
-        .collect()
 }
 
 /// `snapshot` with every one of its live workers in a call that has run `age_s`, but
