@@ -132,13 +132,13 @@ const BATCH_STEP: usize = 4;
 ///    worker whose hung call ended (the others wait), or by one fresh worker when
 ///    every worker is in a call. Once a call ends within 10× its usual call time (it
 ///    did not hang), or more calls end in a window than it had workers (some worker
-///    made several), the rate limit goes (back to the operator's, if any) and the
-///    stage gets its count from before the lock back, plus one worker for
-///    each call still hung from the lock (running past 10× the usual call time, and
-///    since before the recovery): those hold workers and serve nothing. The extra
-///    workers go in steps of an eighth of that count as the hung calls end, and once
-///    fewer than a step are left the breaker lets go. Until then the stage is the
-///    breaker's: no other rule resizes it.
+///    made several), the rate limit goes (back to the operator's from before, unless
+///    the operator set another meanwhile) and the stage gets its count from before
+///    the lock back, plus one worker for each call still hung from the lock (running
+///    past 10× the usual call time, and since before the recovery): those hold
+///    workers and serve nothing. The extra workers go in steps of an eighth of that
+///    count as the hung calls end, and once fewer than a step are left the breaker
+///    lets go. Until then the stage is the breaker's: no other rule resizes it.
 /// 1. **Budget** (`adaptive/budget`): when the operator set no memory budget, set one
 ///    at 80% of the machine's memory; the serial threshold at half the budget, so
 ///    that no two giants hold the whole budget between them.
@@ -266,10 +266,11 @@ struct Trip {
 enum TripPhase {
     /// Workers retire as their hung calls end.
     Open,
-    /// One call per [`PROBE_S`] may start (a rate limit), each one a probe; a fresh
-    /// worker is added for a probe only when every worker is in a call. `spared_s` is
-    /// `open_s` when the last probe's worker was added or found waiting.
-    HalfOpen { spared_s: f64 },
+    /// One call per [`PROBE_S`] may start (a rate limit of `probe_rate` records per
+    /// second), each one a probe; a fresh worker is added for a probe only when every
+    /// worker is in a call. `spared_s` is `open_s` when the last probe's worker was
+    /// added or found waiting.
+    HalfOpen { spared_s: f64, probe_rate: f64 },
     /// Calls end again, but those that started during the lock still hang and hold
     /// workers: the pool is its count from before the lock plus `hung` more. `since_s`
     /// is `open_s` when the stage recovered.
@@ -716,7 +717,13 @@ impl Adaptive {
         if unhung || calls.count > trip.restore as u64 {
             let restore = trip.restore;
             let rate_limit = trip.rate_limit;
-            let paced = matches!(trip.phase, TripPhase::HalfOpen { .. });
+            // The probes' rate limit goes, unless the operator has set another since.
+            let paced = match trip.phase {
+                TripPhase::HalfOpen { probe_rate, .. } => knobs
+                    .rate_limit
+                    .is_some_and(|limit| (limit / probe_rate - 1.0).abs() < 1e-6),
+                _ => false,
+            };
             let hung = hung_calls(stats, trip.usual_call_s, 0.0);
             let since_s = trip.open_s;
             let held = if hung >= hung_step(restore) {
@@ -756,9 +763,12 @@ impl Adaptive {
         let in_calls = stats.running_calls_s.len() >= stats.workers.live;
         match trip.phase {
             TripPhase::Open if open_s >= FIRST_PROBE_S => {
-                trip.phase = TripPhase::HalfOpen { spared_s: open_s };
                 // One call (one batch) per PROBE_S, the first at once.
                 let per_second = knobs.batch_size.max(1) as f64 / PROBE_S;
+                trip.phase = TripPhase::HalfOpen {
+                    spared_s: open_s,
+                    probe_rate: per_second,
+                };
                 let to = stats.workers.live + usize::from(in_calls);
                 let reason = format!(
                     "adaptive/breaker: {} still stuck after {open_s:.0} s ({finished:.0} \
@@ -779,8 +789,14 @@ impl Adaptive {
                 out.extend(self.force_resize(i, to, tick, reason));
                 out
             }
-            TripPhase::HalfOpen { spared_s } if open_s - spared_s >= PROBE_S => {
-                trip.phase = TripPhase::HalfOpen { spared_s: open_s };
+            TripPhase::HalfOpen {
+                spared_s,
+                probe_rate,
+            } if open_s - spared_s >= PROBE_S => {
+                trip.phase = TripPhase::HalfOpen {
+                    spared_s: open_s,
+                    probe_rate,
+                };
                 if !in_calls {
                     // A worker whose hung call ended waits for the next probe.
                     return Vec::new();

@@ -410,7 +410,9 @@ fn a_stuck_sink_trips_the_breaker_probes_at_a_paced_rate_and_gets_its_workers_ba
     assert!(rate_limits(&spare).is_empty());
     // A call that took about its usual time did not hang: the lock is over. The
     // operator's rate limit is back, and the stage gets its 20 workers back.
-    let recovered = decide(upsert(192, 20, 5, 5, 7.0));
+    let mut over = upsert(192, 20, 5, 5, 7.0);
+    over.knobs.stages[0].rate_limit = Some(1.0 / 60.0);
+    let recovered = decide(over);
     assert_eq!(rate_limits(&recovered), vec![(0, Some(5000.0))]);
     assert_eq!(set_workers(&recovered), vec![(0, 20)]);
     assert!(
@@ -420,6 +422,21 @@ fn a_stuck_sink_trips_the_breaker_probes_at_a_paced_rate_and_gets_its_workers_ba
     );
     // The lock says nothing of where the stage's knee is: no cap comes of it.
     assert_eq!(policy.stages[0].cap, None);
+}
+
+#[test]
+fn a_rate_limit_the_operator_set_during_the_lock_is_left_alone() {
+    let mut policy = tripped(2000);
+    for tick in 42..71 {
+        policy.decide(&all_in_calls(upsert(tick, 18, 0, 0, 0.0), 0, 30.0));
+    }
+    let half_open = policy.decide(&all_in_calls(upsert(71, 18, 0, 0, 0.0), 0, 30.0));
+    assert_eq!(rate_limits(&half_open), vec![(0, Some(1.0 / 60.0))]);
+    let mut over = upsert(72, 19, 5, 5, 7.0);
+    over.knobs.stages[0].rate_limit = Some(100.0);
+    let recovered = policy.decide(&over);
+    assert_eq!(set_workers(&recovered), vec![(0, 20)]);
+    assert!(rate_limits(&recovered).is_empty(), "{recovered:?}");
 }
 
 /// A policy whose breaker tripped at tick 41 on a 20-worker sink that ended `calls`
