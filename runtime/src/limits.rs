@@ -73,13 +73,16 @@ impl Limits {
         Some(self.concurrency.load(SeqCst)).filter(|&n| n > 0)
     }
 
-    /// Sets the rate limit in records per second (`None` = none).
+    /// Sets the rate limit in records per second (`None` = none). Setting the limit in
+    /// force again changes nothing.
     pub(crate) fn set_rate(&self, per_second: Option<f64>) {
         let interval = match per_second {
             Some(rate) if rate > 0.0 => (1e9 / rate).max(1.0) as u64,
             _ => 0,
         };
-        self.interval_ns.store(interval, SeqCst);
+        if self.interval_ns.swap(interval, SeqCst) == interval {
+            return;
+        }
         // The slots reserved under the old limit are void: the new one starts now.
         self.next_ns.store(self.now_ns(), SeqCst);
         self.rate_generation.fetch_add(1, SeqCst);
@@ -271,12 +274,22 @@ mod tests {
         // The next slot is 10 s away; a faster limit gives a nearer one...
         let second = sleeper(&limits);
         thread::sleep(Duration::from_millis(50));
-        limits.set_rate(Some(5.0));
+        limits.set_rate(Some(2.0));
         let waited = second.join().unwrap();
         assert!(
             waited >= Duration::from_millis(45) && waited < Duration::from_secs(1),
             "{waited:?}"
         );
+        // The same limit again keeps the slots reserved under it: the next is 0.5 s
+        // after the last.
+        limits.set_rate(Some(2.0));
+        let again = limits.enter(1, None);
+        assert!(
+            again.waited >= Duration::from_millis(250),
+            "{:?}",
+            again.waited
+        );
+        limits.exit(again);
         // ...and a lifted one lets the caller go at once.
         limits.set_rate(Some(0.1));
         limits.exit(limits.enter(1, None));

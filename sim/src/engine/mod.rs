@@ -851,9 +851,11 @@ impl Engine {
                 // next call may start now.
                 let now = self.now;
                 let stage_sim = &mut self.stages[stage];
-                stage_sim.rate_limit = per_second;
-                stage_sim.rate_next = now;
-                stage_sim.rate_timer = false;
+                if stage_sim.rate_limit != per_second {
+                    stage_sim.rate_limit = per_second;
+                    stage_sim.rate_next = now;
+                    stage_sim.rate_timer = false;
+                }
                 self.knobs.stages[stage].rate_limit = per_second;
                 Outcome::Applied
             }
