@@ -318,9 +318,9 @@ fn calls_stuck_in_a_slow_phase_are_busy_and_show_how_long_they_have_run() {
     assert!(at(40.0).running_calls_s.iter().all(|&ran| ran < 1e-3));
 }
 
-/// Records every snapshot and, at tick 12, grows the pool to 8 and limits its calls
-/// to 2 at once.
-struct LimitAtTwelve(std::sync::Arc<std::sync::Mutex<Vec<Snapshot>>>);
+/// Records every snapshot (as [`Recorder`]) and, at tick 12, grows the pool to 8 and
+/// limits its calls to 2 at once.
+struct LimitAtTwelve(Recorder);
 
 impl Controller for LimitAtTwelve {
     fn name(&self) -> &str {
@@ -328,7 +328,7 @@ impl Controller for LimitAtTwelve {
     }
 
     fn decide(&mut self, snapshot: &Snapshot) -> Vec<Decision> {
-        self.0.lock().unwrap().push(snapshot.clone());
+        self.0.decide(snapshot);
         if snapshot.tick != 12 {
             return Vec::new();
         }
@@ -357,7 +357,10 @@ fn a_concurrency_limit_counts_only_the_calls_begun_under_it_as_the_runtime_does(
     sc.runtime.initial_workers = 4;
     stuck_from_10_to_30_s(&mut sc);
     let snapshots = std::sync::Arc::default();
-    run(&sc, LimitAtTwelve(std::sync::Arc::clone(&snapshots)));
+    run(
+        &sc,
+        LimitAtTwelve(Recorder(std::sync::Arc::clone(&snapshots))),
+    );
     let snapshots = snapshots.lock().unwrap();
     let at = |tick: u64| snapshots[tick as usize - 1].stages[0].clone();
     // The runtime does not count the calls running when a limit is first set: two of
