@@ -100,6 +100,10 @@ const BUFFER_SHARE: f64 = 0.6;
 const MAX_BUFFER_S: f64 = 30.0;
 /// Deepest queue the policy asks for, records.
 const MAX_QUEUE: usize = 65_536;
+/// Windows in a row a queue must fill at some moment to be deepened for bursts.
+const BURST_WINDOWS: u32 = 2;
+/// Most seconds of a stage's work a queue deepened for bursts holds.
+const BURST_S: f64 = 2.0;
 /// Calls a window needs before its median call time stands for the stage's.
 const TYPICAL_CALLS: u64 = 20;
 /// A batching sink whose calls take at least this share of the batch size has full
@@ -172,8 +176,14 @@ const BATCH_STEP: usize = 4;
 ///    queue 4× deeper (at most 60% of the budget at its mean record size): the
 ///    backlog is worked off when the load drops. Latency for throughput, bounded:
 ///    the queue holds at most 30 s of the stage's work. Not while the cores are
-///    full: filling the queue would take cores from the bottleneck.
-/// 5. **Right-size the rest** (`adaptive/right-size`): a stage busy ≥ 90% without a
+///    full, unless the bottleneck is the first stage: filling its queue would take
+///    cores from it, where the source alone fills the first.
+/// 5. **Bursts** (`adaptive/burst`): with no stage short of workers, the last stage
+///    whose input queue filled at some moment of two windows in a row, while the
+///    first queue did too (the source waited), gets a queue 4× deeper, up to 2 s of
+///    its work within 60% of the budget: heavy-tailed calls back records up while
+///    the stage keeps up on average.
+/// 6. **Right-size the rest** (`adaptive/right-size`): a stage busy ≥ 90% without a
 ///    backlog, while the cores are not full, grows to `ceil(calls in progress /
 ///    0.85)`; a stage whose smoothed load
 ///    fits fewer workers, with its queue under a quarter full, for 30 windows in a
@@ -183,9 +193,9 @@ const BATCH_STEP: usize = 4;
 /// A stage waits a window after a change before its figures count; a stage that
 /// reversed direction does not reverse again for 300 ticks, and after two reversals
 /// not at all, under the same load: no oscillation. A new load lifts both (its
-/// intake risen by 30% since the last reversal, for ten windows as the bottleneck,
-/// to grow; fallen by 30% to shrink), so a stage shrunk in a slow spell grows back
-/// when the spell ends. Pinned
+/// intake, or its calls in progress, risen by 30% since the last reversal, for ten
+/// windows as the bottleneck, to grow; fallen by 30% to shrink), so a stage shrunk
+/// in a slow spell grows back when the spell ends, or when its calls slow. Pinned
 /// stages are left alone, and nothing happens while the operator has paused the
 /// controller.
 #[derive(Debug, Default)]
@@ -209,6 +219,8 @@ struct StageState {
     streak: u32,
     /// Windows in a row the stage has been stuck.
     stuck_streak: u32,
+    /// Windows in a row the stage's input queue was full at some moment.
+    full_streak: u32,
     /// The breaker, while it holds new calls back from a stuck stage.
     trip: Option<Trip>,
     /// The stage's call time against its concurrency.
@@ -229,6 +241,8 @@ struct StageState {
     slow_intake: f64,
     /// `intake` when the stage last reversed.
     intake_at_reversal: Option<f64>,
+    /// `load` when the stage last reversed.
+    load_at_reversal: Option<f64>,
     /// Median call time of the last window with enough calls, while not stuck.
     usual_call_s: Option<f64>,
     /// 90th-percentile record weight of the last window with enough records.
@@ -498,6 +512,12 @@ impl Controller for Adaptive {
             } else {
                 0
             };
+            let queue = &snapshot.stages[i].queue;
+            state.full_streak = if queue.capacity > 0 && queue.max_depth >= queue.capacity {
+                state.full_streak + 1
+            } else {
+                0
+            };
             let intake = snapshot.stages[i].records_in as f64 / snapshot.window_s;
             state.intake += LOAD_SMOOTHING * (intake - state.intake);
             state.slow_intake += SLOW_SMOOTHING * (intake - state.slow_intake);
@@ -518,7 +538,11 @@ impl Controller for Adaptive {
             }
             if tick > state.changed_at + SETTLE_TICKS {
                 if let Some(typical) = typical_call_s(&snapshot.stages[i]) {
-                    state.usl.observe(view.concurrency, typical);
+                    if state.usl.observe(view.concurrency, typical) {
+                        // The calls changed: what batches cost before says nothing now.
+                        state.batch_points.clear();
+                        state.batch_done = false;
+                    }
                 }
                 state.load = if state.load > 0.0 {
                     state.load + LOAD_SMOOTHING * (view.concurrency - state.load)
@@ -593,6 +617,9 @@ impl Controller for Adaptive {
         if let Some(b) = bottleneck.filter(|b| !grown.contains(b) && self.stages[*b].cap.is_some())
         {
             out.extend(buffer(b, &snapshot.stages[b], &views[b], snapshot));
+        }
+        if !probing && !views.iter().any(View::bottleneck) {
+            out.extend(absorb(&self.stages, snapshot));
         }
         for (i, view) in views.iter().enumerate() {
             let stats = &snapshot.stages[i];
@@ -1049,7 +1076,7 @@ impl Adaptive {
         Some(out)
     }
 
-    /// Rule 5: sizes a stage that is not the bottleneck to its load.
+    /// Rule 6: sizes a stage that is not the bottleneck to its load.
     fn right_size(
         &mut self,
         i: usize,
@@ -1157,13 +1184,16 @@ impl Adaptive {
         let direction = if to > from { 1 } else { -1 };
         if state.direction == -direction {
             // Reversing under the load that made the last reversal is oscillation;
-            // growing under a load that rose since (a slow spell that ended), or
-            // shrinking under one that fell, answers a new load. A rise counts once
-            // it has lasted: a stage filling a queue just made deeper is busy for a
-            // moment only.
-            let new_load = state
-                .intake_at_reversal
-                .is_some_and(|r| (state.intake - r) * f64::from(direction) >= LOAD_CHANGE * r)
+            // growing under a load that rose since, or shrinking under one that
+            // fell, answers a new load: more (or fewer) records (a slow spell that
+            // ended), or more (or less) time in each (a database that slowed), so
+            // more (or fewer) calls in progress. A rise counts once it has lasted: a
+            // stage filling a queue just made deeper is busy for a moment only.
+            let moved = |now: f64, then: Option<f64>| {
+                then.is_some_and(|r| (now - r) * f64::from(direction) >= LOAD_CHANGE * r)
+            };
+            let new_load = (moved(state.intake, state.intake_at_reversal)
+                || moved(state.load, state.load_at_reversal))
                 && (direction < 0 || state.streak >= SETTLED_STREAK);
             let cooling = state
                 .reversed_at
@@ -1174,6 +1204,7 @@ impl Adaptive {
             state.reversed_at = Some(tick);
             state.reversals += 1;
             state.intake_at_reversal = Some(state.intake);
+            state.load_at_reversal = Some(state.load);
         }
         state.direction = direction;
         state.changed_at = tick;
@@ -1201,8 +1232,9 @@ fn buffer(b: usize, stats: &StageStats, view: &View, snapshot: &Snapshot) -> Opt
         .is_some_and(|first| first.queue.mean_depth >= 0.9 * first.queue.capacity as f64);
     let room = (snapshot.global.inflight_bytes_max as f64) < BUFFER_ROOM * budget as f64;
     // On full cores, the stages upstream would fill the deeper queue with cores taken
-    // from the bottleneck: the buffer would cost throughput now.
-    if view.fill < 0.9 || !held_back || !room || cores_full(snapshot) {
+    // from the bottleneck: the buffer would cost throughput now. The first stage's
+    // queue is filled by the source alone.
+    if view.fill < 0.9 || !held_back || !room || (b > 0 && cores_full(snapshot)) {
         return None;
     }
     let size = stats.record_size_bytes.mean.max(1.0);
@@ -1231,14 +1263,54 @@ fn buffer(b: usize, stats: &StageStats, view: &View, snapshot: &Snapshot) -> Opt
     })
 }
 
+/// Rule 5: bursts. With no stage short of workers, a queue that fills at some
+/// moment of every window holds the source back all the same: calls far slower
+/// than their median (a heavy tail, a batch after a stall) back the records up behind
+/// them, and the source waits while the stage keeps up on average. The queue of
+/// the last stage where that happens (the one the others back up behind) gets 4×
+/// deeper, to hold [`BURST_S`] of the stage's work at most, within the budget.
+fn absorb(states: &[StageState], snapshot: &Snapshot) -> Option<Decision> {
+    let budget = snapshot.global.memory_budget?;
+    let first = snapshot.stages.first()?;
+    let held_back = first.queue.capacity > 0 && first.queue.max_depth >= first.queue.capacity;
+    let room = (snapshot.global.inflight_bytes_max as f64) < BUFFER_ROOM * budget as f64;
+    if !held_back || !room {
+        return None;
+    }
+    let (b, stats) = snapshot
+        .stages
+        .iter()
+        .enumerate()
+        .rev()
+        .find(|(i, _)| states[*i].full_streak >= BURST_WINDOWS)?;
+    let capacity = snapshot.knobs.stages.get(b)?.queue_capacity;
+    let size = stats.record_size_bytes.mean.max(1.0);
+    let most = ((budget as f64 * BUFFER_SHARE / size) as usize)
+        .min((stats.observed_rate(snapshot.window_s) * BURST_S) as usize)
+        .min(MAX_QUEUE);
+    let to = (capacity * BATCH_STEP).min(most);
+    (to > capacity).then(|| {
+        Decision::new(
+            Action::SetQueueCapacity {
+                stage: b,
+                capacity: to,
+            },
+            format!(
+                "adaptive/burst: {}'s queue filled at some moment of each of the last \
+                 {} windows while no stage was short of workers, and the source waited; \
+                 its queue {capacity} → {to} records (≤ {BURST_S:.0} s of its work)",
+                stats.name, states[b].full_streak
+            ),
+        )
+    })
+}
+
 /// True if the process uses the machine's cores to the full.
 fn cores_full(snapshot: &Snapshot) -> bool {
     let cores = snapshot.global.cores as f64;
     cores > 0.0 && snapshot.global.cpu_percent >= CPU_FULL * cores * 100.0
 }
 
-/// The stage's typical call time this window, seconds: the median, which a few giant
-/// records do not drag as they drag the mean.
 /// Calls of a stage running for longer than `since_s` (they started before then) and
 /// far past its usual call time: hung behind a lock that has since ended.
 fn hung_calls(stats: &StageStats, usual_call_s: Option<f64>, since_s: f64) -> usize {
@@ -1255,6 +1327,8 @@ fn hung_step(restore: usize) -> usize {
     ((restore as f64 * HUNG_STEP).ceil() as usize).max(1)
 }
 
+/// The stage's typical call time this window, seconds: the median, which a few giant
+/// records do not drag as they drag the mean.
 fn typical_call_s(stats: &StageStats) -> Option<f64> {
     let histogram = &stats.service_time_us;
     (histogram.count >= TYPICAL_CALLS && histogram.p50 > 0).then(|| histogram.p50 as f64 / 1e6)

@@ -525,12 +525,13 @@ fn a_stage_busy_on_a_giant_is_not_locked() {
 }
 
 /// A stage that grew to 16 workers, then shrank to 3 in a slow spell, taking 400
-/// records/s: its first reversal, at tick 175.
+/// records/s with 2 calls in progress: its first reversal, at tick 175.
 fn shrunk_in_a_slow_spell() -> Adaptive {
     let mut policy = Adaptive::new();
     policy.stages.resize_with(1, StageState::default);
     assert!(policy.resize(0, 2, 16, 10, "grow".into()).is_some());
     policy.stages[0].intake = 400.0;
+    policy.stages[0].load = 2.0;
     assert!(policy.resize(0, 16, 3, 175, "shrink".into()).is_some());
     policy
 }
@@ -564,6 +565,21 @@ fn does_not_reverse_again_under_the_same_load_inside_the_cooldown() {
     // Past the cooldown, a second reversal is free.
     let later = 175 + REVERSAL_COOLDOWN;
     assert!(policy.resize(0, 3, 16, later, "grow back".into()).is_some());
+}
+
+#[test]
+fn grows_back_inside_the_cooldown_once_its_calls_have_slowed() {
+    // Shrunk at 2 calls in progress; then the database slowed: the same 400 records/s
+    // now keep all 3 workers in calls, with a backlog, ten windows on.
+    let mut policy = shrunk_in_a_slow_spell();
+    policy.stages[0].load = 3.0;
+    policy.stages[0].streak = SETTLED_STREAK;
+    assert!(policy.resize(0, 3, 6, 225, "grow back".into()).is_some());
+    // Under the load it shrank at, growing again would be oscillation.
+    let mut policy = shrunk_in_a_slow_spell();
+    policy.stages[0].load = 2.2;
+    policy.stages[0].streak = SETTLED_STREAK;
+    assert!(policy.resize(0, 3, 6, 225, "grow back".into()).is_none());
 }
 
 /// decode, the bottleneck on `decode` workers, delivering `delivered` records/s to
@@ -611,16 +627,40 @@ fn a_sink_working_off_a_backlog_is_no_baseline() {
 }
 
 /// A sink capped at its knee (a step to 8 brought nothing) that holds the source
-/// back, with the budget nearly empty: the case for a deeper queue.
-fn capped_and_holding_back(cpu_percent: f64) -> (Adaptive, Snapshot) {
+/// back, with the budget nearly empty: the case for a deeper queue. With `upstream`,
+/// a parse stage before it, held back by the sink, fills its queue.
+fn capped_and_holding_back(cpu_percent: f64, upstream: bool) -> (Adaptive, Snapshot) {
     let mut policy = Adaptive::new();
     let flat = |workers: usize, tick: u64| {
-        let mut snapshot = with_calls(flat(workers, tick).build());
+        let mut builder = SnapshotBuilder::new().tick(tick);
+        if upstream {
+            builder = builder.stage(
+                StageBuilder::new("parse")
+                    .busy(0.3)
+                    .blocked(0.7)
+                    .queue(64.0, 64)
+                    .records(1000, 1000),
+            );
+        }
+        let mut snapshot = with_calls(
+            builder
+                .stage(
+                    StageBuilder::new("write")
+                        .sink()
+                        .workers(workers)
+                        .busy(1.0)
+                        .queue(64.0, 64)
+                        .records(1000, 1000),
+                )
+                .build(),
+        );
         snapshot.knobs.memory_budget = Some(1 << 30);
         snapshot.global.memory_budget = Some(1 << 30);
         snapshot.global.cores = 2;
         snapshot.global.cpu_percent = cpu_percent;
-        snapshot.stages[0].record_size_bytes.mean = 1024.0;
+        for stage in &mut snapshot.stages {
+            stage.record_size_bytes.mean = 1024.0;
+        }
         snapshot
     };
     for (workers, tick) in [(2, 2), (2, 3), (8, 4), (8, 5), (2, 6)] {
@@ -630,24 +670,24 @@ fn capped_and_holding_back(cpu_percent: f64) -> (Adaptive, Snapshot) {
 }
 
 #[test]
-fn a_capped_bottleneck_buffers_unless_the_cores_are_full() {
-    let deepened = |decisions: &[Decision]| {
+fn a_capped_bottleneck_buffers_unless_full_cores_would_fill_the_queue() {
+    let deepened = |decisions: &[Decision], stage: usize| {
         decisions.iter().any(|d| {
             matches!(
                 d.action,
-                Action::SetQueueCapacity {
-                    stage: 0,
-                    capacity: 256
-                }
+                Action::SetQueueCapacity { stage: s, capacity: 256 } if s == stage
             )
         })
     };
-    let (mut policy, snapshot) = capped_and_holding_back(50.0);
-    assert!(deepened(&policy.decide(&snapshot)));
+    let (mut policy, snapshot) = capped_and_holding_back(50.0, true);
+    assert!(deepened(&policy.decide(&snapshot), 1));
     // On full cores the stages upstream would fill the deeper queue with cores
     // taken from the bottleneck.
-    let (mut policy, snapshot) = capped_and_holding_back(190.0);
-    assert!(!deepened(&policy.decide(&snapshot)));
+    let (mut policy, snapshot) = capped_and_holding_back(190.0, true);
+    assert!(!deepened(&policy.decide(&snapshot), 1));
+    // The first stage's queue is filled by the source alone, which takes no core.
+    let (mut policy, snapshot) = capped_and_holding_back(190.0, false);
+    assert!(deepened(&policy.decide(&snapshot), 0));
 }
 
 /// decode, a cpu stage, grown from 1 to 2 workers on a 2-core machine: it then
@@ -767,4 +807,102 @@ fn workers_left_in_hung_calls_with_nothing_waiting_do_not_trip_the_breaker() {
         );
     }
     assert!(policy.stages[0].trip.is_none());
+}
+
+/// A batching sink on one worker with batches of 16, its queue filled to `max_depth`
+/// of 64 at some moment: `calls` calls of `call_ms` each, `per_call` records a call.
+fn batching(tick: u64, calls: u64, call_ms: f64, per_call: u64, max_depth: u64) -> Snapshot {
+    let mut snapshot = SnapshotBuilder::new()
+        .tick(tick)
+        .stage(
+            StageBuilder::new("index")
+                .sink()
+                .busy((calls as f64 * call_ms / 1e3).min(1.0))
+                .queue(per_call as f64, 64)
+                .max_depth(max_depth)
+                .records(calls * per_call, calls * per_call),
+        )
+        .build();
+    let stage = &mut snapshot.stages[0];
+    stage.role = StageRole::BatchSink;
+    stage.service_time_us.count = calls;
+    stage.service_time_us.p50 = (call_ms * 1e3) as u64;
+    stage.record_size_bytes.mean = 1024.0;
+    snapshot.knobs.stages[0].batch_size = 16;
+    snapshot.knobs.memory_budget = Some(1 << 30);
+    snapshot.global.memory_budget = Some(1 << 30);
+    snapshot
+}
+
+#[test]
+fn a_queue_that_fills_in_bursts_while_the_stage_keeps_up_gets_deeper() {
+    let mut policy = Adaptive::new();
+    let deepened = |decisions: &[Decision]| {
+        decisions
+            .iter()
+            .find(|d| matches!(d.action, Action::SetQueueCapacity { .. }))
+            .map(|d| (d.action, d.reason.clone()))
+    };
+    // Batches of 10 of 16: the sink keeps up, and its queue never filled.
+    assert_eq!(
+        deepened(&policy.decide(&batching(2, 200, 5.0, 10, 40))),
+        None
+    );
+    // A slow call backs the records up to the full 64 in each of two windows: the
+    // source waited, for a burst and not for a shortage.
+    assert_eq!(
+        deepened(&policy.decide(&batching(3, 200, 5.0, 10, 64))),
+        None
+    );
+    let (action, reason) = deepened(&policy.decide(&batching(4, 200, 5.0, 10, 64))).unwrap();
+    assert_eq!(
+        action,
+        Action::SetQueueCapacity {
+            stage: 0,
+            capacity: 256
+        }
+    );
+    assert!(
+        reason.starts_with("adaptive/burst: index's queue filled"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn a_queue_full_behind_a_stage_short_of_workers_is_no_burst() {
+    let mut policy = Adaptive::new();
+    for tick in 2..6 {
+        let decisions = decide(&mut policy, backlogged(4, 1000, tick));
+        assert!(decisions
+            .iter()
+            .all(|d| !d.reason.starts_with("adaptive/burst")));
+    }
+}
+
+#[test]
+fn calls_that_slow_down_retune_the_batch_before_adding_workers() {
+    let mut policy = Adaptive::new();
+    // 5 ms a call whatever the batch: the sink keeps up with batches of 10.
+    for tick in 2..40 {
+        policy.decide(&batching(tick, 200, 5.0, 10, 30));
+    }
+    // The calls take twice as long now: batches of 16 are full, with a backlog.
+    // Mixed in with the fast calls, the slow ones would read as a cost per record,
+    // and the batch as already big enough: the sink would get workers.
+    let mut first = None;
+    for tick in 40..70 {
+        let mut slow = batching(tick, 100, 10.0, 16, 64);
+        slow.stages[0].queue.mean_depth = 60.0;
+        let decisions = policy.decide(&slow);
+        if let Some(d) = decisions.into_iter().find(|d| {
+            matches!(
+                d.action,
+                Action::SetBatchSize { .. } | Action::SetWorkers { .. }
+            )
+        }) {
+            first = Some(d.action);
+            break;
+        }
+    }
+    assert_eq!(first, Some(Action::SetBatchSize { stage: 0, size: 64 }));
 }

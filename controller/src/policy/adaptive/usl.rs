@@ -13,14 +13,32 @@ const BUCKETS_PER_DOUBLING: f64 = 4.0;
 const BUCKET_MEMORY: f64 = 20.0;
 /// The cheapest count whose predicted throughput is within this share of the peak.
 const NEAR_PEAK: f64 = 0.99;
+/// A call time this many times off the one seen before at the same concurrency
+/// (either way) is a shifted one.
+const SHIFT: f64 = 1.5;
+/// Shifted windows in a row, the same way, that mean the calls themselves changed
+/// (a slower database, a lighter record mix): what was seen before no longer holds.
+const SHIFT_WINDOWS: usize = 3;
+/// Weight a bucket needs before a window is judged against it.
+const SETTLED_WEIGHT: f64 = 3.0;
+/// How far past the concurrencies it was fitted on the curve is trusted to say what
+/// a call should take.
+const SPAN_MARGIN: f64 = 1.25;
 
 /// Observed call times by concurrency, and the curve through them. Points are kept
 /// per bucket of concurrency (a quarter of a doubling wide), so that a long stay at
-/// one count does not push out what was seen at others.
+/// one count does not push out what was seen at others. When the calls themselves
+/// change (a phase in which the database is twice as slow), the call times at all
+/// concurrencies move together: the points seen before are scaled to the new calls,
+/// or the fit would read the change as contention. The curve keeps its shape.
 #[derive(Debug, Default)]
 pub(super) struct Usl {
     /// Bucket → (sum of concurrency, sum of call time, weight).
     buckets: BTreeMap<i32, (f64, f64, f64)>,
+    /// Windows in a row whose call time was [`SHIFT`] off what was seen before,
+    /// the same way, held out of the points until they say whether the calls
+    /// changed: (concurrency, call time, ratio to the expected call time).
+    held: Vec<(f64, f64, f64)>,
 }
 
 /// The fitted curve: `a`, `b`, `c` as in the module doc.
@@ -43,12 +61,55 @@ impl Curve {
 
 impl Usl {
     /// Records one window: `concurrency` calls in progress on average, each taking
-    /// `call_s` seconds.
-    pub(super) fn observe(&mut self, concurrency: f64, call_s: f64) {
+    /// `call_s` seconds. True when this window showed that the calls changed, and the
+    /// points seen before were rescaled.
+    pub(super) fn observe(&mut self, concurrency: f64, call_s: f64) -> bool {
         if concurrency < 0.05 || !call_s.is_finite() || call_s <= 0.0 {
-            return;
+            return false;
         }
         let n = concurrency.max(1.0);
+        let way = match self.shift_of(n, call_s) {
+            Some(ratio) if ratio >= SHIFT => 1.0,
+            Some(ratio) if ratio <= 1.0 / SHIFT => -1.0,
+            _ => 0.0,
+        };
+        let same_way = self
+            .held
+            .first()
+            .is_some_and(|&(_, _, ratio)| (ratio - 1.0).signum() == way);
+        if way == 0.0 || !same_way {
+            self.release_held(1.0);
+        }
+        if way == 0.0 {
+            self.add(n, call_s);
+            return false;
+        }
+        let ratio = self.shift_of(n, call_s).unwrap_or(1.0);
+        self.held.push((n, call_s, ratio));
+        if self.held.len() < SHIFT_WINDOWS {
+            return false;
+        }
+        let mean_log =
+            self.held.iter().map(|&(_, _, r)| r.ln()).sum::<f64>() / self.held.len() as f64;
+        self.release_held(mean_log.exp());
+        true
+    }
+
+    /// Adds the held windows to the points, after scaling the points already there by
+    /// `scale` (1 when the windows were noise, the shift when they were not).
+    fn release_held(&mut self, scale: f64) {
+        if scale != 1.0 {
+            for (_, sum_s, _) in self.buckets.values_mut() {
+                *sum_s *= scale;
+            }
+        }
+        for (n, call_s, _) in std::mem::take(&mut self.held) {
+            self.add(n, call_s);
+        }
+    }
+
+    /// Adds one window to its bucket.
+    fn add(&mut self, n: f64, call_s: f64) {
         let bucket = (n.log2() * BUCKETS_PER_DOUBLING).round() as i32;
         let (sum_n, sum_s, weight) = self.buckets.entry(bucket).or_default();
         if *weight >= BUCKET_MEMORY {
@@ -62,6 +123,30 @@ impl Usl {
         *weight += 1.0;
     }
 
+    /// The ratio of `call_s` to what was seen before at concurrency `n`: the fitted
+    /// curve, within the span of concurrencies it was fitted on, or else the
+    /// window's bucket once it has a few windows. `None` when nothing was seen there.
+    fn shift_of(&self, n: f64, call_s: f64) -> Option<f64> {
+        let (low, high) = self.span();
+        let bucket = (n.log2() * BUCKETS_PER_DOUBLING).round() as i32;
+        let expected = match (self.curve(), self.buckets.get(&bucket)) {
+            (Some(curve), _) if n >= low / SPAN_MARGIN && n <= high * SPAN_MARGIN => {
+                curve.call_s(n)
+            }
+            (_, Some(&(_, sum_s, weight))) if weight >= SETTLED_WEIGHT => sum_s / weight,
+            _ => return None,
+        };
+        Some(call_s / expected)
+    }
+
+    /// Lowest and highest concurrency seen (∞, 0 when none).
+    fn span(&self) -> (f64, f64) {
+        self.points()
+            .fold((f64::INFINITY, 0.0f64), |(low, high), (n, _, _)| {
+                (low.min(n), high.max(n))
+            })
+    }
+
     /// One (concurrency, call time) point per bucket, with its weight.
     fn points(&self) -> impl Iterator<Item = (f64, f64, f64)> + '_ {
         self.buckets
@@ -71,11 +156,7 @@ impl Usl {
 
     /// True once the points span concurrencies at least 2× apart.
     pub(super) fn confident(&self) -> bool {
-        let (low, high) = self
-            .points()
-            .fold((f64::INFINITY, 0.0f64), |(low, high), (n, _, _)| {
-                (low.min(n), high.max(n))
-            });
+        let (low, high) = self.span();
         self.buckets.len() >= 3 && high >= 2.0 * low
     }
 
@@ -189,6 +270,47 @@ mod tests {
     fn no_peak_without_coherency_means_grow_to_the_limit() {
         let usl = observed(0.0, 0.0, &[1.0, 2.0, 4.0]);
         assert_eq!(usl.cheapest_near_peak(40), Some(40));
+    }
+
+    #[test]
+    fn calls_that_all_slow_down_rescale_the_curve_instead_of_bending_it() {
+        let mut usl = observed(0.05, 0.004, &[1.0, 2.0, 4.0, 8.0, 16.0]);
+        let before = usl.cheapest_near_peak(64);
+        let slower = |n: f64| 2.0 * 0.0065 * (1.0 + 0.05 * (n - 1.0) + 0.004 * n * (n - 1.0));
+        // Two slow windows could be noise; the third means the calls changed.
+        assert!(!usl.observe(16.0, slower(16.0)));
+        assert!(!usl.observe(16.0, slower(16.0)));
+        assert!(
+            usl.describe().contains("one call 6.50 ms"),
+            "{}",
+            usl.describe()
+        );
+        assert!(usl.observe(16.0, slower(16.0)));
+        assert!(
+            usl.describe().contains("one call 13.00 ms"),
+            "{}",
+            usl.describe()
+        );
+        assert_eq!(usl.cheapest_near_peak(64), before);
+        // Growing on from there follows the rescaled curve: no contention read
+        // into the change.
+        assert!(!usl.observe(24.0, slower(24.0)));
+        assert_eq!(usl.cheapest_near_peak(64), before);
+    }
+
+    #[test]
+    fn slow_windows_broken_by_a_usual_one_are_noise_not_a_shift() {
+        let mut usl = observed(0.05, 0.004, &[1.0, 2.0, 4.0, 8.0, 16.0]);
+        let call = |n: f64| 0.0065 * (1.0 + 0.05 * (n - 1.0) + 0.004 * n * (n - 1.0));
+        for factor in [1.6, 1.6, 1.0, 1.6, 1.6, 0.9] {
+            assert!(!usl.observe(16.0, factor * call(16.0)));
+        }
+        let (_, one_call, _) = usl.points().next().unwrap();
+        assert!((one_call - 0.0065).abs() < 1e-9, "{one_call}");
+        // No window is lost: each counts at its concurrency, or is still held to see
+        // whether the next ones go its way.
+        let (_, _, weight) = usl.points().last().unwrap();
+        assert_eq!(weight + usl.held.len() as f64, 7.0);
     }
 
     #[test]
