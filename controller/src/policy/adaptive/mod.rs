@@ -188,12 +188,13 @@ const BATCH_STEP: usize = 4;
 ///    0.85)`; a stage whose smoothed load
 ///    fits fewer workers, with its queue under a quarter full, for 30 windows in a
 ///    row shrinks to that count (scale down lazily, never while a backlog drains);
-///    windows in which a giant or a full pipeline holds the source up do not count.
+///    windows in which a giant or a full pipeline holds the source up, or a stage
+///    upstream short of workers holds this one's input back, do not count.
 ///
 /// A stage waits a window after a change before its figures count; a stage that
 /// reversed direction does not reverse again for 300 ticks, and after two reversals
 /// not at all, under the same load: no oscillation. A new load lifts both (its
-/// intake, or its calls in progress, risen by 30% since the last reversal, for ten
+/// intake, or its calls in progress, risen by 30% since it last moved, for ten
 /// windows as the bottleneck, to grow; fallen by 30% to shrink), so a stage shrunk
 /// in a slow spell grows back when the spell ends, or when its calls slow. Pinned
 /// stages are left alone, and nothing happens while the operator has paused the
@@ -239,10 +240,10 @@ struct StageState {
     intake: f64,
     /// The same, smoothed over many more windows.
     slow_intake: f64,
-    /// `intake` when the stage last reversed.
-    intake_at_reversal: Option<f64>,
-    /// `load` when the stage last reversed.
-    load_at_reversal: Option<f64>,
+    /// `intake` when the stage's workers last changed.
+    intake_at_move: Option<f64>,
+    /// `load` when the stage's workers last changed.
+    load_at_move: Option<f64>,
     /// Median call time of the last window with enough calls, while not stuck.
     usual_call_s: Option<f64>,
     /// 90th-percentile record weight of the last window with enough records.
@@ -309,6 +310,10 @@ struct Now {
     rate: f64,
     /// The source was held back this window.
     stalled: bool,
+    /// A stage upstream was short of workers this window, and may still grow: what
+    /// reaches this one is held back, and says nothing of its load once that stage
+    /// has grown.
+    held_upstream: bool,
     /// A growth step is waiting to be judged.
     probing: bool,
     /// The process uses the cores to the full.
@@ -635,6 +640,11 @@ impl Controller for Adaptive {
                 tick,
                 rate: self.rate_past(i, rate),
                 stalled,
+                held_upstream: (0..i).any(|j| {
+                    let stats = &snapshot.stages[j];
+                    let most = self.stages[j].cap.unwrap_or(stats.workers.max);
+                    views[j].bottleneck() && views[j].workers < most && !stats.workers.pinned
+                }),
                 probing: undone || self.stages.iter().any(|state| state.probe.is_some()),
                 cpu_full,
             };
@@ -1088,6 +1098,7 @@ impl Adaptive {
             tick,
             rate,
             stalled,
+            held_upstream,
             probing,
             cpu_full,
         } = now;
@@ -1128,9 +1139,10 @@ impl Adaptive {
         // A queue backed up behind a stage that mostly waits on its own output is
         // not a backlog this stage could drain faster.
         let no_backlog = view.fill < CALM_FILL || view.blocked >= HELD_BACK;
-        // A stalled window says nothing either way: the count neither grows nor
-        // starts again (with a giant every few seconds it never got to 30).
-        if !stalled {
+        // A stalled window says nothing either way, nor does one held back by a
+        // stage upstream: the count neither grows nor starts again (with a giant
+        // every few seconds it never got to 30).
+        if !stalled && !held_upstream {
             state.calm = if no_backlog && target < view.workers {
                 state.calm + 1
             } else {
@@ -1183,17 +1195,26 @@ impl Adaptive {
         let state = &mut self.stages[i];
         let direction = if to > from { 1 } else { -1 };
         if state.direction == -direction {
-            // Reversing under the load that made the last reversal is oscillation;
+            // Reversing under the load the stage last moved under is oscillation;
             // growing under a load that rose since, or shrinking under one that
             // fell, answers a new load: more (or fewer) records (a slow spell that
             // ended), or more (or less) time in each (a database that slowed), so
             // more (or fewer) calls in progress. A rise counts once it has lasted: a
             // stage filling a queue just made deeper is busy for a moment only.
+            // Calls in progress cannot show more than the workers: a stage shrunk to
+            // run its load at the target utilisation that now keeps every worker
+            // busy has seen its load rise past the target's headroom.
             let moved = |now: f64, then: Option<f64>| {
                 then.is_some_and(|r| (now - r) * f64::from(direction) >= LOAD_CHANGE * r)
             };
-            let new_load = (moved(state.intake, state.intake_at_reversal)
-                || moved(state.load, state.load_at_reversal))
+            let load_moved = if direction > 0 {
+                state
+                    .load_at_move
+                    .is_some_and(|r| state.load >= r / TARGET_UTILISATION)
+            } else {
+                moved(state.load, state.load_at_move)
+            };
+            let new_load = (moved(state.intake, state.intake_at_move) || load_moved)
                 && (direction < 0 || state.streak >= SETTLED_STREAK);
             let cooling = state
                 .reversed_at
@@ -1203,9 +1224,9 @@ impl Adaptive {
             }
             state.reversed_at = Some(tick);
             state.reversals += 1;
-            state.intake_at_reversal = Some(state.intake);
-            state.load_at_reversal = Some(state.load);
         }
+        state.intake_at_move = Some(state.intake);
+        state.load_at_move = Some(state.load);
         state.direction = direction;
         state.changed_at = tick;
         Some(Decision::new(

@@ -260,6 +260,62 @@ fn shrinks_lazily_and_never_during_a_stall_or_a_backlog() {
 }
 
 #[test]
+fn a_stage_held_back_by_a_bottleneck_upstream_is_not_shrunk_to_what_reaches_it() {
+    let mut policy = Adaptive::new();
+    let snapshot = oversized(2, false, 0.0);
+    policy.decide(&snapshot);
+    let write = &snapshot.stages[1];
+    let view = View::of(write, 20, 1, 1.0);
+    let now = |tick: u64, held_upstream: bool| Now {
+        tick,
+        rate: 100.0,
+        stalled: false,
+        held_upstream,
+        probing: false,
+        cpu_full: false,
+    };
+    policy.stages[1].load = 2.0;
+    let calm = u64::from(CALM_TICKS);
+    for tick in 3..3 + calm - 10 {
+        assert!(policy
+            .right_size(1, write, &view, now(tick, false))
+            .is_none());
+    }
+    // parse is short of workers and may still grow: what reaches write says
+    // nothing of its load once parse has grown, however long that lasts...
+    let held_from = 3 + calm - 10;
+    for tick in held_from..held_from + 2 * calm {
+        assert!(policy
+            .right_size(1, write, &view, now(tick, true))
+            .is_none());
+    }
+    // ...nor does it start the count again: ten more calm windows make thirty.
+    let start = held_from + 2 * calm;
+    let shrunk =
+        (start..start + 10).find_map(|tick| policy.right_size(1, write, &view, now(tick, false)));
+    assert_eq!(
+        shrunk.map(|d| d.action),
+        Some(Action::SetWorkers {
+            stage: 1,
+            workers: 3
+        })
+    );
+}
+
+#[test]
+fn a_stage_shrunk_twice_grows_back_once_its_last_shrink_no_longer_holds() {
+    let mut policy = shrunk_in_a_slow_spell();
+    // Shrunk again, further, at 1.5 calls in progress.
+    policy.stages[0].load = 1.5;
+    assert!(policy.resize(0, 3, 2, 190, "shrink".into()).is_some());
+    // Both workers busy, with a backlog, for ten windows: more than the 85% it was
+    // sized for, a load the shrink did not see.
+    policy.stages[0].load = 2.0;
+    policy.stages[0].streak = SETTLED_STREAK;
+    assert!(policy.resize(0, 2, 4, 230, "grow back".into()).is_some());
+}
+
+#[test]
 fn pinned_stages_and_a_paused_controller_are_left_alone() {
     let mut policy = Adaptive::new();
     let pinned = with_calls(
