@@ -157,7 +157,8 @@ const BATCH_STEP: usize = 4;
 ///    knee: contention (a database's peak), the cores (cpu stages share them), or a
 ///    lock; its count goes back to the count before the step. Where the fitted
 ///    USL curve puts the peak between the two counts it wins, and it bounds both
-///    from above. Either way the stage is capped there. The sink's throughput
+///    from above; where it puts the peak at or past the new count, a step with
+///    some gain stays. Either way the stage is capped there. The sink's throughput
 ///    counts for no more than the grown stage delivered (where every later stage
 ///    passes one record for one): a sink working off a backlog is no baseline.
 /// 3. **Grow the bottleneck** (`adaptive/bottleneck`): the stage that is busy (≥ 85%)
@@ -937,8 +938,11 @@ impl Adaptive {
         // The fitted curve knows better where the peak lies between the two counts,
         // and below them (cpu stages sharing full cores fit as heavy contention,
         // with a peak at a few workers); one window's throughput knows better above.
+        // A step that brought some gain toward a peak the curve puts at or past it
+        // stays: the middle would give back part of a gain both saw.
         let best = match state.usl.cheapest_near_peak(stats.workers.max.max(1)) {
             Some(peak) if peak > probe.from && peak < probe.to => peak,
+            Some(peak) if some_gain && peak >= probe.to => probe.to,
             Some(peak) => best.min(peak),
             None => best,
         };

@@ -580,6 +580,30 @@ fn a_stage_busy_on_a_giant_is_not_locked() {
     assert!(!breaker(&busy_on(400 << 20)));
 }
 
+#[test]
+fn a_step_with_some_gain_toward_a_peak_the_curve_puts_past_it_stays() {
+    let mut policy = Adaptive::new();
+    let at = backlogged;
+    decide(&mut policy, at(8, 1000, 2));
+    // Calls took 6.5 ms from 1 to 8 at a time: no contention seen, the curve's
+    // peak is at the stage's most workers.
+    for n in [1.0, 2.0, 4.0, 8.0] {
+        policy.stages[0].usl.observe(n, 0.0065);
+    }
+    assert_eq!(
+        set_workers(&decide(&mut policy, at(8, 1000, 3))),
+        vec![(0, 16)]
+    );
+    decide(&mut policy, at(16, 1050, 4));
+    // +5% for +100% workers, too little to pay alone, but the curve says the peak
+    // is further: 16 stays.
+    let decisions = decide(&mut policy, at(16, 1050, 5));
+    assert_eq!(set_workers(&decisions), vec![]);
+    assert!(decisions
+        .iter()
+        .all(|d| !d.reason.starts_with("adaptive/knee")));
+}
+
 /// A stage that grew to 16 workers, then shrank to 3 in a slow spell, taking 400
 /// records/s with 2 calls in progress: its first reversal, at tick 175.
 fn shrunk_in_a_slow_spell() -> Adaptive {
