@@ -4,7 +4,8 @@
 //! where the full one would make the suite slow; the shared files are never changed),
 //! or of one of the project's where the shared ones leave a behaviour untested
 //! (`two-core-lock`: a lock short enough that the breaker must probe soon after it),
-//! and `NAME.expect.toml` beside it holds:
+//! or a randomly drawn pipeline on which `adaptive` once failed (`unseen-*`, each
+//! naming what it guards), and `NAME.expect.toml` beside it holds:
 //!
 //! - `[oracle]`: the best static configuration, as `brigade sim` found it for this
 //!   copy; the test simulates it to get the oracle's figures (nothing is cached);
