@@ -172,8 +172,8 @@ const BATCH_STEP: usize = 4;
 ///    One growth step at a time across the pipeline, so that the throughput it
 ///    brings is its own. Stages that are all bottlenecks in the same windows grow in
 ///    the same step: grown alone, each would pass the limit straight to the other.
-/// 4. **Buffer** (`adaptive/buffer`): a bottleneck capped at its knee
-///    that holds the source back, while under 70% of the budget is in flight, gets a
+/// 4. **Buffer** (`adaptive/buffer`): a bottleneck capped at its knee (or at its
+///    most workers) that holds the source back, while under 70% of the budget is in flight, gets a
 ///    queue 4× deeper (at most 60% of the budget at its mean record size): the
 ///    backlog is worked off when the load drops. Latency for throughput, bounded:
 ///    the queue holds at most 30 s of the stage's work. Not while the cores are
@@ -620,8 +620,11 @@ impl Controller for Adaptive {
                 out.extend(decisions);
             }
         }
-        if let Some(b) = bottleneck.filter(|b| !grown.contains(b) && self.stages[*b].cap.is_some())
-        {
+        // Capped at its knee, or at the most workers it may have: it cannot grow.
+        let capped = |b: usize| {
+            self.stages[b].cap.is_some() || views[b].workers >= snapshot.stages[b].workers.max
+        };
+        if let Some(b) = bottleneck.filter(|&b| !grown.contains(&b) && capped(b)) {
             out.extend(buffer(b, &snapshot.stages[b], &views[b], snapshot));
         }
         if !probing && !views.iter().any(View::bottleneck) {

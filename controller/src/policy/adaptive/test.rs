@@ -770,6 +770,43 @@ fn a_capped_bottleneck_buffers_unless_full_cores_would_fill_the_queue() {
     assert!(deepened(&policy.decide(&snapshot), 0));
 }
 
+#[test]
+fn a_bottleneck_at_its_most_workers_buffers_as_one_capped_at_its_knee() {
+    let mut policy = Adaptive::new();
+    let at_most = |tick: u64| {
+        let mut snapshot = with_calls(
+            SnapshotBuilder::new()
+                .tick(tick)
+                .stage(
+                    StageBuilder::new("write")
+                        .sink()
+                        .workers(4)
+                        .bounds(1, 4)
+                        .busy(1.0)
+                        .queue(64.0, 64)
+                        .records(1000, 1000),
+                )
+                .build(),
+        );
+        snapshot.knobs.memory_budget = Some(1 << 30);
+        snapshot.global.memory_budget = Some(1 << 30);
+        snapshot.stages[0].record_size_bytes.mean = 1024.0;
+        snapshot
+    };
+    let deepened = (2..6).any(|tick| {
+        policy.decide(&at_most(tick)).iter().any(|d| {
+            matches!(
+                d.action,
+                Action::SetQueueCapacity {
+                    stage: 0,
+                    capacity: 256
+                }
+            )
+        })
+    });
+    assert!(deepened);
+}
+
 /// decode, a cpu stage, grown from 1 to 2 workers on a 2-core machine: it then
 /// delivers 3% more, and the sink writes 0.5% more, too little to tell from noise.
 fn small_gain_on(cpu_percent: f64) -> Vec<Decision> {
