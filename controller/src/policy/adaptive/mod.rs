@@ -1266,12 +1266,7 @@ fn buffer(b: usize, stats: &StageStats, view: &View, snapshot: &Snapshot) -> Opt
         return None;
     }
     let size = stats.record_size_bytes.mean.max(1.0);
-    let drains_in = stats.observed_rate(snapshot.window_s) * MAX_BUFFER_S;
-    let most = ((budget as f64 * BUFFER_SHARE / size) as usize)
-        .min(drains_in as usize)
-        .min(MAX_QUEUE);
-    let to = (capacity * BATCH_STEP).min(most);
-    (to > capacity).then(|| {
+    deeper_queue(stats, capacity, budget, MAX_BUFFER_S, snapshot.window_s).map(|to| {
         Decision::new(
             Action::SetQueueCapacity {
                 stage: b,
@@ -1312,12 +1307,7 @@ fn absorb(states: &[StageState], snapshot: &Snapshot) -> Option<Decision> {
         .rev()
         .find(|(i, _)| states[*i].full_streak >= BURST_WINDOWS)?;
     let capacity = snapshot.knobs.stages.get(b)?.queue_capacity;
-    let size = stats.record_size_bytes.mean.max(1.0);
-    let most = ((budget as f64 * BUFFER_SHARE / size) as usize)
-        .min((stats.observed_rate(snapshot.window_s) * BURST_S) as usize)
-        .min(MAX_QUEUE);
-    let to = (capacity * BATCH_STEP).min(most);
-    (to > capacity).then(|| {
+    deeper_queue(stats, capacity, budget, BURST_S, snapshot.window_s).map(|to| {
         Decision::new(
             Action::SetQueueCapacity {
                 stage: b,
@@ -1331,6 +1321,25 @@ fn absorb(states: &[StageState], snapshot: &Snapshot) -> Option<Decision> {
             ),
         )
     })
+}
+
+/// A queue of `capacity` records in front of `stats`' stage made 4× deeper, but to
+/// hold no more than `work_s` seconds of what the stage delivered this window (a
+/// window of `window_s`), nor records of its mean weight past 60% of `budget`;
+/// `None` when that is no deeper.
+fn deeper_queue(
+    stats: &StageStats,
+    capacity: usize,
+    budget: u64,
+    work_s: f64,
+    window_s: f64,
+) -> Option<usize> {
+    let size = stats.record_size_bytes.mean.max(1.0);
+    let most = ((budget as f64 * BUFFER_SHARE / size) as usize)
+        .min((stats.observed_rate(window_s) * work_s) as usize)
+        .min(MAX_QUEUE);
+    let to = (capacity * BATCH_STEP).min(most);
+    (to > capacity).then_some(to)
 }
 
 /// True if the process uses the machine's cores to the full.

@@ -293,13 +293,7 @@ fn a_stage_held_back_by_a_bottleneck_upstream_is_not_shrunk_to_what_reaches_it()
     let start = held_from + 2 * calm;
     let shrunk =
         (start..start + 10).find_map(|tick| policy.right_size(1, write, &view, now(tick, false)));
-    assert_eq!(
-        shrunk.map(|d| d.action),
-        Some(Action::SetWorkers {
-            stage: 1,
-            workers: 3
-        })
-    );
+    assert_eq!(set_workers(shrunk.as_slice()), vec![(1, 3)]);
 }
 
 #[test]
@@ -627,13 +621,7 @@ fn grows_back_inside_the_cooldown_once_a_new_load_has_lasted() {
     // Ten windows on, the new load has lasted.
     policy.stages[0].streak = SETTLED_STREAK;
     let decision = policy.resize(0, 3, 16, 225, "grow back".into());
-    assert_eq!(
-        decision.map(|d| d.action),
-        Some(Action::SetWorkers {
-            stage: 0,
-            workers: 16
-        })
-    );
+    assert_eq!(set_workers(decision.as_slice()), vec![(0, 16)]);
 }
 
 #[test]
@@ -649,17 +637,18 @@ fn does_not_reverse_again_under_the_same_load_inside_the_cooldown() {
 
 #[test]
 fn grows_back_inside_the_cooldown_once_its_calls_have_slowed() {
-    // Shrunk at 2 calls in progress; then the database slowed: the same 400 records/s
-    // now keep all 3 workers in calls, with a backlog, ten windows on.
-    let mut policy = shrunk_in_a_slow_spell();
-    policy.stages[0].load = 3.0;
-    policy.stages[0].streak = SETTLED_STREAK;
-    assert!(policy.resize(0, 3, 6, 225, "grow back".into()).is_some());
+    // Shrunk at 2 calls in progress, then ten windows as the bottleneck with `load`
+    // calls in progress.
+    let grows_back_at = |load: f64| {
+        let mut policy = shrunk_in_a_slow_spell();
+        policy.stages[0].load = load;
+        policy.stages[0].streak = SETTLED_STREAK;
+        policy.resize(0, 3, 6, 225, "grow back".into()).is_some()
+    };
+    // The database slowed: the same 400 records/s now keep all 3 workers in calls.
+    assert!(grows_back_at(3.0));
     // Under the load it shrank at, growing again would be oscillation.
-    let mut policy = shrunk_in_a_slow_spell();
-    policy.stages[0].load = 2.2;
-    policy.stages[0].streak = SETTLED_STREAK;
-    assert!(policy.resize(0, 3, 6, 225, "grow back".into()).is_none());
+    assert!(!grows_back_at(2.2));
 }
 
 /// decode, the bottleneck on `decode` workers, delivering `delivered` records/s to
@@ -706,6 +695,26 @@ fn a_sink_working_off_a_backlog_is_no_baseline() {
     );
 }
 
+/// `snapshot` with a budget of 1 GiB, nearly empty, and records of 1 KiB.
+fn with_budget(mut snapshot: Snapshot) -> Snapshot {
+    snapshot.knobs.memory_budget = Some(1 << 30);
+    snapshot.global.memory_budget = Some(1 << 30);
+    for stage in &mut snapshot.stages {
+        stage.record_size_bytes.mean = 1024.0;
+    }
+    snapshot
+}
+
+/// True if `decisions` make the queue of `stage` 256 records deep.
+fn deepened(decisions: &[Decision], stage: usize) -> bool {
+    decisions.iter().any(|d| {
+        matches!(
+            d.action,
+            Action::SetQueueCapacity { stage: s, capacity: 256 } if s == stage
+        )
+    })
+}
+
 /// A sink capped at its knee (a step to 8 brought nothing) that holds the source
 /// back, with the budget nearly empty: the case for a deeper queue. With `upstream`,
 /// a parse stage before it, held back by the sink, fills its queue.
@@ -722,7 +731,7 @@ fn capped_and_holding_back(cpu_percent: f64, upstream: bool) -> (Adaptive, Snaps
                     .records(1000, 1000),
             );
         }
-        let mut snapshot = with_calls(
+        let mut snapshot = with_budget(with_calls(
             builder
                 .stage(
                     StageBuilder::new("write")
@@ -733,14 +742,9 @@ fn capped_and_holding_back(cpu_percent: f64, upstream: bool) -> (Adaptive, Snaps
                         .records(1000, 1000),
                 )
                 .build(),
-        );
-        snapshot.knobs.memory_budget = Some(1 << 30);
-        snapshot.global.memory_budget = Some(1 << 30);
+        ));
         snapshot.global.cores = 2;
         snapshot.global.cpu_percent = cpu_percent;
-        for stage in &mut snapshot.stages {
-            stage.record_size_bytes.mean = 1024.0;
-        }
         snapshot
     };
     for (workers, tick) in [(2, 2), (2, 3), (8, 4), (8, 5), (2, 6)] {
@@ -751,14 +755,6 @@ fn capped_and_holding_back(cpu_percent: f64, upstream: bool) -> (Adaptive, Snaps
 
 #[test]
 fn a_capped_bottleneck_buffers_unless_full_cores_would_fill_the_queue() {
-    let deepened = |decisions: &[Decision], stage: usize| {
-        decisions.iter().any(|d| {
-            matches!(
-                d.action,
-                Action::SetQueueCapacity { stage: s, capacity: 256 } if s == stage
-            )
-        })
-    };
     let (mut policy, snapshot) = capped_and_holding_back(50.0, true);
     assert!(deepened(&policy.decide(&snapshot), 1));
     // On full cores the stages upstream would fill the deeper queue with cores
@@ -774,7 +770,7 @@ fn a_capped_bottleneck_buffers_unless_full_cores_would_fill_the_queue() {
 fn a_bottleneck_at_its_most_workers_buffers_as_one_capped_at_its_knee() {
     let mut policy = Adaptive::new();
     let at_most = |tick: u64| {
-        let mut snapshot = with_calls(
+        with_budget(with_calls(
             SnapshotBuilder::new()
                 .tick(tick)
                 .stage(
@@ -787,24 +783,9 @@ fn a_bottleneck_at_its_most_workers_buffers_as_one_capped_at_its_knee() {
                         .records(1000, 1000),
                 )
                 .build(),
-        );
-        snapshot.knobs.memory_budget = Some(1 << 30);
-        snapshot.global.memory_budget = Some(1 << 30);
-        snapshot.stages[0].record_size_bytes.mean = 1024.0;
-        snapshot
+        ))
     };
-    let deepened = (2..6).any(|tick| {
-        policy.decide(&at_most(tick)).iter().any(|d| {
-            matches!(
-                d.action,
-                Action::SetQueueCapacity {
-                    stage: 0,
-                    capacity: 256
-                }
-            )
-        })
-    });
-    assert!(deepened);
+    assert!((2..6).any(|tick| deepened(&policy.decide(&at_most(tick)), 0)));
 }
 
 /// decode, a cpu stage, grown from 1 to 2 workers on a 2-core machine: it then
@@ -944,17 +925,14 @@ fn batching(tick: u64, calls: u64, call_ms: f64, per_call: u64, max_depth: u64) 
     stage.role = StageRole::BatchSink;
     stage.service_time_us.count = calls;
     stage.service_time_us.p50 = (call_ms * 1e3) as u64;
-    stage.record_size_bytes.mean = 1024.0;
     snapshot.knobs.stages[0].batch_size = 16;
-    snapshot.knobs.memory_budget = Some(1 << 30);
-    snapshot.global.memory_budget = Some(1 << 30);
-    snapshot
+    with_budget(snapshot)
 }
 
 #[test]
 fn a_queue_that_fills_in_bursts_while_the_stage_keeps_up_gets_deeper() {
     let mut policy = Adaptive::new();
-    let deepened = |decisions: &[Decision]| {
+    let deepening = |decisions: &[Decision]| {
         decisions
             .iter()
             .find(|d| matches!(d.action, Action::SetQueueCapacity { .. }))
@@ -962,16 +940,16 @@ fn a_queue_that_fills_in_bursts_while_the_stage_keeps_up_gets_deeper() {
     };
     // Batches of 10 of 16: the sink keeps up, and its queue never filled.
     assert_eq!(
-        deepened(&policy.decide(&batching(2, 200, 5.0, 10, 40))),
+        deepening(&policy.decide(&batching(2, 200, 5.0, 10, 40))),
         None
     );
     // A slow call backs the records up to the full 64 in each of two windows: the
     // source waited, for a burst and not for a shortage.
     assert_eq!(
-        deepened(&policy.decide(&batching(3, 200, 5.0, 10, 64))),
+        deepening(&policy.decide(&batching(3, 200, 5.0, 10, 64))),
         None
     );
-    let (action, reason) = deepened(&policy.decide(&batching(4, 200, 5.0, 10, 64))).unwrap();
+    let (action, reason) = deepening(&policy.decide(&batching(4, 200, 5.0, 10, 64))).unwrap();
     assert_eq!(
         action,
         Action::SetQueueCapacity {
