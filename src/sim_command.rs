@@ -1,5 +1,6 @@
-//! `brigade sim`: scenarios through the simulator, every policy against the oracle; or,
-//! with `--tui`, one policy through one scenario replayed in the dashboard.
+//! `brigade sim`: scenarios through the simulator, every policy against the oracle
+//! (with `--seeds`, over several seeds each); or, with `--tui`, one policy through one
+//! scenario replayed in the dashboard.
 
 use std::collections::HashSet;
 use std::io::{IsTerminal, Write};
@@ -9,7 +10,7 @@ use anyhow::{bail, Context, Result};
 use brigade_controller::{from_name, POLICY_NAMES};
 use brigade_sim::plot::{plot, PlotScenario};
 use brigade_sim::scenario::{self, Scenario};
-use brigade_sim::{experiment, render};
+use brigade_sim::{experiment, render, seeds};
 use clap::error::ErrorKind;
 use clap::{Args, ValueEnum};
 
@@ -47,6 +48,53 @@ pub struct SimArgs {
     /// as an operator would; ? lists the keys; q quits. Needs a terminal.
     #[arg(long, conflicts_with_all = ["format", "plot"])]
     tui: bool,
+
+    /// Run each scenario once per seed in LIST instead of once with its file's seed,
+    /// each seed against its own oracle, and report every policy's spread over them.
+    ///
+    /// A result that holds over many seeds is the policy's; one seen on a single seed
+    /// may be that seed's luck. LIST is seeds and inclusive ranges, comma-separated:
+    /// `1-12`, or `1,5,9-11`.
+    #[arg(long, value_name = "LIST", value_parser = parse_seeds, conflicts_with_all = ["plot", "tui"])]
+    seeds: Option<SeedList>,
+}
+
+/// The seeds of `--seeds`, each once, in the order given.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SeedList(Vec<u64>);
+
+/// Parses `--seeds`: seeds and inclusive ranges `A-B`, comma-separated; refuses an
+/// empty list, a range that runs backwards, and a seed given twice.
+fn parse_seeds(text: &str) -> Result<SeedList, String> {
+    let seed = |part: &str| {
+        part.trim()
+            .parse::<u64>()
+            .map_err(|_| format!("`{}` is not a seed (a whole number from 0)", part.trim()))
+    };
+    let mut seeds = Vec::new();
+    let mut seen = HashSet::new();
+    for part in text.split(',') {
+        let (from, to) = match part.split_once('-') {
+            Some((from, to)) => (seed(from)?, seed(to)?),
+            None => {
+                let one = seed(part)?;
+                (one, one)
+            }
+        };
+        if from > to {
+            return Err(format!(
+                "`{}` runs backwards: write {to}-{from}",
+                part.trim()
+            ));
+        }
+        for n in from..=to {
+            if !seen.insert(n) {
+                return Err(format!("seed {n} is given twice"));
+            }
+            seeds.push(n);
+        }
+    }
+    Ok(SeedList(seeds))
 }
 
 /// `--policy`'s help, naming the policies there are.
@@ -78,6 +126,7 @@ pub struct SimConfig {
     format: Format,
     plot: Option<PathBuf>,
     tui: bool,
+    seeds: Option<Vec<u64>>,
 }
 
 impl SimArgs {
@@ -157,6 +206,7 @@ impl SimArgs {
             format: self.format,
             plot: self.plot,
             tui: self.tui,
+            seeds: self.seeds.map(|list| list.0),
         })
     }
 }
@@ -168,6 +218,9 @@ pub fn run(config: SimConfig) -> Result<()> {
         return replay::run(&config.scenarios[0], &config.policies[0]);
     }
     let progress = std::io::stderr().is_terminal();
+    if let Some(seeds) = &config.seeds {
+        return run_seeds(&config, seeds, progress);
+    }
     let mut experiments = Vec::with_capacity(config.scenarios.len());
     for scenario in &config.scenarios {
         if progress {
@@ -202,4 +255,58 @@ pub fn run(config: SimConfig) -> Result<()> {
         plot(path, &plots)?;
     }
     Ok(())
+}
+
+/// `--seeds`: every scenario's experiment once per seed, and the spreads.
+fn run_seeds(config: &SimConfig, seeds: &[u64], progress: bool) -> Result<()> {
+    let mut sweeps = Vec::with_capacity(config.scenarios.len());
+    for scenario in &config.scenarios {
+        if progress {
+            eprintln!(
+                "{}: the oracle and {} policies, over {} seeds...",
+                scenario.name,
+                config.policies.len(),
+                seeds.len()
+            );
+        }
+        sweeps.push(seeds::run(scenario, &config.policies, seeds)?);
+    }
+    let text = match config.format {
+        Format::Table => render::seeds_table(&sweeps),
+        Format::Json => render::seeds_json(&sweeps),
+        Format::Csv => render::seeds_csv(&sweeps),
+    };
+    std::io::stdout()
+        .write_all(text.as_bytes())
+        .context("cannot write the report")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seeds_are_numbers_and_inclusive_ranges() {
+        assert_eq!(parse_seeds("1-4"), Ok(SeedList(vec![1, 2, 3, 4])));
+        assert_eq!(parse_seeds("9, 2,5-6"), Ok(SeedList(vec![9, 2, 5, 6])));
+        assert_eq!(parse_seeds("0"), Ok(SeedList(vec![0])));
+    }
+
+    #[test]
+    fn a_bad_seed_list_says_which_part_is_wrong() {
+        let error = |text| parse_seeds(text).unwrap_err();
+        assert!(
+            error("1,x,3").contains("`x` is not a seed"),
+            "{}",
+            error("1,x,3")
+        );
+        assert!(error("").contains("`` is not a seed"), "{}", error(""));
+        assert!(error("-3").contains("`` is not a seed"), "{}", error("-3"));
+        assert!(error("7-2").contains("write 2-7"), "{}", error("7-2"));
+        assert!(
+            error("1-3,2").contains("seed 2 is given twice"),
+            "{}",
+            error("1-3,2")
+        );
+    }
 }

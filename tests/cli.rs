@@ -52,7 +52,7 @@ fn help_lists_the_sim_command() {
     assert!(output.status.success());
     let text = String::from_utf8(output.stdout).unwrap();
     for option in [
-        "--policy", "--format", "--plot", "--tui", "table", "json", "csv",
+        "--policy", "--format", "--plot", "--tui", "--seeds", "table", "json", "csv",
     ] {
         assert!(text.contains(option), "{option} in {text}");
     }
@@ -211,6 +211,65 @@ fn a_short_simulation_prints_every_format_and_draws_the_plot() {
     let table = String::from_utf8(output.stdout).unwrap();
     assert!(table.starts_with("tiny: oracle workers "), "{table}");
     assert_eq!(table.lines().count(), 4, "{table}");
+}
+
+#[test]
+fn a_seed_sweep_reports_each_seed_and_the_spread() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = write(
+        dir.path(),
+        "tiny.toml",
+        &TINY.replace(
+            r#"{ dist = "fixed", value = "8ms" }"#,
+            r#"{ dist = "lognormal", median = "8ms", p99 = "60ms" }"#,
+        ),
+    );
+    let output = brigade(&[
+        "sim", &scenario, "--seeds", "3,1-2", "--policy", "static:2", "--policy", "seda",
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let table = String::from_utf8(output.stdout).unwrap();
+    let lines: Vec<&str> = table.lines().collect();
+    assert!(
+        lines[0].starts_with("tiny over 3 seeds (the file's is 0)"),
+        "{table}"
+    );
+    let seeds: Vec<&str> = lines[2..5]
+        .iter()
+        .map(|line| line.split_whitespace().next().unwrap())
+        .collect();
+    assert_eq!(seeds, ["3", "1", "2"], "{table}");
+    assert!(lines[7].starts_with("static:2 "), "{table}");
+    assert!(lines[8].starts_with("seda "), "{table}");
+
+    let output = brigade(&[
+        "sim", &scenario, "--seeds", "0-1", "--policy", "seda", "--format", "json",
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["seeds"][0]["seed"], 0);
+    assert_eq!(report["seeds"][1]["runs"][0]["policy"], "seda");
+    assert_eq!(report["spreads"][0]["policy"], "seda");
+
+    let refused = |args: &[&str], expected: &str| {
+        let output = brigade(args);
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        let message = stderr(&output);
+        assert!(message.contains(expected), "{args:?}: {message}");
+        assert!(output.stdout.is_empty());
+    };
+    refused(
+        &["sim", &scenario, "--seeds", "5-2"],
+        "`5-2` runs backwards: write 2-5",
+    );
+    refused(
+        &["sim", &scenario, "--seeds", "1,one"],
+        "`one` is not a seed",
+    );
+    refused(
+        &["sim", &scenario, "--seeds", "1-3", "--plot", "runs.svg"],
+        "'--seeds <LIST>' cannot be used with '--plot <FILE.svg>'",
+    );
 }
 
 #[test]

@@ -16,6 +16,8 @@
 //!   simulation;
 //! - [`experiment`]: policies side by side with the oracle, as `brigade sim` reports
 //!   them;
+//! - [`seeds`]: an experiment repeated over other seeds, each against its own oracle,
+//!   to tell a policy's result from one seed's luck;
 //! - [`report`] and [`render`]: a run's figures, and the table, JSON and CSV that
 //!   `brigade sim` prints of them;
 //! - [`plot`]: runs over time as an SVG file;
@@ -30,6 +32,7 @@ pub mod render;
 mod replay;
 pub mod report;
 pub mod scenario;
+pub mod seeds;
 mod simulation;
 
 pub use replay::{Replay, MAX_TICKS_PER_POLL};

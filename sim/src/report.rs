@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::oracle::TIE_TOLERANCE;
 use crate::simulation::{RunEnd, RunResult};
 
 /// One policy's run of one scenario.
@@ -102,4 +103,109 @@ pub struct ScenarioReport {
     pub oracle: OracleReport,
     /// One entry per policy, in the order asked.
     pub runs: Vec<RunReport>,
+}
+
+impl ScenarioReport {
+    /// The index in `runs` of the policy that did best, as the oracle ranks its
+    /// candidates: among the runs that did not fail, those within [`TIE_TOLERANCE`]
+    /// of the highest throughput tie, and a tie goes to the fewest worker-seconds
+    /// (then to the policy asked first). `None` if every run failed.
+    pub fn first(&self) -> Option<usize> {
+        let best = self
+            .runs
+            .iter()
+            .filter(|run| !run.failed)
+            .map(|run| run.throughput)
+            .fold(None, |best: Option<f64>, t| {
+                Some(best.map_or(t, |b| b.max(t)))
+            })?;
+        self.runs
+            .iter()
+            .enumerate()
+            .filter(|(_, run)| !run.failed && run.throughput >= (1.0 - TIE_TOLERANCE) * best)
+            .min_by(|(_, a), (_, b)| a.worker_seconds.total_cmp(&b.worker_seconds))
+            .map(|(i, _)| i)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(policy: &str, throughput: f64, worker_seconds: f64, failed: bool) -> RunReport {
+        RunReport {
+            policy: policy.to_owned(),
+            completed: 0,
+            throughput,
+            vs_oracle: throughput / 1000.0,
+            worker_seconds,
+            cost_vs_oracle: worker_seconds / 100.0,
+            peak_inflight_bytes: 0,
+            crashed: failed,
+            source_timeouts: 0,
+            failed,
+            p99_latency_s: 0.0,
+            changes: 0,
+            reversals: 0,
+            max_reversals_per_stage_phase: 0,
+            settle_s: 0.0,
+            end: if failed {
+                RunEnd::Crashed
+            } else {
+                RunEnd::Duration
+            },
+        }
+    }
+
+    fn report(runs: Vec<RunReport>) -> ScenarioReport {
+        ScenarioReport {
+            scenario: "s".to_owned(),
+            oracle: OracleReport {
+                workers: BTreeMap::new(),
+                throughput: 1000.0,
+                worker_seconds: 100.0,
+                queue_capacity: 64,
+                batch_size: 1,
+                memory_budget: None,
+                serial_threshold: None,
+                failed: false,
+                evaluations: 1,
+            },
+            runs,
+        }
+    }
+
+    #[test]
+    fn first_is_the_cheapest_run_within_the_tie_tolerance_of_the_best() {
+        let tied = report(vec![
+            run("a", 1000.0, 900.0, false),
+            run("b", 996.0, 120.0, false),
+            run("c", 980.0, 50.0, false),
+        ]);
+        assert_eq!(
+            tied.first(),
+            Some(1),
+            "0.4% less at a seventh of the cost ties"
+        );
+        let equal = report(vec![
+            run("a", 990.0, 80.0, false),
+            run("b", 990.0, 80.0, false),
+        ]);
+        assert_eq!(
+            equal.first(),
+            Some(0),
+            "a full tie goes to the policy asked first"
+        );
+    }
+
+    #[test]
+    fn a_failed_run_is_never_first() {
+        let one_failed = report(vec![
+            run("a", 2000.0, 10.0, true),
+            run("b", 500.0, 90.0, false),
+        ]);
+        assert_eq!(one_failed.first(), Some(1));
+        let all_failed = report(vec![run("a", 2000.0, 10.0, true)]);
+        assert_eq!(all_failed.first(), None);
+    }
 }
