@@ -149,8 +149,9 @@ const BATCH_STEP: usize = 4;
 /// 2. **Judge** (`adaptive/knee`): a stage grown two windows ago that is still busy
 ///    (≥ 85%) and not held back by its output must show at least 15% of the
 ///    proportional gain in the sink's throughput (doubling from 8 to 16 workers must
-///    bring at least +15%; steps under 25% are not judged). When the cores are full
-///    the step is judged even if the stage now waits on its output. If it brought
+///    bring at least +15%; steps under 25% are not judged). When the cores are full,
+///    or were when a stage with a worker per core already grew, the step is judged
+///    even if the stage now waits on its output. If it brought
 ///    less but still 1.5% or more (or, on full cores, nothing lost at the sink while
 ///    the stage itself delivers 1.5% more), the peak lies between the two counts:
 ///    the stage settles in the middle. If it brought less than 1.5%, the stage is past its
@@ -301,6 +302,10 @@ struct Probe {
     rate_before: f64,
     /// What the stage itself delivered per second before it.
     delivered_before: f64,
+    /// The cores were full when the step was taken and the stage had a worker per
+    /// core already: more workers could only share the cores, unless they wait on
+    /// I/O, and the throughput tells which.
+    past_the_cores: bool,
 }
 
 /// What right-sizing needs to know of the tick.
@@ -911,6 +916,9 @@ impl Adaptive {
         // limit on to another stage: the step did what it could. Unless the cores
         // are full: then a cpu stage's new workers only took cores from the others,
         // and the throughput alone says whether the step paid.
+        // A step past the cores taken on full cores is judged so too: the burst that
+        // filled them may be over by now, and leave the stage idle.
+        let cpu_full = cpu_full || probe.past_the_cores;
         let passed_on = view.utilisation < BUSY || view.blocked >= HELD_BACK;
         if (passed_on && !cpu_full) || probe.rate_before <= 0.0 {
             return None;
@@ -1018,6 +1026,7 @@ impl Adaptive {
                 to,
                 rate_before: rate,
                 delivered_before,
+                past_the_cores: cores_full(snapshot) && view.workers >= snapshot.global.cores,
             });
             out.push(decision);
         }
@@ -1138,6 +1147,8 @@ impl Adaptive {
                 to: target,
                 rate_before: rate,
                 delivered_before,
+                // This rule grows a stage only on cores with room to spare.
+                past_the_cores: false,
             });
             return Some(decision);
         }

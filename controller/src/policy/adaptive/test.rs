@@ -814,6 +814,62 @@ fn on_full_cores_a_stage_that_delivers_more_keeps_its_step() {
     assert_eq!(set_workers(&undone), vec![(0, 1)], "{undone:?}");
 }
 
+/// decode grown on a 2-core machine whose cores a burst filled, from `from` workers;
+/// by the time the step is judged the burst is over: decode is 40% busy, the cores
+/// half used, and the sink writes what it wrote before. The decisions of the judging
+/// tick.
+fn step_on_full_cores(from: usize) -> Vec<Decision> {
+    let mut policy = Adaptive::new();
+    let at = |tick: u64, decode: usize, busy: f64, cpu_percent: f64| {
+        let mut snapshot = with_calls(
+            SnapshotBuilder::new()
+                .tick(tick)
+                .stage(
+                    StageBuilder::new("decode")
+                        .workers(decode)
+                        .busy(busy)
+                        .waiting(1.0 - busy)
+                        .queue(if busy > 0.9 { 64.0 } else { 4.0 }, 64)
+                        .records(1000, 1000),
+                )
+                .stage(
+                    StageBuilder::new("write")
+                        .sink()
+                        .workers(8)
+                        .busy(0.5)
+                        .waiting(0.5)
+                        .queue(2.0, 64)
+                        .records(1000, 1000),
+                )
+                .build(),
+        );
+        snapshot.global.cores = 2;
+        snapshot.global.cpu_percent = cpu_percent;
+        snapshot
+    };
+    policy.decide(&at(2, from, 1.0, 195.0));
+    let grown = policy.decide(&at(3, from, 1.0, 195.0));
+    assert_eq!(set_workers(&grown), vec![(0, 2 * from)]);
+    policy.decide(&at(4, 2 * from, 0.4, 100.0));
+    policy.decide(&at(5, 2 * from, 0.4, 100.0))
+}
+
+#[test]
+fn a_step_past_the_cores_on_full_cores_is_judged_after_the_burst() {
+    // Two workers on two full cores: two more could only share them, and the sink
+    // wrote no more. The step is undone, though decode now has time to spare.
+    let undone = step_on_full_cores(2);
+    assert_knee(
+        &undone,
+        2,
+        "adaptive/knee: decode went 2 → 4 workers and the sink's throughput moved +0.0%",
+    );
+    // From one worker on two cores the step took a core that was there: decode
+    // passed the limit on, and the step stands.
+    let kept = step_on_full_cores(1);
+    assert!(set_workers(&kept).is_empty(), "{kept:?}");
+}
+
 /// `snapshot` with `hung` calls running for `age_s` and two that just started.
 fn with_running(mut snapshot: Snapshot, hung: usize, age_s: f64) -> Snapshot {
     let mut running = vec![age_s; hung];
