@@ -695,6 +695,13 @@ fn a_sink_working_off_a_backlog_is_no_baseline() {
     );
 }
 
+/// `snapshot` on a 2-core machine whose process uses `cpu_percent`.
+fn on_two_cores(mut snapshot: Snapshot, cpu_percent: f64) -> Snapshot {
+    snapshot.global.cores = 2;
+    snapshot.global.cpu_percent = cpu_percent;
+    snapshot
+}
+
 /// `snapshot` with a budget of 1 GiB, nearly empty, and records of 1 KiB.
 fn with_budget(mut snapshot: Snapshot) -> Snapshot {
     snapshot.knobs.memory_budget = Some(1 << 30);
@@ -731,7 +738,7 @@ fn capped_and_holding_back(cpu_percent: f64, upstream: bool) -> (Adaptive, Snaps
                     .records(1000, 1000),
             );
         }
-        let mut snapshot = with_budget(with_calls(
+        let snapshot = with_budget(with_calls(
             builder
                 .stage(
                     StageBuilder::new("write")
@@ -743,9 +750,7 @@ fn capped_and_holding_back(cpu_percent: f64, upstream: bool) -> (Adaptive, Snaps
                 )
                 .build(),
         ));
-        snapshot.global.cores = 2;
-        snapshot.global.cpu_percent = cpu_percent;
-        snapshot
+        on_two_cores(snapshot, cpu_percent)
     };
     for (workers, tick) in [(2, 2), (2, 3), (8, 4), (8, 5), (2, 6)] {
         policy.decide(&flat(workers, tick));
@@ -793,10 +798,10 @@ fn a_bottleneck_at_its_most_workers_buffers_as_one_capped_at_its_knee() {
 fn small_gain_on(cpu_percent: f64) -> Vec<Decision> {
     let mut policy = Adaptive::new();
     let at = |tick: u64, decode: usize, delivered: u64, written: u64| {
-        let mut snapshot = with_calls(decode_then_write(tick, decode, delivered, written).build());
-        snapshot.global.cores = 2;
-        snapshot.global.cpu_percent = cpu_percent;
-        snapshot
+        on_two_cores(
+            with_calls(decode_then_write(tick, decode, delivered, written).build()),
+            cpu_percent,
+        )
     };
     policy.decide(&at(2, 1, 1000, 1000));
     let grown = policy.decide(&at(3, 1, 1000, 1000));
@@ -821,7 +826,7 @@ fn on_full_cores_a_stage_that_delivers_more_keeps_its_step() {
 fn step_on_full_cores(from: usize) -> Vec<Decision> {
     let mut policy = Adaptive::new();
     let at = |tick: u64, decode: usize, busy: f64, cpu_percent: f64| {
-        let mut snapshot = with_calls(
+        let snapshot = with_calls(
             SnapshotBuilder::new()
                 .tick(tick)
                 .stage(
@@ -843,9 +848,7 @@ fn step_on_full_cores(from: usize) -> Vec<Decision> {
                 )
                 .build(),
         );
-        snapshot.global.cores = 2;
-        snapshot.global.cpu_percent = cpu_percent;
-        snapshot
+        on_two_cores(snapshot, cpu_percent)
     };
     policy.decide(&at(2, from, 1.0, 195.0));
     let grown = policy.decide(&at(3, from, 1.0, 195.0));
