@@ -63,8 +63,12 @@ pub struct SimArgs {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SeedList(Vec<u64>);
 
+/// Most seeds `--seeds` takes: each one is an oracle search, up to a minute of work.
+const MAX_SEEDS: u64 = 1000;
+
 /// Parses `--seeds`: seeds and inclusive ranges `A-B`, comma-separated; refuses an
-/// empty list, a range that runs backwards, and a seed given twice.
+/// empty list, a range that runs backwards, a seed given twice, and more than
+/// [`MAX_SEEDS`] in all.
 fn parse_seeds(text: &str) -> Result<SeedList, String> {
     let seed = |part: &str| {
         part.trim()
@@ -85,6 +89,11 @@ fn parse_seeds(text: &str) -> Result<SeedList, String> {
             return Err(format!(
                 "`{}` runs backwards: write {to}-{from}",
                 part.trim()
+            ));
+        }
+        if (seeds.len() as u64).saturating_add(to - from) >= MAX_SEEDS {
+            return Err(format!(
+                "more than {MAX_SEEDS} seeds: each one is an oracle search, up to a minute"
             ));
         }
         for n in from..=to {
