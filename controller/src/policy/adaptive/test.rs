@@ -654,13 +654,27 @@ fn grows_back_inside_the_cooldown_once_its_calls_have_slowed() {
 /// decode, the bottleneck on `decode` workers, delivering `delivered` records/s to
 /// write, a sink with time to spare that writes `written`/s.
 fn decode_then_write(tick: u64, decode: usize, delivered: u64, written: u64) -> SnapshotBuilder {
+    decode_busy_then_write(tick, decode, 1.0, delivered, written)
+}
+
+/// decode on `decode` workers, `busy` of the time (its queue full when it is all but
+/// always busy), delivering `delivered` records/s to write, a sink with time to spare
+/// that writes `written`/s.
+fn decode_busy_then_write(
+    tick: u64,
+    decode: usize,
+    busy: f64,
+    delivered: u64,
+    written: u64,
+) -> SnapshotBuilder {
     SnapshotBuilder::new()
         .tick(tick)
         .stage(
             StageBuilder::new("decode")
                 .workers(decode)
-                .busy(1.0)
-                .queue(64.0, 64)
+                .busy(busy)
+                .waiting(1.0 - busy)
+                .queue(if busy > 0.9 { 64.0 } else { 4.0 }, 64)
                 .records(delivered, delivered),
         )
         .stage(
@@ -826,29 +840,10 @@ fn on_full_cores_a_stage_that_delivers_more_keeps_its_step() {
 fn step_on_full_cores(from: usize) -> Vec<Decision> {
     let mut policy = Adaptive::new();
     let at = |tick: u64, decode: usize, busy: f64, cpu_percent: f64| {
-        let snapshot = with_calls(
-            SnapshotBuilder::new()
-                .tick(tick)
-                .stage(
-                    StageBuilder::new("decode")
-                        .workers(decode)
-                        .busy(busy)
-                        .waiting(1.0 - busy)
-                        .queue(if busy > 0.9 { 64.0 } else { 4.0 }, 64)
-                        .records(1000, 1000),
-                )
-                .stage(
-                    StageBuilder::new("write")
-                        .sink()
-                        .workers(8)
-                        .busy(0.5)
-                        .waiting(0.5)
-                        .queue(2.0, 64)
-                        .records(1000, 1000),
-                )
-                .build(),
-        );
-        on_two_cores(snapshot, cpu_percent)
+        on_two_cores(
+            with_calls(decode_busy_then_write(tick, decode, busy, 1000, 1000).build()),
+            cpu_percent,
+        )
     };
     policy.decide(&at(2, from, 1.0, 195.0));
     let grown = policy.decide(&at(3, from, 1.0, 195.0));
