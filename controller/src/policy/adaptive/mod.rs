@@ -1,12 +1,21 @@
 //! `adaptive`: brigade's own policy, the default. The design notes are in `README.md`
 //! beside this file.
 
+mod batch;
+mod breaker;
+mod buffer;
+mod knee;
+mod right_size;
 mod usl;
 
 use super::{clamp_workers, current_workers};
 use crate::units::format_bytes;
-use crate::{Action, Controller, Decision, Snapshot, StageKnobs, StageRole, StageStats};
+use crate::{Action, Controller, Decision, Snapshot, StageRole, StageStats};
 
+use batch::{BATCH_POINTS, FULL_BATCH};
+use breaker::Trip;
+use buffer::{absorb, buffer};
+use knee::Probe;
 use usl::Usl;
 
 /// Utilisation a right-sized stage aims for: headroom for bursts without paying for
@@ -18,23 +27,14 @@ const BUSY: f64 = 0.85;
 const BACKLOG: f64 = 0.3;
 /// A stage blocked on output more than this is held back by something downstream.
 const HELD_BACK: f64 = 0.3;
-/// A growth step must bring at least this share of the proportional gain in
-/// throughput, or the stage is past its knee.
-const KNEE: f64 = 0.15;
 /// The cores are full when the process uses this share of them.
 const CPU_FULL: f64 = 0.9;
 /// A source unread for longer than this share of a window is stalled.
 const STALL_SHARE: f64 = 0.25;
-/// An input queue fuller than this share of its capacity is a backlog to drain
-/// before shrinking.
-const CALM_FILL: f64 = 0.25;
 /// Weight of the newest window in the smoothed load.
 const LOAD_SMOOTHING: f64 = 0.2;
 /// Weight of the newest window in the slowly smoothed intake.
 const SLOW_SMOOTHING: f64 = 0.02;
-/// A gain in throughput this large pays for a step whatever its size: the oracle is
-/// the most throughput, and a percent or two of it is worth a worker.
-const MEASURABLE_GAIN: f64 = 0.015;
 /// Windows in a row a stage must be the bottleneck before it grows: a burst (a giant,
 /// a hiccup downstream) is not a shortage of workers.
 const STREAK: u32 = 2;
@@ -42,13 +42,6 @@ const STREAK: u32 = 2;
 const SETTLED_TICKS: u64 = 30;
 /// Windows in a row a settled stage must be the bottleneck before it grows.
 const SETTLED_STREAK: u32 = 10;
-/// Below this many workers a bottleneck grows ×4 a step, above it ×2.
-const FAST_START: usize = 8;
-/// Growth steps smaller than this share of the count are not judged: their effect is
-/// within the noise of a window.
-const JUDGED_STEP: f64 = 0.25;
-/// Windows in a row a stage must look oversized before it shrinks (scale down lazily).
-const CALM_TICKS: u32 = 30;
 /// Windows after the first full window following a change of a stage before its
 /// figures are trusted again.
 const SETTLE_TICKS: u64 = 1;
@@ -60,64 +53,19 @@ const REVERSAL_COOLDOWN: u64 = 300;
 const FREE_REVERSALS: u32 = 2;
 /// A change of intake that counts as a new load.
 const LOAD_CHANGE: f64 = 0.3;
-/// A busy stage that finished less than this share of what it took before is stuck
-/// (a locked database): every call it starts now will hang too.
-const STUCK: f64 = 0.05;
-/// Windows in a row a stage must be stuck before the breaker trips.
-const STUCK_TICKS: u32 = 2;
-/// A call that ends within this many times the stage's usual call time did not hang
-/// behind the lock: the lock is over.
-const UNHUNG_CALL: f64 = 10.0;
 /// A record this many times the stage's usual 90th-percentile record weight is a
 /// giant: a stage busy on one finishes nothing for a while, and is not locked. (The
 /// tail, not the median: with weights as spread as s3-idle-timeout's, one record in
 /// four thousand weighs 64 medians.)
 const GIANT: f64 = 64.0;
-/// Seconds a tripped breaker stays open (workers retire as their hung calls end)
-/// before it half-opens and makes its first probe: Envoy's default base ejection time
-/// for an outlier host. A short lock is over by then.
-const FIRST_PROBE_S: f64 = 30.0;
-/// Seconds between the probes after the first: resilience4j's default wait in the
-/// open state. A lock that outlasted the first probe is a long one, and every probe
-/// made during it hangs as long as the calls it caught.
-const PROBE_S: f64 = 60.0;
-/// After a recovery the pool makes room for the calls still hung, in steps of at least
-/// this share of its count from before the lock (and at least one worker); fewer hung
-/// calls than a step are counted back into that count, and the breaker lets go.
-const HUNG_STEP: f64 = 0.125;
 /// Share of the machine's memory given to records in flight when the operator set no
 /// budget; the rest is for the process itself and one record's growth past the cap.
 const BUDGET_SHARE: f64 = 0.8;
 /// Records above budget / this go through the serial lane, so that no few giants
 /// can hold the whole budget between them.
 const SERIAL_DIVISOR: u64 = 2;
-/// A deeper queue only while bytes in flight are under this share of the budget.
-const BUFFER_ROOM: f64 = 0.7;
-/// A queue holds at most this share of the budget, at the stage's mean record size.
-const BUFFER_SHARE: f64 = 0.6;
-/// A deeper queue holds at most this many seconds of the stage's work: the latency a
-/// buffered record may pay.
-const MAX_BUFFER_S: f64 = 30.0;
-/// Deepest queue the policy asks for, records.
-const MAX_QUEUE: usize = 65_536;
-/// Windows in a row a queue must fill at some moment to be deepened for bursts.
-const BURST_WINDOWS: u32 = 2;
-/// Most seconds of a stage's work a queue deepened for bursts holds.
-const BURST_S: f64 = 2.0;
 /// Calls a window needs before its median call time stands for the stage's.
 const TYPICAL_CALLS: u64 = 20;
-/// A batching sink whose calls take at least this share of the batch size has full
-/// batches: it could take more per call.
-const FULL_BATCH: f64 = 0.8;
-/// Batches grow until the per-record part of a call is this many times its fixed
-/// part (the fixed cost is then 1/(1 + this) of a call: 5%).
-const BATCH_AMORTISED: f64 = 19.0;
-/// Most records per call a batching sink is given.
-const MAX_BATCH: usize = 16_384;
-/// Windows of (batch, call time) kept for the batch fit.
-const BATCH_POINTS: usize = 16;
-/// Each batch step multiplies the batch size by at most this.
-const BATCH_STEP: usize = 4;
 
 /// brigade's policy: finds the bottleneck and grows it fast, stops at the knee where
 /// more workers stop paying, right-sizes every other stage to its load, shrinks
@@ -261,51 +209,6 @@ struct StageState {
     /// Records taken and finished since the start.
     in_total: u64,
     out_total: u64,
-}
-
-/// A tripped breaker: the stage was stuck, new calls are held back.
-#[derive(Clone, Copy, Debug)]
-struct Trip {
-    /// The stage's count when it tripped, given back when it recovers.
-    restore: usize,
-    /// Its median call time before it got stuck.
-    usual_call_s: Option<f64>,
-    /// The rate limit in force before it tripped, given back when it recovers.
-    rate_limit: Option<f64>,
-    /// Seconds since it tripped.
-    open_s: f64,
-    /// Where the breaker stands.
-    phase: TripPhase,
-}
-
-/// The states of a tripped breaker.
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum TripPhase {
-    /// Workers retire as their hung calls end.
-    Open,
-    /// One call per [`PROBE_S`] may start (a rate limit of `probe_rate` records per
-    /// second), each one a probe; a fresh worker is added for a probe only when every
-    /// worker is in a call. `spared_s` is `open_s` when the last probe's worker was
-    /// added or found waiting.
-    HalfOpen { spared_s: f64, probe_rate: f64 },
-    /// Calls end again, but those that started during the lock still hang and hold
-    /// workers: the pool is its count from before the lock plus `hung` more. `since_s`
-    /// is `open_s` when the stage recovered.
-    Draining { since_s: f64, hung: usize },
-}
-
-/// A growth step: from `from` to `to` workers, with the sink's throughput before it.
-#[derive(Clone, Copy, Debug)]
-struct Probe {
-    from: usize,
-    to: usize,
-    rate_before: f64,
-    /// What the stage itself delivered per second before it.
-    delivered_before: f64,
-    /// The cores were full when the step was taken and the stage had a worker per
-    /// core already: more workers could only share the cores, unless they wait on
-    /// I/O, and the throughput tells which.
-    past_the_cores: bool,
 }
 
 /// What right-sizing needs to know of the tick.
@@ -666,522 +569,6 @@ impl Controller for Adaptive {
 }
 
 impl Adaptive {
-    /// Rule 0: the breaker. A stage whose workers are all busy and finish nothing
-    /// (a locked database) gets no new calls: every one would hang too, and hung calls
-    /// outlive the lock. Open, its workers retire as their hung calls end; half-open,
-    /// one call may start at once and then one every [`PROBE_S`], each one a probe;
-    /// once calls end as they did before, it gets its workers back, plus one for every
-    /// call still hung, until those end.
-    fn breaker(
-        &mut self,
-        i: usize,
-        stats: &StageStats,
-        knobs: &StageKnobs,
-        view: &View,
-        tick: u64,
-        window_s: f64,
-    ) -> Vec<Decision> {
-        let state = &mut self.stages[i];
-        let finished = stats.records_out as f64 / window_s;
-        // With nothing waiting there is no call to hold back: the workers left in
-        // calls at the end of a drain, say.
-        let stuck = state.intake > 0.0
-            && !state.giant_pending
-            && stats.queue.mean_depth >= 1.0
-            && view.utilisation >= 0.95
-            && finished < STUCK * state.intake_before_stuck();
-        state.stuck_streak = if stuck { state.stuck_streak + 1 } else { 0 };
-        if let Some(trip) = state.trip.as_mut() {
-            trip.open_s += window_s;
-            if let TripPhase::Draining { since_s, hung } = trip.phase {
-                if state.stuck_streak < STUCK_TICKS {
-                    return self
-                        .drain(i, stats, tick, since_s, hung)
-                        .into_iter()
-                        .collect();
-                }
-            } else {
-                return self.recover(i, stats, knobs, view, tick, finished);
-            }
-        }
-        if state.stuck_streak < STUCK_TICKS {
-            return Vec::new();
-        }
-        state.stuck_streak = 0;
-        let intake = state.intake_before_stuck();
-        // Stuck again while draining: the count to give back is still the one from
-        // before the first lock, not the one swollen by the calls it left hung.
-        let restore = state.trip.map_or(view.workers, |trip| trip.restore);
-        state.trip = Some(Trip {
-            restore,
-            usual_call_s: state.usual_call_s,
-            rate_limit: knobs.rate_limit,
-            open_s: 0.0,
-            phase: TripPhase::Open,
-        });
-        state.probe = None;
-        let reason = format!(
-            "adaptive/breaker: {} is {:.0}% busy and finished {finished:.0} records/s \
-             (it took {intake:.0}/s): stuck; open: workers retire as their calls end: {} → 1",
-            stats.name,
-            view.utilisation * 100.0,
-            view.workers
-        );
-        self.force_resize(i, 1, tick, reason).into_iter().collect()
-    }
-
-    /// Stage `i`'s tripped breaker.
-    fn trip(&mut self, i: usize) -> &mut Trip {
-        self.stages[i]
-            .trip
-            .as_mut()
-            .expect("the breaker is tripped")
-    }
-
-    /// The breaker while open or half-open: recovers the stage once its calls end
-    /// again; half-opens it after [`FIRST_PROBE_S`], and then finds a worker for a
-    /// probe every [`PROBE_S`].
-    fn recover(
-        &mut self,
-        i: usize,
-        stats: &StageStats,
-        knobs: &StageKnobs,
-        view: &View,
-        tick: u64,
-        finished: f64,
-    ) -> Vec<Decision> {
-        let trip = self.trip(i);
-        // A call that ended in about its usual time did not hang; and a hung
-        // call ends once, so more calls ending in a window than the workers held
-        // before means some worker made several. Either way calls end again.
-        let calls = &stats.service_time_us;
-        let fastest_s = calls.min as f64 / 1e6;
-        let unhung = calls.count > 0
-            && trip
-                .usual_call_s
-                .is_some_and(|usual| fastest_s <= UNHUNG_CALL * usual);
-        if unhung || calls.count > trip.restore as u64 {
-            let restore = trip.restore;
-            let rate_limit = trip.rate_limit;
-            // The probes' rate limit goes, unless the operator has set another since.
-            let paced = match trip.phase {
-                TripPhase::HalfOpen { probe_rate, .. } => knobs
-                    .rate_limit
-                    .is_some_and(|limit| (limit / probe_rate - 1.0).abs() < 1e-6),
-                _ => false,
-            };
-            let hung = hung_calls(stats, trip.usual_call_s, 0.0);
-            let since_s = trip.open_s;
-            let held = if hung >= hung_step(restore) {
-                trip.phase = TripPhase::Draining { since_s, hung };
-                clamp_workers(&stats.workers, restore + hung)
-            } else {
-                self.stages[i].trip = None;
-                restore
-            };
-            self.stages[i].probe = None;
-            self.stages[i].stuck_streak = 0;
-            let reason = format!(
-                "adaptive/breaker: {} finished {finished:.0} records/s again, its \
-                 fastest call in {:.1} ms; giving back its {restore} workers, plus one \
-                 for each of the {hung} calls still hung: {} → {held}",
-                stats.name,
-                fastest_s * 1e3,
-                view.workers
-            );
-            let mut out = Vec::new();
-            if paced {
-                out.push(Decision::new(
-                    Action::SetRateLimit {
-                        stage: i,
-                        per_second: rate_limit,
-                    },
-                    format!(
-                        "adaptive/breaker: {} calls end again: no more paced probes",
-                        stats.name
-                    ),
-                ));
-            }
-            out.extend(self.force_resize(i, held, tick, reason));
-            return out;
-        }
-        let open_s = trip.open_s;
-        let in_calls = stats.running_calls_s.len() >= stats.workers.live;
-        match trip.phase {
-            TripPhase::Open if open_s >= FIRST_PROBE_S => {
-                // One call (one batch) per PROBE_S, the first at once.
-                let per_second = knobs.batch_size.max(1) as f64 / PROBE_S;
-                trip.phase = TripPhase::HalfOpen {
-                    spared_s: open_s,
-                    probe_rate: per_second,
-                };
-                let to = stats.workers.live + usize::from(in_calls);
-                let reason = format!(
-                    "adaptive/breaker: {} still stuck after {open_s:.0} s ({finished:.0} \
-                     records/s); half-open: one call every {PROBE_S:.0} s, each a probe, \
-                     made by a worker whose hung call ended or by one fresh worker: {} → {to}",
-                    stats.name, view.workers
-                );
-                let mut out = vec![Decision::new(
-                    Action::SetRateLimit {
-                        stage: i,
-                        per_second: Some(per_second),
-                    },
-                    format!(
-                        "adaptive/breaker: {} half-open: one call every {PROBE_S:.0} s",
-                        stats.name
-                    ),
-                )];
-                out.extend(self.force_resize(i, to, tick, reason));
-                out
-            }
-            TripPhase::HalfOpen {
-                spared_s,
-                probe_rate,
-            } if open_s - spared_s >= PROBE_S => {
-                trip.phase = TripPhase::HalfOpen {
-                    spared_s: open_s,
-                    probe_rate,
-                };
-                if !in_calls {
-                    // A worker whose hung call ended waits for the next probe.
-                    return Vec::new();
-                }
-                let to = stats.workers.live + 1;
-                let reason = format!(
-                    "adaptive/breaker: {} still stuck after {open_s:.0} s, every worker in \
-                     a call: one fresh worker for the next probe: {} → {to}",
-                    stats.name, view.workers
-                );
-                self.force_resize(i, to, tick, reason).into_iter().collect()
-            }
-            _ => Vec::new(),
-        }
-    }
-
-    /// The breaker after a recovery: the pool keeps room for the calls that started
-    /// during the lock and still hang (`hung` of them when it last moved), and lets go
-    /// once fewer than a step of them are left.
-    fn drain(
-        &mut self,
-        i: usize,
-        stats: &StageStats,
-        tick: u64,
-        since_s: f64,
-        hung: usize,
-    ) -> Option<Decision> {
-        let trip = self.trip(i);
-        let restore = trip.restore;
-        let now_hung = hung_calls(stats, trip.usual_call_s, trip.open_s - since_s);
-        let step = hung_step(restore);
-        let held = stats.workers.target;
-        if now_hung < step {
-            self.stages[i].trip = None;
-            let reason = format!(
-                "adaptive/breaker: {} has {now_hung} calls left hung from the lock; \
-                 counting them back into its {restore} workers: {held} → {restore}",
-                stats.name
-            );
-            return self.force_resize(i, restore, tick, reason);
-        }
-        if now_hung.abs_diff(hung) < step {
-            return None;
-        }
-        trip.phase = TripPhase::Draining {
-            since_s,
-            hung: now_hung,
-        };
-        let to = clamp_workers(&stats.workers, restore + now_hung);
-        let reason = format!(
-            "adaptive/breaker: {} has {now_hung} calls hung since the lock (the longest \
-             for {:.0} s); its {restore} workers plus one for each: {held} → {to}",
-            stats.name,
-            stats.running_calls_s.first().copied().unwrap_or(0.0)
-        );
-        self.force_resize(i, to, tick, reason)
-    }
-
-    /// Rule 2: judges last tick's growth step of stage `i`.
-    fn judge(
-        &mut self,
-        i: usize,
-        stats: &StageStats,
-        view: &View,
-        rate: f64,
-        tick: u64,
-        cpu_full: bool,
-    ) -> Option<Decision> {
-        let probe = self.stages[i].probe.take()?;
-        // A stage that now has time to spare, or waits on its output, passed the
-        // limit on to another stage: the step did what it could. Unless the cores
-        // are full: then a cpu stage's new workers only took cores from the others,
-        // and the throughput alone says whether the step paid.
-        // A step past the cores taken on full cores is judged so too: the burst that
-        // filled them may be over by now, and leave the stage idle.
-        let cpu_full = cpu_full || probe.past_the_cores;
-        let passed_on = view.utilisation < BUSY || view.blocked >= HELD_BACK;
-        if (passed_on && !cpu_full) || probe.rate_before <= 0.0 {
-            return None;
-        }
-        let gain = rate / probe.rate_before - 1.0;
-        let proportional = probe.to as f64 / probe.from as f64 - 1.0;
-        let pays = KNEE * proportional;
-        if proportional < JUDGED_STEP || gain >= pays {
-            return None;
-        }
-        // Some gain, less than the step's share: the peak lies between the two
-        // counts, so settle in the (geometric) middle. No measurable gain: back to where it was.
-        // On full cores a gain under the threshold may still be real: the stage
-        // delivers measurably more and the sink lost nothing.
-        let delivered_gain = self.stages[i].delivered() / probe.delivered_before - 1.0;
-        let some_gain = gain >= MEASURABLE_GAIN
-            || (cpu_full && gain >= 0.0 && delivered_gain >= MEASURABLE_GAIN);
-        let (best, verdict) = if some_gain {
-            (
-                (((probe.from * probe.to) as f64).sqrt().round() as usize)
-                    .clamp(probe.from + 1, probe.to),
-                "near its knee",
-            )
-        } else {
-            (probe.from, "past its knee")
-        };
-        let state = &mut self.stages[i];
-        // The fitted curve knows better where the peak lies between the two counts,
-        // and below them (cpu stages sharing full cores fit as heavy contention,
-        // with a peak at a few workers); one window's throughput knows better above.
-        // A step that brought some gain toward a peak the curve puts at or past it
-        // stays: the middle would give back part of a gain both saw.
-        let best = match state.usl.cheapest_near_peak(stats.workers.max.max(1)) {
-            Some(peak) if peak > probe.from && peak < probe.to => peak,
-            Some(peak) if some_gain && peak >= probe.to => probe.to,
-            Some(peak) => best.min(peak),
-            None => best,
-        };
-        let best = clamp_workers(&stats.workers, best);
-        state.cap = Some(best);
-        let reason = format!(
-            "adaptive/knee: {} went {} → {} workers and the sink's throughput moved {:+.1}% \
-             (a step that pays brings ≥ {:+.1}%); {verdict}, holding at {best}{}",
-            stats.name,
-            probe.from,
-            probe.to,
-            gain * 100.0,
-            pays * 100.0,
-            state.usl.describe()
-        );
-        self.resize(i, view.workers, best, tick, reason)
-    }
-
-    /// Rule 3: grows the bottleneck `b`.
-    fn grow(
-        &mut self,
-        b: usize,
-        stats: &StageStats,
-        view: &View,
-        rate: f64,
-        tick: u64,
-        snapshot: &Snapshot,
-    ) -> Vec<Decision> {
-        let mut out = Vec::new();
-        if stats.role == StageRole::BatchSink {
-            if let Some(decisions) = self.grow_batch(b, stats, view, tick, snapshot) {
-                return decisions;
-            }
-        }
-        let state = &self.stages[b];
-        let most = state.cap.unwrap_or(stats.workers.max);
-        // Scale up fast: ×4 while the pool is small, ×2 after
-        // (Not ×4 on a machine already half busy: a cpu stage would take cores from
-        // the others before the step can be judged.)
-        let cores = snapshot.global.cores as f64;
-        let half_busy = cores > 0.0 && snapshot.global.cpu_percent >= 50.0 * cores;
-        let factor = if view.workers < FAST_START && !half_busy {
-            4
-        } else {
-            2
-        };
-        let mut to = (view.workers * factor).min(most);
-        if let Some(peak) = state.usl.cheapest_near_peak(stats.workers.max.max(1)) {
-            // Up to the fitted peak, but in a step big enough to be judged: small
-            // unjudged steps would ratchet a noisy stage up for nothing.
-            let judged = (view.workers as f64 * (1.0 + JUDGED_STEP)).ceil() as usize;
-            to = to.min(peak.max(judged));
-        }
-        let to = clamp_workers(&stats.workers, to);
-        if to <= view.workers {
-            return out;
-        }
-        let reason = format!(
-            "adaptive/bottleneck: {} is {:.0}% busy with its queue {:.0}% full; {} → {to} workers{}",
-            stats.name,
-            view.utilisation * 100.0,
-            view.fill * 100.0,
-            view.workers,
-            self.stages[b].usl.describe()
-        );
-        if let Some(decision) = self.resize(b, view.workers, to, tick, reason) {
-            let delivered_before = self.stages[b].delivered();
-            self.stages[b].probe = Some(Probe {
-                from: view.workers,
-                to,
-                rate_before: rate,
-                delivered_before,
-                past_the_cores: cores_full(snapshot) && view.workers >= snapshot.global.cores,
-            });
-            out.push(decision);
-        }
-        out
-    }
-
-    /// Rule 3 for a batching sink whose batches are full: bigger batches first.
-    fn grow_batch(
-        &mut self,
-        b: usize,
-        stats: &StageStats,
-        view: &View,
-        tick: u64,
-        snapshot: &Snapshot,
-    ) -> Option<Vec<Decision>> {
-        let knobs = snapshot.knobs.stages.get(b)?;
-        let batch = knobs.batch_size.max(1);
-        let state = &mut self.stages[b];
-        if state.batch_done || view.per_call < FULL_BATCH * batch as f64 {
-            return None;
-        }
-        let mut target = (batch * BATCH_STEP).min(MAX_BATCH);
-        let fit = fit_line(&state.batch_points);
-        if let Some((fixed, per_record)) = fit {
-            if per_record > 0.0 {
-                let enough = (BATCH_AMORTISED * fixed / per_record).ceil() as usize;
-                target = target.min(enough.max(1));
-            }
-        }
-        if let Some(budget) = snapshot.global.memory_budget {
-            let size = stats.record_size_bytes.mean.max(1.0);
-            target = target.min(((budget as f64 / 16.0 / size) as usize).max(1));
-        }
-        // Within a quarter of where it should be: close enough, stop tuning it.
-        if target * 4 <= batch * 5 {
-            state.batch_done = true;
-            return None;
-        }
-        state.changed_at = tick;
-        let describe = fit.map_or(String::new(), |(fixed, per_record)| {
-            format!(
-                "; calls cost {:.2} ms + {:.1} µs per record",
-                fixed * 1e3,
-                per_record * 1e6
-            )
-        });
-        let mut out = vec![Decision::new(
-            Action::SetBatchSize {
-                stage: b,
-                size: target,
-            },
-            format!(
-                "adaptive/bottleneck: {} is {:.0}% busy and its batches are full ({:.0} of {batch}); batch {batch} → {target}{describe}",
-                stats.name,
-                view.utilisation * 100.0,
-                view.per_call
-            ),
-        )];
-        let capacity = knobs.queue_capacity;
-        if capacity < 2 * target {
-            out.push(Decision::new(
-                Action::SetQueueCapacity {
-                    stage: b,
-                    capacity: 2 * target,
-                },
-                format!(
-                    "adaptive/bottleneck: {}'s queue holds two batches of {target}: {capacity} → {}",
-                    stats.name,
-                    2 * target
-                ),
-            ));
-        }
-        Some(out)
-    }
-
-    /// Rule 6: sizes a stage that is not the bottleneck to its load.
-    fn right_size(
-        &mut self,
-        i: usize,
-        stats: &StageStats,
-        view: &View,
-        now: Now,
-    ) -> Option<Decision> {
-        let Now {
-            tick,
-            rate,
-            stalled,
-            held_upstream,
-            probing,
-            cpu_full,
-        } = now;
-        let state = &mut self.stages[i];
-        let target = clamp_workers(&stats.workers, view.right_size());
-        let working = state.stuck_streak == 0 && view.short_of_workers;
-        if view.utilisation >= 0.9
-            && view.fill < BACKLOG
-            && working
-            && !cpu_full
-            && target > view.workers
-            && !probing
-        {
-            state.calm = 0;
-            let target = state
-                .cap
-                .map_or(target, |cap| target.min(cap.max(view.workers)));
-            let reason = format!(
-                "adaptive/right-size: {} is {:.0}% busy with {:.1} calls in progress; {} → {target} workers for {:.0}% utilisation",
-                stats.name,
-                view.utilisation * 100.0,
-                view.concurrency,
-                view.workers,
-                TARGET_UTILISATION * 100.0
-            );
-            let decision = self.resize(i, view.workers, target, tick, reason)?;
-            let delivered_before = self.stages[i].delivered();
-            self.stages[i].probe = Some(Probe {
-                from: view.workers,
-                to: target,
-                rate_before: rate,
-                delivered_before,
-                // This rule grows a stage only on cores with room to spare.
-                past_the_cores: false,
-            });
-            return Some(decision);
-        }
-        let smoothed = ((state.load / TARGET_UTILISATION).ceil() as usize).max(1);
-        let target = clamp_workers(&stats.workers, smoothed);
-        // A queue backed up behind a stage that mostly waits on its own output is
-        // not a backlog this stage could drain faster.
-        let no_backlog = view.fill < CALM_FILL || view.blocked >= HELD_BACK;
-        // A stalled window says nothing either way, nor does one held back by a
-        // stage upstream: the count neither grows nor starts again (with a giant
-        // every few seconds it never got to 30).
-        if !stalled && !held_upstream {
-            state.calm = if no_backlog && target < view.workers {
-                state.calm + 1
-            } else {
-                0
-            };
-        }
-        if state.calm < CALM_TICKS {
-            return None;
-        }
-        state.calm = 0;
-        let reason = format!(
-            "adaptive/right-size: {} ran {:.1} calls in progress on {} workers for {CALM_TICKS} windows with no backlog; {} → {target} workers for {:.0}% utilisation",
-            stats.name,
-            state.load,
-            view.workers,
-            view.workers,
-            TARGET_UTILISATION * 100.0
-        );
-        self.resize(i, view.workers, target, tick, reason)
-    }
-
     /// Sets stage `i` to `to` workers whatever its direction before: the breaker acts
     /// on an emergency, not on a trend.
     fn force_resize(&mut self, i: usize, to: usize, tick: u64, reason: String) -> Option<Decision> {
@@ -1257,122 +644,10 @@ impl Adaptive {
     }
 }
 
-/// Rule 4: a bottleneck capped at its knee, with the source held back behind
-/// it and the budget mostly free, gets a deeper input queue: the source keeps
-/// reading, and the backlog is there to be worked off when the load drops (a phase
-/// of lighter input, the end of a slow spell). It trades latency for throughput,
-/// bounded by a quarter of the budget.
-fn buffer(b: usize, stats: &StageStats, view: &View, snapshot: &Snapshot) -> Option<Decision> {
-    let budget = snapshot.global.memory_budget?;
-    let capacity = snapshot.knobs.stages.get(b)?.queue_capacity;
-    let held_back = snapshot
-        .stages
-        .first()
-        .is_some_and(|first| first.queue.mean_depth >= 0.9 * first.queue.capacity as f64);
-    let room = (snapshot.global.inflight_bytes_max as f64) < BUFFER_ROOM * budget as f64;
-    // On full cores, the stages upstream would fill the deeper queue with cores taken
-    // from the bottleneck: the buffer would cost throughput now. The first stage's
-    // queue is filled by the source alone.
-    if view.fill < 0.9 || !held_back || !room || (b > 0 && cores_full(snapshot)) {
-        return None;
-    }
-    let size = stats.record_size_bytes.mean.max(1.0);
-    deeper_queue(stats, capacity, budget, MAX_BUFFER_S, snapshot.window_s).map(|to| {
-        Decision::new(
-            Action::SetQueueCapacity {
-                stage: b,
-                capacity: to,
-            },
-            format!(
-                "adaptive/buffer: {} cannot keep up and holds the source back, with {} of \
-                 the {} budget in flight; its queue {capacity} → {to} records (≤ {:.0}% of \
-                 the budget at {}, ≤ {MAX_BUFFER_S:.0} s of its work)",
-                stats.name,
-                format_bytes(snapshot.global.inflight_bytes_max),
-                format_bytes(budget),
-                BUFFER_SHARE * 100.0,
-                format_bytes(size as u64)
-            ),
-        )
-    })
-}
-
-/// Rule 5: bursts. With no stage short of workers, a queue that fills at some
-/// moment of every window holds the source back all the same: calls far slower
-/// than their median (a heavy tail, a batch after a stall) back the records up behind
-/// them, and the source waits while the stage keeps up on average. The queue of
-/// the last stage where that happens (the one the others back up behind) gets 4×
-/// deeper, to hold [`BURST_S`] of the stage's work at most, within the budget.
-fn absorb(states: &[StageState], snapshot: &Snapshot) -> Option<Decision> {
-    let budget = snapshot.global.memory_budget?;
-    let first = snapshot.stages.first()?;
-    let held_back = first.queue.capacity > 0 && first.queue.max_depth >= first.queue.capacity;
-    let room = (snapshot.global.inflight_bytes_max as f64) < BUFFER_ROOM * budget as f64;
-    if !held_back || !room {
-        return None;
-    }
-    let (b, stats) = snapshot
-        .stages
-        .iter()
-        .enumerate()
-        .rev()
-        .find(|(i, _)| states[*i].full_streak >= BURST_WINDOWS)?;
-    let capacity = snapshot.knobs.stages.get(b)?.queue_capacity;
-    deeper_queue(stats, capacity, budget, BURST_S, snapshot.window_s).map(|to| {
-        Decision::new(
-            Action::SetQueueCapacity {
-                stage: b,
-                capacity: to,
-            },
-            format!(
-                "adaptive/burst: {}'s queue filled at some moment of each of the last \
-                 {} windows while no stage was short of workers, and the source waited; \
-                 its queue {capacity} → {to} records (≤ {BURST_S:.0} s of its work)",
-                stats.name, states[b].full_streak
-            ),
-        )
-    })
-}
-
-/// A queue of `capacity` records in front of `stats`' stage made 4× deeper, but to
-/// hold no more than `work_s` seconds of what the stage delivered this window (a
-/// window of `window_s`), nor records of its mean weight past 60% of `budget`;
-/// `None` when that is no deeper.
-fn deeper_queue(
-    stats: &StageStats,
-    capacity: usize,
-    budget: u64,
-    work_s: f64,
-    window_s: f64,
-) -> Option<usize> {
-    let size = stats.record_size_bytes.mean.max(1.0);
-    let most = ((budget as f64 * BUFFER_SHARE / size) as usize)
-        .min((stats.observed_rate(window_s) * work_s) as usize)
-        .min(MAX_QUEUE);
-    let to = (capacity * BATCH_STEP).min(most);
-    (to > capacity).then_some(to)
-}
-
 /// True if the process uses the machine's cores to the full.
 fn cores_full(snapshot: &Snapshot) -> bool {
     let cores = snapshot.global.cores as f64;
     cores > 0.0 && snapshot.global.cpu_percent >= CPU_FULL * cores * 100.0
-}
-
-/// Calls of a stage running for longer than `since_s` (they started before then) and
-/// far past its usual call time: hung behind a lock that has since ended.
-fn hung_calls(stats: &StageStats, usual_call_s: Option<f64>, since_s: f64) -> usize {
-    let past = since_s.max(usual_call_s.map_or(0.0, |usual| UNHUNG_CALL * usual));
-    stats
-        .running_calls_s
-        .iter()
-        .take_while(|&&age| age > past)
-        .count()
-}
-
-/// The least change in hung calls the pool follows, for a stage of `restore` workers.
-fn hung_step(restore: usize) -> usize {
-    ((restore as f64 * HUNG_STEP).ceil() as usize).max(1)
 }
 
 /// The stage's typical call time this window, seconds: the median, which a few giant
@@ -1380,24 +655,6 @@ fn hung_step(restore: usize) -> usize {
 fn typical_call_s(stats: &StageStats) -> Option<f64> {
     let histogram = &stats.service_time_us;
     (histogram.count >= TYPICAL_CALLS && histogram.p50 > 0).then(|| histogram.p50 as f64 / 1e6)
-}
-
-/// Least-squares line `y = a + b·x` through `points`; `None` with fewer than two
-/// distinct x.
-fn fit_line(points: &[(f64, f64)]) -> Option<(f64, f64)> {
-    let n = points.len() as f64;
-    if n < 2.0 {
-        return None;
-    }
-    let mean_x = points.iter().map(|p| p.0).sum::<f64>() / n;
-    let mean_y = points.iter().map(|p| p.1).sum::<f64>() / n;
-    let sxx: f64 = points.iter().map(|p| (p.0 - mean_x).powi(2)).sum();
-    if sxx <= 1e-9 * n {
-        return None;
-    }
-    let sxy: f64 = points.iter().map(|p| (p.0 - mean_x) * (p.1 - mean_y)).sum();
-    let slope = sxy / sxx;
-    Some((mean_y - slope * mean_x, slope))
 }
 
 #[cfg(test)]

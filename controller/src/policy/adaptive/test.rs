@@ -1,5 +1,6 @@
 //! The adaptive policy on hand-made Snapshots and on small models of a pipeline.
 
+use super::right_size::CALM_TICKS;
 use super::*;
 use crate::policy::test_support::{drive, rate_limits, set_workers, SnapshotBuilder, StageBuilder};
 

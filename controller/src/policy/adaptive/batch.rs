@@ -1,0 +1,107 @@
+//! Rule 3 for a batching sink: bigger batches before more workers, until a linear fit
+//! of call time against batch size says the fixed cost of a call is amortised.
+
+use super::{Adaptive, View};
+use crate::{Action, Decision, Snapshot, StageStats};
+
+/// A batching sink whose calls take at least this share of the batch size has full
+/// batches: it could take more per call.
+pub(super) const FULL_BATCH: f64 = 0.8;
+/// Batches grow until the per-record part of a call is this many times its fixed
+/// part (the fixed cost is then 1/(1 + this) of a call: 5%).
+const BATCH_AMORTISED: f64 = 19.0;
+/// Most records per call a batching sink is given.
+const MAX_BATCH: usize = 16_384;
+/// Windows of (batch, call time) kept for the batch fit.
+pub(super) const BATCH_POINTS: usize = 16;
+/// Each batch step multiplies the batch size by at most this.
+const BATCH_STEP: usize = 4;
+
+impl Adaptive {
+    /// Rule 3 for a batching sink whose batches are full: bigger batches first.
+    pub(super) fn grow_batch(
+        &mut self,
+        b: usize,
+        stats: &StageStats,
+        view: &View,
+        tick: u64,
+        snapshot: &Snapshot,
+    ) -> Option<Vec<Decision>> {
+        let knobs = snapshot.knobs.stages.get(b)?;
+        let batch = knobs.batch_size.max(1);
+        let state = &mut self.stages[b];
+        if state.batch_done || view.per_call < FULL_BATCH * batch as f64 {
+            return None;
+        }
+        let mut target = (batch * BATCH_STEP).min(MAX_BATCH);
+        let fit = fit_line(&state.batch_points);
+        if let Some((fixed, per_record)) = fit {
+            if per_record > 0.0 {
+                let enough = (BATCH_AMORTISED * fixed / per_record).ceil() as usize;
+                target = target.min(enough.max(1));
+            }
+        }
+        if let Some(budget) = snapshot.global.memory_budget {
+            let size = stats.record_size_bytes.mean.max(1.0);
+            target = target.min(((budget as f64 / 16.0 / size) as usize).max(1));
+        }
+        // Within a quarter of where it should be: close enough, stop tuning it.
+        if target * 4 <= batch * 5 {
+            state.batch_done = true;
+            return None;
+        }
+        state.changed_at = tick;
+        let describe = fit.map_or(String::new(), |(fixed, per_record)| {
+            format!(
+                "; calls cost {:.2} ms + {:.1} µs per record",
+                fixed * 1e3,
+                per_record * 1e6
+            )
+        });
+        let mut out = vec![Decision::new(
+            Action::SetBatchSize {
+                stage: b,
+                size: target,
+            },
+            format!(
+                "adaptive/bottleneck: {} is {:.0}% busy and its batches are full ({:.0} of {batch}); batch {batch} → {target}{describe}",
+                stats.name,
+                view.utilisation * 100.0,
+                view.per_call
+            ),
+        )];
+        let capacity = knobs.queue_capacity;
+        if capacity < 2 * target {
+            out.push(Decision::new(
+                Action::SetQueueCapacity {
+                    stage: b,
+                    capacity: 2 * target,
+                },
+                format!(
+                    "adaptive/bottleneck: {}'s queue holds two batches of {target}: {capacity} → {}",
+                    stats.name,
+                    2 * target
+                ),
+            ));
+        }
+        Some(out)
+    }
+}
+
+/// Least-squares line `y = a + b·x` through `points`; `None` with fewer than two
+/// distinct x.
+fn fit_line(points: &[(f64, f64)]) -> Option<(f64, f64)> {
+    let n = points.len() as f64;
+    if n < 2.0 {
+        return None;
+    }
+    let mean_x = points.iter().map(|p| p.0).sum::<f64>() / n;
+    let mean_y = points.iter().map(|p| p.1).sum::<f64>() / n;
+    let sxx: f64 = points.iter().map(|p| (p.0 - mean_x).powi(2)).sum();
+    if sxx <= 1e-9 * n {
+        return None;
+    }
+    let sxy: f64 = points.iter().map(|p| (p.0 - mean_x) * (p.1 - mean_y)).sum();
+    let slope = sxy / sxx;
+    Some((mean_y - slope * mean_x, slope))
+}
