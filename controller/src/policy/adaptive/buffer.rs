@@ -26,7 +26,7 @@ const BURST_S: f64 = 2.0;
 /// it and the budget mostly free, gets a deeper input queue: the source keeps
 /// reading, and the backlog is there to be worked off when the load drops (a phase
 /// of lighter input, the end of a slow spell). It trades latency for throughput,
-/// bounded by a quarter of the budget.
+/// bounded by 60% of the budget and 30 s of the stage's work.
 pub(super) fn buffer(
     b: usize,
     stats: &StageStats,

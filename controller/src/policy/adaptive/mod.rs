@@ -113,7 +113,7 @@ const TYPICAL_CALLS: u64 = 20;
 /// 3. **Grow the bottleneck** (`adaptive/bottleneck`): the stage that is busy (≥ 85%)
 ///    with a backlog (input queue ≥ 30% full) and not held back by its output.
 ///    - A batching sink whose batches are full first gets bigger batches (×4 a step,
-///      up to where the per-call cost is a fifth of the call, from a linear fit of
+///      up to where the fixed cost of a call is 5% of it, from a linear fit of
 ///      call time against batch size) and a queue that holds two batches.
 ///    - Otherwise its workers double (scale up fast), but never past its cap or the
 ///      peak its USL curve predicts.
