@@ -5,6 +5,7 @@
 //! concurrency and rate limits. The control thread sees stages only through the
 //! object-safe [`StageControl`], so it need not know the records' types.
 
+mod call;
 mod pool;
 pub(crate) mod sink;
 pub(crate) mod transform;

@@ -2,15 +2,15 @@
 //! failures, dead-letters the rest, and finishes each record in the budget and the
 //! ledger.
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
 use crate::clock::Instant;
 use crate::context::Shared;
-use crate::failure::{panic_message, DeadLetter, DeadLetterCause, Failure};
+use crate::failure::{DeadLetter, Failure};
 use crate::ledger::{Envelope, Ticket};
 use crate::metrics::Figures;
 
+use super::call::{self, Failed};
 use super::{Lane, Step};
 
 /// A sink's function: takes the records out of a batch (of one record, for per-record
@@ -57,53 +57,16 @@ impl<T: Send + 'static> SinkCore<T> {
             scratch.values.push(envelope.value);
             scratch.meta.push((envelope.weight, envelope.ticket));
         }
-        let policy = &self.shared.retry;
-        let mut attempt = 1;
-        let mut call_start = start;
-        let mut end;
-        figures.call_starts(start);
-        let failure = loop {
-            let outcome = catch_unwind(AssertUnwindSafe(|| (self.func)(&mut scratch.values)));
-            end = Instant::now();
-            let took = (end - call_start).as_nanos() as u64;
-            figures.counts.busy_ns += took;
-            figures.service_ns = took;
-            match outcome {
-                Ok(Ok(())) => break None,
-                Ok(Err(Failure::Transient { record, error })) => {
-                    figures.counts.errors += 1;
-                    if attempt >= policy.attempts {
-                        break Some((
-                            record,
-                            DeadLetterCause::RetriesExhausted { attempts: attempt },
-                            error.to_string(),
-                        ));
-                    }
-                    let pause = policy.backoff(attempt);
-                    std::thread::sleep(pause);
-                    figures.counts.busy_ns += pause.as_nanos() as u64;
-                    figures.counts.retries += 1;
-                    attempt += 1;
-                    scratch.values = record;
-                    call_start = Instant::now();
+        let values = std::mem::take(&mut scratch.values);
+        let (end, failure) =
+            call::with_retries(&self.shared.retry, start, figures, values, |mut values| {
+                let result = (self.func)(&mut values);
+                if result.is_ok() {
+                    // Kept for the next batch.
+                    scratch.values = values;
                 }
-                Ok(Err(Failure::Permanent { record, error })) => {
-                    figures.counts.errors += 1;
-                    break Some((record, DeadLetterCause::Permanent, error.to_string()));
-                }
-                Err(payload) => {
-                    figures.counts.errors += 1;
-                    // What the call left of the batch is lost with it.
-                    scratch.values.clear();
-                    break Some((
-                        Vec::new(),
-                        DeadLetterCause::Panicked,
-                        panic_message(&*payload),
-                    ));
-                }
-            }
-        };
-        figures.call_ends();
+                result
+            });
         let shared = &self.shared;
         match failure {
             None => {
@@ -117,9 +80,15 @@ impl<T: Send + 'static> SinkCore<T> {
                     shared.ledger.finish(&ticket, false);
                 }
             }
-            Some((records, cause, error)) => {
+            Some(Failed {
+                record,
+                cause,
+                error,
+            }) => {
                 // The records come back one per dead letter when the sink handed back
-                // the whole batch; otherwise they are lost with the call.
+                // the whole batch; otherwise (and after a panic) they are lost with the
+                // call.
+                let records = record.unwrap_or_default();
                 let mut records = if records.len() == scratch.meta.len() {
                     records.into_iter().map(Some).collect()
                 } else {

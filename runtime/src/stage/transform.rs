@@ -2,17 +2,17 @@
 //! retries transient failures, dead-letters the rest, weighs the outputs and passes
 //! them on.
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
 use crate::clock::Instant;
 use crate::context::Shared;
-use crate::failure::{panic_message, DeadLetter, DeadLetterCause, Failure};
+use crate::failure::{DeadLetter, Failure};
 use crate::ledger::Envelope;
 use crate::metrics::Figures;
 use crate::queue::Queue;
 use crate::weigh::Weigher;
 
+use super::call::{self, Failed};
 use super::{Lane, Step};
 
 /// A transform's function: takes a record, pushes zero or more outputs.
@@ -57,62 +57,28 @@ impl<In: Send + 'static, Out: Send + 'static> TransformCore<In, Out> {
         mut emit: impl FnMut(Envelope<Out>, &mut Figures),
     ) -> Instant {
         let Envelope {
-            mut value,
+            value,
             weight,
             ticket,
         } = envelope;
         let (here, next) = lane.locations(self.index);
-        let policy = &self.shared.retry;
-        let mut attempt = 1;
-        let mut call_start = start;
-        let mut end;
-        figures.call_starts(start);
-        let failure = loop {
-            scratch.outputs.clear();
-            scratch.weights.clear();
-            let outcome = catch_unwind(AssertUnwindSafe(|| {
+        let (mut end, failure) =
+            call::with_retries(&self.shared.retry, start, figures, value, |value| {
+                scratch.outputs.clear();
+                scratch.weights.clear();
                 (self.func)(value, &mut scratch.outputs)?;
                 scratch
                     .weights
                     .extend(scratch.outputs.iter().map(|o| (self.weigher)(o)));
                 Ok(())
-            }));
-            end = Instant::now();
-            let took = (end - call_start).as_nanos() as u64;
-            figures.counts.busy_ns += took;
-            figures.service_ns = took;
-            match outcome {
-                Ok(Ok(())) => break None,
-                Ok(Err(Failure::Transient { record, error })) => {
-                    figures.counts.errors += 1;
-                    if attempt >= policy.attempts {
-                        break Some((
-                            Some(record),
-                            DeadLetterCause::RetriesExhausted { attempts: attempt },
-                            error.to_string(),
-                        ));
-                    }
-                    let pause = policy.backoff(attempt);
-                    std::thread::sleep(pause);
-                    figures.counts.busy_ns += pause.as_nanos() as u64;
-                    figures.counts.retries += 1;
-                    attempt += 1;
-                    value = record;
-                    call_start = Instant::now();
-                }
-                Ok(Err(Failure::Permanent { record, error })) => {
-                    figures.counts.errors += 1;
-                    break Some((Some(record), DeadLetterCause::Permanent, error.to_string()));
-                }
-                Err(payload) => {
-                    figures.counts.errors += 1;
-                    break Some((None, DeadLetterCause::Panicked, panic_message(&*payload)));
-                }
-            }
-        };
-        figures.call_ends();
+            });
         let shared = &self.shared;
-        if let Some((record, cause, error)) = failure {
+        if let Some(Failed {
+            record,
+            cause,
+            error,
+        }) = failure
+        {
             // The dead letter is out before the position can be acknowledged.
             let record = record.map(|r| Box::new(r) as Box<dyn std::any::Any + Send>);
             shared.dead_letter(DeadLetter::new(

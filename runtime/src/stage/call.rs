@@ -1,0 +1,169 @@
+//! One call of a user's function, as every stage makes it: a panic caught and turned
+//! into a failure of that call alone, transient failures retried with the pipeline's
+//! backoff, and the time spent (calls and sleeps between them) counted as busy.
+//!
+//! Transforms and the sink differ in what a call takes (one record, or a batch) and in
+//! what becomes of the outputs; how a call fails, and what it costs, is the same, and
+//! lives here.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use crate::clock::Instant;
+use crate::failure::{panic_message, DeadLetterCause, Failure, RetryPolicy};
+use crate::metrics::Figures;
+
+/// A call that failed for good.
+pub(crate) struct Failed<R> {
+    /// What the function handed back with its failure; `None` after a panic, which
+    /// takes the input with it.
+    pub record: Option<R>,
+    /// Why the call failed.
+    pub cause: DeadLetterCause,
+    /// The function's error, or the panic's message.
+    pub error: String,
+}
+
+/// Calls `call` with `input`, which has waited since `start`, until it succeeds, fails
+/// permanently, panics, or has been called `policy.attempts` times; a transient failure
+/// sleeps the policy's backoff and calls again with the input it handed back. Counts
+/// the busy time, errors and retries in `figures`, and the last call's service time.
+/// Returns the end of the last call, and how it failed, if it did.
+pub(crate) fn with_retries<R>(
+    policy: &RetryPolicy,
+    start: Instant,
+    figures: &mut Figures,
+    mut input: R,
+    mut call: impl FnMut(R) -> Result<(), Failure<R>>,
+) -> (Instant, Option<Failed<R>>) {
+    let mut attempt = 1;
+    let mut call_start = start;
+    figures.call_starts(start);
+    let (end, failed) = loop {
+        let outcome = catch_unwind(AssertUnwindSafe(|| call(input)));
+        let end = Instant::now();
+        let took = (end - call_start).as_nanos() as u64;
+        figures.counts.busy_ns += took;
+        figures.service_ns = took;
+        let failed = match outcome {
+            Ok(Ok(())) => break (end, None),
+            Ok(Err(Failure::Transient { record, .. })) if attempt < policy.attempts => {
+                figures.counts.errors += 1;
+                let pause = policy.backoff(attempt);
+                std::thread::sleep(pause);
+                figures.counts.busy_ns += pause.as_nanos() as u64;
+                figures.counts.retries += 1;
+                attempt += 1;
+                input = record;
+                call_start = Instant::now();
+                continue;
+            }
+            Ok(Err(Failure::Transient { record, error })) => Failed {
+                record: Some(record),
+                cause: DeadLetterCause::RetriesExhausted { attempts: attempt },
+                error: error.to_string(),
+            },
+            Ok(Err(Failure::Permanent { record, error })) => Failed {
+                record: Some(record),
+                cause: DeadLetterCause::Permanent,
+                error: error.to_string(),
+            },
+            Err(payload) => Failed {
+                record: None,
+                cause: DeadLetterCause::Panicked,
+                error: panic_message(&*payload),
+            },
+        };
+        figures.counts.errors += 1;
+        break (end, Some(failed));
+    };
+    figures.call_ends();
+    (end, failed)
+}
+
+#[cfg(test)]
+mod test {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn policy(attempts: u32, backoff_ms: u64) -> RetryPolicy {
+        RetryPolicy {
+            attempts,
+            initial_backoff: Duration::from_millis(backoff_ms),
+            max_backoff: Duration::from_secs(1),
+        }
+    }
+
+    #[test]
+    fn a_transient_failure_is_retried_with_what_the_call_handed_back() {
+        let mut figures = Figures::default();
+        let mut seen = Vec::new();
+        let (_, failed) = with_retries(&policy(5, 1), Instant::now(), &mut figures, 1u32, |n| {
+            seen.push(n);
+            if n < 3 {
+                Err(Failure::transient(n + 1, "busy"))
+            } else {
+                Ok(())
+            }
+        });
+        assert!(failed.is_none());
+        assert_eq!(seen, vec![1, 2, 3]);
+        assert_eq!(figures.counts.errors, 2);
+        assert_eq!(figures.counts.retries, 2);
+        // The sleeps between calls (1 ms, then 2 ms) are busy time too.
+        assert!(
+            figures.counts.busy_ns >= 3_000_000,
+            "{}",
+            figures.counts.busy_ns
+        );
+    }
+
+    #[test]
+    fn the_last_allowed_attempt_dead_letters_the_record_handed_back() {
+        let mut figures = Figures::default();
+        let mut calls = 0;
+        let (_, failed) = with_retries(&policy(3, 0), Instant::now(), &mut figures, 7u32, |n| {
+            calls += 1;
+            Err(Failure::transient(n, "timeout"))
+        });
+        let failed = failed.expect("it never succeeds");
+        assert_eq!(calls, 3);
+        assert_eq!(failed.record, Some(7));
+        assert_eq!(
+            failed.cause,
+            DeadLetterCause::RetriesExhausted { attempts: 3 }
+        );
+        assert_eq!(failed.error, "timeout");
+        assert_eq!(figures.counts.errors, 3);
+        assert_eq!(figures.counts.retries, 2);
+    }
+
+    #[test]
+    fn a_permanent_failure_is_not_retried() {
+        let mut figures = Figures::default();
+        let mut calls = 0;
+        let (_, failed) = with_retries(&policy(5, 0), Instant::now(), &mut figures, 7u32, |n| {
+            calls += 1;
+            Err(Failure::permanent(n, "malformed"))
+        });
+        let failed = failed.expect("it fails");
+        assert_eq!(calls, 1);
+        assert_eq!(failed.record, Some(7));
+        assert_eq!(failed.cause, DeadLetterCause::Permanent);
+        assert_eq!(figures.counts.retries, 0);
+    }
+
+    #[test]
+    fn a_panic_fails_the_call_and_takes_its_input() {
+        let mut figures = Figures::default();
+        let (_, failed) = with_retries(&policy(5, 0), Instant::now(), &mut figures, 7u32, |_| {
+            panic!("bad record")
+        });
+        let failed = failed.expect("it panics");
+        assert_eq!(failed.record, None);
+        assert_eq!(failed.cause, DeadLetterCause::Panicked);
+        assert!(failed.error.contains("bad record"), "{}", failed.error);
+        assert_eq!(figures.counts.errors, 1);
+        assert_eq!(figures.counts.retries, 0);
+    }
+}
