@@ -16,6 +16,7 @@ use brigade_synthetic::{Finished, Options};
 use clap::{Args, ValueEnum};
 
 use crate::live::{Keeper, LiveFeed};
+use crate::policy_arg;
 
 /// Run a scenario for real, with synthetic stages, and watch the controller tune it.
 ///
@@ -65,7 +66,8 @@ pub struct DemoArgs {
 /// `--policy`'s help, naming the policies there are.
 fn policy_help() -> String {
     format!(
-        "The policy that turns the knobs: {}, or static:N (N workers per stage)",
+        "The policy that turns the knobs: {}, static:N (N workers per stage) or static:A,B,… \
+         (per stage, in pipeline order)",
         POLICY_NAMES.join(", ")
     )
 }
@@ -107,11 +109,11 @@ impl DemoArgs {
     /// Checks everything before anything runs: the scenario, the policy, and that the
     /// daemon's flags come with the headless mode.
     pub fn into_config(self) -> Result<DemoConfig> {
-        from_name(&self.policy)?;
         let scenario = match &self.scenario {
             Some(path) => scenario::load(path)?,
             None => brigade_synthetic::builtin(),
         };
+        policy_arg::check(&self.policy, &scenario)?;
         let headless = self.headless || !std::io::stdout().is_terminal();
         if !headless && (self.metrics_addr.is_some() || self.metrics_log.is_some()) {
             bail!("--metrics-addr and --metrics-log belong to the headless mode: add --headless");

@@ -11,6 +11,8 @@ use brigade_controller::{from_name, POLICY_NAMES};
 use brigade_sim::plot::{plot, PlotScenario};
 use brigade_sim::scenario::{self, Scenario};
 use brigade_sim::{experiment, render, seeds};
+
+use crate::policy_arg;
 use clap::error::ErrorKind;
 use clap::{Args, ValueEnum};
 
@@ -109,8 +111,9 @@ fn parse_seeds(text: &str) -> Result<SeedList, String> {
 /// `--policy`'s help, naming the policies there are.
 fn policy_help() -> String {
     format!(
-        "A policy to run: {}, or static:N (N workers per stage). Repeat the option for \
-         several; the default is every one but static:N",
+        "A policy to run: {}, static:N (N workers per stage) or static:A,B,… (per stage, in \
+         pipeline order). Repeat the option for several; the default is every one but \
+         static:N and static:A,B,…",
         POLICY_NAMES.join(", ")
     )
 }
@@ -209,6 +212,11 @@ impl SimArgs {
             .iter()
             .map(|path| scenario::load(path))
             .collect::<Result<Vec<_>, _>>()?;
+        for (path, scenario) in self.scenarios.iter().zip(&scenarios) {
+            for policy in &policies {
+                policy_arg::check(policy, scenario).with_context(|| path.display().to_string())?;
+            }
+        }
         Ok(SimConfig {
             scenarios,
             policies,

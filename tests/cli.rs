@@ -214,6 +214,39 @@ fn a_short_simulation_prints_every_format_and_draws_the_plot() {
 }
 
 #[test]
+fn a_hand_tuned_count_per_stage_runs_as_given_and_must_name_every_stage() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = write(dir.path(), "tiny.toml", TINY);
+
+    let output = brigade(&[
+        "sim",
+        &scenario,
+        "--policy",
+        "static:1,3",
+        "--format",
+        "json",
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let run = &report["runs"][0];
+    assert_eq!(run["policy"], "static:1,3");
+    // 1 + 3 workers for 20 s, less the first second on the pipeline's own 1 + 1.
+    let worker_seconds = run["worker_seconds"].as_f64().unwrap();
+    assert!((76.0..=80.0).contains(&worker_seconds), "{worker_seconds}");
+
+    let output = brigade(&["sim", &scenario, "--policy", "static:1,2,3"]);
+    assert!(!output.status.success());
+    let message = stderr(&output);
+    assert!(message.contains("tiny.toml"), "{message}");
+    assert!(
+        message.contains("static:1,2,3 gives 3 worker counts")
+            && message.contains("2 stages (work, store)"),
+        "{message}"
+    );
+    assert!(output.stdout.is_empty());
+}
+
+#[test]
 fn a_seed_sweep_reports_each_seed_and_the_spread() {
     let dir = tempfile::tempdir().unwrap();
     let scenario = write(

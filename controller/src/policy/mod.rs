@@ -21,13 +21,14 @@ pub use static_policy::Static;
 use crate::{Decision, Snapshot, WorkerStats};
 
 /// The policies [`from_name`] builds, by name; the first, `adaptive`, is the default.
-/// `static` also comes as `static:N`.
+/// `static` also comes as `static:N` and `static:A,B,…`.
 pub const POLICY_NAMES: &[&str] = &["adaptive", "static", "seda", "ds2", "hill"];
 
 /// A policy name that [`from_name`] does not know.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown policy `{name}`: the policies are {}, and static:N for N ≥ 1 workers per stage",
+    "unknown policy `{name}`: the policies are {}, static:N for N ≥ 1 workers per stage, \
+     and static:A,B,… for A, B, … ≥ 1 workers in pipeline order",
     POLICY_NAMES.join(", ")
 )]
 pub struct UnknownPolicy {
@@ -36,13 +37,17 @@ pub struct UnknownPolicy {
 }
 
 /// Builds a policy, with its defaults, from its name: `adaptive`, `static` (the pipeline's own
-/// knobs), `static:N` (N ≥ 1 workers for every stage), `seda`, `ds2` or `hill`.
+/// knobs), `static:N` (N ≥ 1 workers for every stage), `static:A,B,…` (A workers for
+/// the first stage, B for the second, …; stages past the list keep theirs), `seda`, `ds2`
+/// or `hill`.
 ///
 /// ```
 /// use brigade_controller::from_name;
 ///
 /// assert_eq!(from_name("static:4").unwrap().name(), "static:4");
+/// assert_eq!(from_name("static:2,30").unwrap().name(), "static:2,30");
 /// assert!(from_name("static:0").is_err());
+/// assert!(from_name("static:2,").is_err());
 /// ```
 pub fn from_name(spec: &str) -> Result<Box<dyn Controller>, UnknownPolicy> {
     Ok(match spec {
@@ -52,15 +57,25 @@ pub fn from_name(spec: &str) -> Result<Box<dyn Controller>, UnknownPolicy> {
         "ds2" => Box::new(Ds2::new()),
         "hill" => Box::new(Hill::new()),
         _ => {
-            let workers = spec
-                .strip_prefix("static:")
-                .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
-                .and_then(|n| n.parse::<usize>().ok())
-                .filter(|&n| n >= 1)
-                .ok_or_else(|| UnknownPolicy {
-                    name: spec.to_owned(),
-                })?;
-            Box::new(Static::new().workers(workers))
+            let unknown = || UnknownPolicy {
+                name: spec.to_owned(),
+            };
+            let counts = spec.strip_prefix("static:").ok_or_else(unknown)?;
+            let workers = counts
+                .split(',')
+                .map(|n| {
+                    n.bytes()
+                        .all(|b| b.is_ascii_digit())
+                        .then(|| n.parse::<usize>().ok())
+                        .flatten()
+                        .filter(|&n| n >= 1)
+                })
+                .collect::<Option<Vec<usize>>>()
+                .ok_or_else(unknown)?;
+            match workers[..] {
+                [workers] => Box::new(Static::new().workers(workers)),
+                _ => Box::new(Static::new().workers_per_stage(workers)),
+            }
         }
     })
 }
@@ -152,6 +167,27 @@ mod tests {
     }
 
     #[test]
+    fn static_takes_a_worker_count_per_stage() {
+        use crate::{Action, Knobs, StageKnobs};
+        let mut policy = from_name("static:2,30").unwrap();
+        assert_eq!(policy.name(), "static:2,30");
+        let snapshot = Snapshot {
+            knobs: Knobs {
+                stages: vec![StageKnobs::default(); 3],
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let set: Vec<_> = policy
+            .decide(&snapshot)
+            .into_iter()
+            .map(|decision| decision.action)
+            .collect();
+        let to = |stage, workers| Action::SetWorkers { stage, workers };
+        assert_eq!(set, [to(0, 2), to(1, 30)], "the third stage keeps its own");
+    }
+
+    #[test]
     fn unknown_names_are_refused_with_the_known_ones() {
         for bad in [
             "",
@@ -162,6 +198,11 @@ mod tests {
             "static:+4",
             "static:x",
             "static:4 ",
+            "static:2,",
+            "static:,2",
+            "static:2,0",
+            "static:2, 3",
+            "static:2;3",
         ] {
             assert_eq!(
                 from_name(bad).err(),
@@ -176,8 +217,9 @@ mod tests {
                 name: "fast".to_owned()
             }
             .to_string(),
-            "unknown policy `fast`: the policies are adaptive, static, seda, ds2, hill, and static:N \
-             for N ≥ 1 workers per stage"
+            "unknown policy `fast`: the policies are adaptive, static, seda, ds2, hill, static:N \
+             for N ≥ 1 workers per stage, and static:A,B,… for A, B, … ≥ 1 workers in pipeline \
+             order"
         );
     }
 }

@@ -1,0 +1,30 @@
+//! A `--policy` value checked before anything runs: a policy that exists, and, for
+//! `static:A,B,…`, one worker count per stage of every scenario it will drive.
+
+use anyhow::{bail, Result};
+use brigade_controller::from_name;
+use brigade_sim::scenario::Scenario;
+
+/// Checks that `policy` names a policy and that its per-stage worker counts, if it
+/// has them, match `scenario`'s stages.
+pub fn check(policy: &str, scenario: &Scenario) -> Result<()> {
+    from_name(policy)?;
+    let Some(counts) = policy
+        .strip_prefix("static:")
+        .filter(|counts| counts.contains(','))
+    else {
+        return Ok(());
+    };
+    let given = counts.split(',').count();
+    let stages = scenario.stages.len();
+    if given != stages {
+        let names: Vec<&str> = scenario.stages.iter().map(|s| s.name.as_str()).collect();
+        bail!(
+            "--policy {policy} gives {given} worker counts, and scenario `{}` has {stages} \
+             stages ({}): give one count per stage, in pipeline order",
+            scenario.name,
+            names.join(", ")
+        );
+    }
+    Ok(())
+}
