@@ -42,6 +42,9 @@
 //! assert_eq!(report.dead_letters[0].stage, "checked");
 //! ```
 
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
 mod budget;
 mod clock;
 mod config;
