@@ -160,6 +160,9 @@ pub struct Phase {
     pub service_scale: Option<(usize, f64)>,
     /// `source_rate`: from now on the source's rate.
     pub source_rate: Option<f64>,
+    /// `stage` + `stall`: that stage (index) makes no progress for this many seconds,
+    /// as behind a lock; its calls then go on with the work they had left.
+    pub stall: Option<(usize, f64)>,
 }
 
 /// A distribution of durations (seconds) or sizes (bytes).
