@@ -16,14 +16,14 @@
 //! variable that releases only notify when someone waits.
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::SeqCst};
-use std::time::{Duration, Instant};
+use std::sync::atomic::Ordering::SeqCst;
+use std::time::Duration;
 
 use crossbeam_utils::CachePadded;
-use parking_lot::{Condvar, Mutex};
 
 use crate::clock;
 use crate::metrics::SpanClock;
+use crate::sync::{AtomicU64, AtomicUsize, Condvar, Instant, Mutex};
 
 /// Where a record's bytes are held: waiting for or inside a stage of the parallel
 /// brigade, or in the serial lane.

@@ -6,14 +6,14 @@
 //! position goes to the source thread, which acknowledges positions in order.
 //! `admitted == completed + dead_lettered + in flight` holds at every moment.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
+use std::sync::atomic::Ordering::SeqCst;
 use std::sync::Arc;
 use std::time::Duration;
 
 use crossbeam_utils::CachePadded;
 
 use crate::clock::Instant;
-use parking_lot::{Condvar, Mutex};
+use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Condvar, Mutex};
 
 /// A record travelling the pipeline, with its weight and its source record's ticket.
 pub(crate) struct Envelope<T> {

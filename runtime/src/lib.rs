@@ -58,6 +58,7 @@ mod report;
 mod serial;
 mod source;
 mod stage;
+mod sync;
 mod usage;
 mod weigh;
 

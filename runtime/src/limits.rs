@@ -10,13 +10,12 @@
 //! one wakes and reserves again, and a lifted limit lets it go at once. (So a limit of
 //! one call a minute, lifted, does not leave callers asleep for minutes.)
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::SeqCst};
-use std::time::{Duration, Instant};
-
-use parking_lot::{Condvar, Mutex};
+use std::sync::atomic::Ordering::SeqCst;
+use std::time::Duration;
 
 use crate::clock;
 use crate::metrics::SpanClock;
+use crate::sync::{AtomicU64, AtomicUsize, Condvar, Instant, Mutex};
 
 /// A call let in by [`Limits::enter`], to hand back to [`Limits::exit`].
 #[must_use]

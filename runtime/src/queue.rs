@@ -18,14 +18,12 @@
 //! producers wait until the queue is below the new capacity.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
-use std::time::{Duration, Instant};
-
-use crossbeam_utils::Backoff;
-use parking_lot::{Condvar, Mutex, MutexGuard};
+use std::sync::atomic::Ordering::SeqCst;
+use std::time::Duration;
 
 use crate::clock;
 use crate::metrics::SpanClock;
+use crate::sync::{AtomicBool, AtomicUsize, Backoff, Condvar, Instant, Mutex, MutexGuard};
 
 /// What a [`Queue::pop`] found.
 pub(crate) enum Pop<T> {
