@@ -442,3 +442,27 @@ mod imp {
 }
 
 pub(crate) use imp::*;
+
+/// Runs `check` under loom for every interleaving of its threads, with at most two
+/// preemptions unless `LOOM_MAX_PREEMPTIONS` says otherwise, and prints how many
+/// interleavings were explored.
+#[cfg(all(test, loom))]
+pub(crate) fn model(name: &str, check: impl Fn() + Sync + Send + 'static) {
+    use std::sync::atomic::Ordering::SeqCst;
+    use std::sync::Arc;
+
+    let runs = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = runs.clone();
+    let mut builder = loom::model::Builder::new();
+    builder.preemption_bound.get_or_insert(2);
+    let start = std::time::Instant::now();
+    builder.check(move || {
+        counted.fetch_add(1, SeqCst);
+        check();
+    });
+    eprintln!(
+        "loom model {name}: {} interleavings in {:.1?}",
+        runs.load(SeqCst),
+        start.elapsed()
+    );
+}
