@@ -150,7 +150,7 @@ mod imp {
     loom::lazy_static! {
         /// The model's virtual clock, nanoseconds since the execution began; each
         /// execution starts at zero.
-        static ref NOW_NS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        static ref NOW_NS: AtomicU64 = AtomicU64::new(0);
     }
 
     /// A point on the model's virtual clock.
@@ -289,7 +289,7 @@ mod imp {
     }
 
     /// One thread in a timed wait: its bell, and whether a notification chose it (a
-    /// std atomic: bookkeeping, not modelled).
+    /// std atomic, read and written under the condition variable's modelled lock).
     struct Waiter {
         bell: Bell,
         notified: std::sync::atomic::AtomicBool,
@@ -303,25 +303,29 @@ mod imp {
 
     loom::lazy_static! {
         /// Time-outs left in this execution.
-        static ref TIMEOUTS_LEFT: std::sync::atomic::AtomicUsize =
-            std::sync::atomic::AtomicUsize::new(TIMEOUTS);
+        static ref TIMEOUTS_LEFT: AtomicUsize = AtomicUsize::new(TIMEOUTS);
     }
 
     /// Spends one of the execution's time-outs; false if none is left.
     fn take_timeout() -> bool {
-        TIMEOUTS_LEFT
-            .fetch_update(SeqCst, SeqCst, |left| left.checked_sub(1))
-            .is_ok()
+        let mut left = TIMEOUTS_LEFT.load(SeqCst);
+        while left > 0 {
+            match TIMEOUTS_LEFT.compare_exchange_weak(left, left - 1, SeqCst, SeqCst) {
+                Ok(_) => return true,
+                Err(now) => left = now,
+            }
+        }
+        false
     }
 
     /// A condition variable with parking_lot's timed waits: a wait may end without a
     /// notification while the execution has time-outs left (see [`TIMEOUTS`]).
     #[derive(Default)]
     pub(crate) struct Condvar {
-        /// Waiting threads, first come first notified. A std mutex: loom runs one
-        /// thread at a time, and no loom operation (where loom may switch threads)
-        /// runs while it is held.
-        waiters: std::sync::Mutex<VecDeque<Arc<Waiter>>>,
+        /// Waiting threads, first come first notified. A loom mutex, so that loom
+        /// sees a notification and a thread starting to wait touch the same object,
+        /// and explores both orders.
+        waiters: loom::sync::Mutex<VecDeque<Arc<Waiter>>>,
     }
 
     impl Condvar {
@@ -330,7 +334,7 @@ mod imp {
             Self::default()
         }
 
-        fn waiters(&self) -> std::sync::MutexGuard<'_, VecDeque<Arc<Waiter>>> {
+        fn waiters(&self) -> loom::sync::MutexGuard<'_, VecDeque<Arc<Waiter>>> {
             self.waiters
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -386,32 +390,30 @@ mod imp {
             self.wait_until(guard, Instant::now() + timeout)
         }
 
-        /// Chooses `waiter` under the bookkeeping lock; returns it to be woken once
-        /// that lock is released.
-        fn choose(waiter: Arc<Waiter>) -> Arc<Waiter> {
+        /// Wakes `waiter`, taken off the list under its lock.
+        fn wake(waiter: &Waiter) {
             waiter.notified.store(true, SeqCst);
-            waiter
+            waiter.bell.ring();
         }
 
         /// Wakes the longest-waiting thread, if any; true if there was one.
         pub(crate) fn notify_one(&self) -> bool {
-            let chosen = self.waiters().pop_front().map(Self::choose);
-            match chosen {
-                Some(waiter) => {
-                    waiter.bell.ring();
-                    true
-                }
-                None => false,
+            let mut waiters = self.waiters();
+            let waiter = waiters.pop_front();
+            if let Some(waiter) = &waiter {
+                Self::wake(waiter);
             }
+            waiter.is_some()
         }
 
         /// Wakes every waiting thread; returns how many.
         pub(crate) fn notify_all(&self) -> usize {
-            let chosen: Vec<_> = self.waiters().drain(..).map(Self::choose).collect();
-            for waiter in &chosen {
-                waiter.bell.ring();
+            let mut waiters = self.waiters();
+            let woken = waiters.len();
+            for waiter in waiters.drain(..) {
+                Self::wake(&waiter);
             }
-            chosen.len()
+            woken
         }
     }
 
