@@ -61,6 +61,12 @@ pub struct DemoArgs {
     /// Headless: write one JSON line per tick to FILE, {"snapshot":…,"decisions":[…]}.
     #[arg(long, value_name = "FILE")]
     metrics_log: Option<PathBuf>,
+
+    /// Headless: the longest the drain may take, e.g. 30s. Records still in flight
+    /// then are not acknowledged; the report says where they were and the exit status
+    /// is 1. Without it the drain waits for every record.
+    #[arg(long, value_name = "D", value_parser = parse_duration)]
+    drain_timeout: Option<Duration>,
 }
 
 /// `--policy`'s help, naming the policies there are.
@@ -115,8 +121,15 @@ impl DemoArgs {
         };
         policy_arg::check(&self.policy, &scenario)?;
         let headless = self.headless || !std::io::stdout().is_terminal();
-        if !headless && (self.metrics_addr.is_some() || self.metrics_log.is_some()) {
-            bail!("--metrics-addr and --metrics-log belong to the headless mode: add --headless");
+        if !headless
+            && (self.metrics_addr.is_some()
+                || self.metrics_log.is_some()
+                || self.drain_timeout.is_some())
+        {
+            bail!(
+                "--metrics-addr, --metrics-log and --drain-timeout belong to the headless \
+                 mode: add --headless"
+            );
         }
         Ok(DemoConfig {
             scenario,
@@ -128,6 +141,7 @@ impl DemoArgs {
                 metrics_addr: self.metrics_addr,
                 metrics_log: self.metrics_log,
                 deadline: None,
+                drain_timeout: self.drain_timeout,
             },
         })
     }
@@ -167,11 +181,15 @@ pub fn run(config: DemoConfig) -> Result<ExitCode> {
         watch.finish(keeper.report())
     };
     print_report(&config, &finished)?;
+    for failure in &finished.report.failures {
+        eprintln!("error: {failure}");
+    }
     match &finished.failure {
         Some(failure) => {
             eprintln!("error: {failure}");
             Ok(ExitCode::FAILURE)
         }
+        None if !finished.report.is_clean() => Ok(ExitCode::FAILURE),
         None => Ok(ExitCode::SUCCESS),
     }
 }
