@@ -31,6 +31,7 @@ mod imp {
     pub(crate) use crossbeam_utils::Backoff;
     pub(crate) use parking_lot::{Condvar, Mutex, MutexGuard};
     pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
+    pub(crate) use std::thread::{Builder, JoinHandle};
     pub(crate) use std::time::Instant;
 }
 
@@ -414,6 +415,55 @@ mod imp {
                 Self::wake(&waiter);
             }
             woken
+        }
+    }
+
+    /// loom's thread builder, whose threads say when they have ended.
+    pub(crate) struct Builder(loom::thread::Builder);
+
+    impl Builder {
+        /// A builder for an unnamed thread.
+        pub(crate) fn new() -> Self {
+            Self(loom::thread::Builder::new())
+        }
+
+        /// Names the thread.
+        pub(crate) fn name(self, name: String) -> Self {
+            Self(self.0.name(name))
+        }
+
+        /// Starts `f` on a new model thread.
+        pub(crate) fn spawn<F, T>(self, f: F) -> std::io::Result<JoinHandle<T>>
+        where
+            F: FnOnce() -> T + Send + 'static,
+            T: Send + 'static,
+        {
+            let finished = Arc::new(AtomicBool::new(false));
+            let ended = finished.clone();
+            let inner = self.0.spawn(move || {
+                let result = f();
+                ended.store(true, SeqCst);
+                result
+            })?;
+            Ok(JoinHandle { inner, finished })
+        }
+    }
+
+    /// loom's join handle, with std's `is_finished`, which loom lacks.
+    pub(crate) struct JoinHandle<T> {
+        inner: loom::thread::JoinHandle<T>,
+        finished: Arc<AtomicBool>,
+    }
+
+    impl<T> JoinHandle<T> {
+        /// Waits for the thread to end; its result, or its panic.
+        pub(crate) fn join(self) -> std::thread::Result<T> {
+            self.inner.join()
+        }
+
+        /// True once the thread's function has returned.
+        pub(crate) fn is_finished(&self) -> bool {
+            self.finished.load(SeqCst)
         }
     }
 
