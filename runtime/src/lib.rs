@@ -45,8 +45,8 @@
 //! # Model checking
 //!
 //! The promises above rest on a few compare-and-swap loops and condition variables:
-//! the memory budget, the resizable queue, the sink limits, and the ledger's tickets
-//! and acknowledgement feed. These take their atomics and locks from one facade
+//! the memory budget, the resizable queue, the sink limits, the ledger's tickets and
+//! acknowledgement feed, and the worker pool. These take their atomics and locks from one facade
 //! (`sync.rs`), which a build with `--cfg loom` fills with [loom]'s, and their
 //! models (tests that loom runs in every interleaving of two or three threads, with
 //! up to two preemptions) check:
@@ -60,7 +60,10 @@
 //! - limits: calls never exceed the concurrency limit; a held caller is woken when a
 //!   call exits or the limit rises;
 //! - ledger: acknowledgements only rise and never pass an unfinished record, with
-//!   fanned-out records finishing in any order; each record is counted once.
+//!   fanned-out records finishing in any order; each record is counted once;
+//! - pool: shrinking, growing back and closing never leave more workers than the
+//!   target once a fill returns, nor fewer than none; exactly one worker is the last
+//!   out after the close, and none starts after it.
 //!
 //! loom has no clock: in the model a timed wait may end without a notification, as
 //! a time-out would, and time jumps to its deadline (see `sync.rs`). Run them with:
