@@ -1,14 +1,13 @@
 //! The synchronisation primitives the runtime's concurrent core is built on, in one
 //! place so that the model checker can swap them.
 //!
-//! A normal build re-exports std's atomics and `Instant`, parking_lot's `Mutex` and
-//! `Condvar`, and crossbeam's `Backoff`, unchanged. A build with `--cfg loom` (see
-//! the crate docs) puts [loom]'s in their place, behind the same API, so that the
-//! budget, the queue, the sink limits, the ledger and the worker pool can be
-//! model-checked as they are.
-//!
-//! loom has no clock, so under `cfg(loom)`:
-//! - [`Instant`] reads a virtual clock that stands still unless a timed wait times out;
+//! A normal build re-exports std's atomics, `Instant` and thread `Builder`,
+//! parking_lot's `Mutex` and `Condvar`, and crossbeam's `Backoff`, unchanged. A build
+//! with `--cfg loom` (see the crate docs) puts [loom]'s in their place, behind the
+//! same API, so that the budget, the queue, the sink limits, the ledger and the worker
+//! pool are model-checked as they are. Under `cfg(loom)`:
+//! - loom has no clock: [`Instant`] reads a virtual clock that stands still unless a
+//!   timed wait times out;
 //! - a timed wait ([`Condvar::wait_until`], [`Condvar::wait_for`]) ends either when it
 //!   is notified or, at a point loom chooses, without a notification, as a time-out
 //!   or a spurious wake-up would: the clock then jumps to the wait's deadline and the
