@@ -78,6 +78,9 @@
 //!
 //! [loom]: https://docs.rs/loom
 
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
 mod budget;
 mod clock;
 mod config;

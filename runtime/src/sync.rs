@@ -51,10 +51,10 @@ mod imp {
     /// "say I wait, then look" / "change, then look for waiters" hand-off missing each
     /// other. A `SeqCst` fence on either side of the access restores the total order.
     fn ordered<R>(order: Ordering, access: impl FnOnce() -> R) -> R {
-        if order == Ordering::SeqCst {
-            fence(Ordering::SeqCst);
+        if order == SeqCst {
+            fence(SeqCst);
             let result = access();
-            fence(Ordering::SeqCst);
+            fence(SeqCst);
             result
         } else {
             access()
@@ -84,7 +84,7 @@ mod imp {
 
                 /// Writes `value`.
                 pub(crate) fn store(&self, value: $int, order: Ordering) {
-                    ordered(order, || self.0.store(value, order))
+                    ordered(order, || self.0.store(value, order));
                 }
 
                 /// Writes `value`; returns the previous value.
@@ -143,7 +143,7 @@ mod imp {
 
         /// Writes `value`.
         pub(crate) fn store(&self, value: bool, order: Ordering) {
-            ordered(order, || self.0.store(value, order))
+            ordered(order, || self.0.store(value, order));
         }
     }
 

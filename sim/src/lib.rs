@@ -23,6 +23,9 @@
 //! - [`plot`]: runs over time as an SVG file;
 //! - the engine (private): the discrete-event model itself.
 
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
 pub mod draws;
 mod engine;
 pub mod experiment;

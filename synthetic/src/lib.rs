@@ -81,6 +81,10 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+// Unsafe only for two libc calls (the thread CPU clock, timer slack) in `work.rs`.
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
 mod clock;
 mod demo;
 mod error;

@@ -24,6 +24,7 @@ pub(crate) fn thread_cpu_s() -> f64 {
     };
     // SAFETY: `now` is a valid timespec for the call to write, and the clock id is
     // the platform's own constant.
+    #[allow(unsafe_code)]
     let status = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) };
     assert_eq!(status, 0, "the thread CPU clock is unavailable");
     now.tv_sec as f64 + now.tv_nsec as f64 * 1e-9
@@ -65,7 +66,10 @@ pub(crate) fn precise_timers() {
         if !SET.get() {
             // SAFETY: PR_SET_TIMERSLACK takes one integer argument (nanoseconds) and
             // only changes the calling thread's timer slack.
-            unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong) };
+            #[allow(unsafe_code)]
+            unsafe {
+                libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong)
+            };
             SET.set(true);
         }
     }

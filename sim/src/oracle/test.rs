@@ -147,7 +147,7 @@ fn ties_go_to_fewer_worker_seconds() {
     assert_eq!(oracle.config.workers, [5]);
     let more = StaticConfig {
         workers: vec![20],
-        ..oracle.config.clone()
+        ..oracle.config
     }
     .simulate(&sc, "more");
     assert!(close(
