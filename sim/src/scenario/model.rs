@@ -1,4 +1,4 @@
-//! The parsed form of a scenario file (format 1, `SCENARIOS.md`): what the simulator
+//! The parsed form of a scenario file (format 1, `docs/scenarios.md`): what the simulator
 //! and the demo run. Every duration is in seconds, every size in bytes, every rate in
 //! records per second; the parser has already checked units, ranges and stage names.
 

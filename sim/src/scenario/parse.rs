@@ -5,7 +5,7 @@
 //! first has its keys checked against the ones it may hold; then each key is read with
 //! its unit, type and range checked.
 //!
-//! Beyond `SCENARIOS.md`, any distribution-valued key (`source.size`,
+//! Beyond `docs/scenarios.md`, any distribution-valued key (`source.size`,
 //! `source.giant[i].size`, `stage[i].service`) also takes a single value, meaning a
 //! fixed distribution: `size = "150MiB"` is `{ dist = "fixed", value = "150MiB" }`.
 
