@@ -277,6 +277,13 @@ fn prometheus_stores_every_stage_and_promtool_finds_nothing_to_lint() {
         let promql = r#"brigade_stage_service_time_seconds_bucket{le="+Inf"}"#;
         per_stage(prometheus, promql, |n| n > 0.0)
     });
+    // Prometheus read OpenMetrics: only that format gives a family its unit.
+    let path = "/api/v1/targets/metadata?metric=brigade_stage_service_time_seconds";
+    let (status, _, body) = get(prometheus, path, "application/json");
+    assert_eq!(status, 200, "{body}");
+    let metadata: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(metadata["data"][0]["type"], "histogram", "{body}");
+    assert_eq!(metadata["data"][0]["unit"], "seconds", "{body}");
     let up = query(prometheus, r#"up{job="brigade"}"#).unwrap();
     assert!(matches!(up.as_slice(), [(_, v)] if *v == 1.0), "up: {up:?}");
 
