@@ -5,6 +5,8 @@
 //! followed by its unit; no exponent, no space, no other unit. [`format_bytes`] writes
 //! sizes back for people to read.
 
+use std::time::Duration;
+
 use thiserror::Error;
 
 /// Why a duration or a size could not be read; each names what was given.
@@ -25,13 +27,15 @@ pub enum UnitError {
     /// A well-formed but negative quantity.
     #[error("must not be negative, got {0:?}")]
     Negative(String),
-    /// A size of 2^64 bytes or more, or a duration too long for an `f64`.
+    /// A size of 2^64 bytes or more, or a duration of 2^64 seconds or more (longer
+    /// than a [`std::time::Duration`] holds).
     #[error("too large, got {0:?}")]
     TooLarge(String),
 }
 
 /// Reads a duration such as `"250us"`, `"4ms"`, `"1.5s"`, `"10m"` or `"1h"` into
-/// seconds. A plain number is not a duration: the unit is required.
+/// seconds. A plain number is not a duration: the unit is required. Every duration it
+/// returns fits a [`Duration`] (`Duration::from_secs_f64` takes it without panicking).
 pub fn parse_duration(text: &str) -> Result<f64, UnitError> {
     let malformed = || UnitError::Duration(text.to_owned());
     let (number, unit) = split(text).ok_or_else(malformed)?;
@@ -49,7 +53,7 @@ pub fn parse_duration(text: &str) -> Result<f64, UnitError> {
     if number.starts_with('-') {
         return Err(UnitError::Negative(text.to_owned()));
     }
-    if !seconds.is_finite() {
+    if Duration::try_from_secs_f64(seconds).is_err() {
         return Err(UnitError::TooLarge(text.to_owned()));
     }
     Ok(seconds)
@@ -145,6 +149,30 @@ mod tests {
         let message = parse_duration("30").unwrap_err().to_string();
         assert!(message.contains("got \"30\""), "{message}");
         assert!(message.contains("us, ms, s, m, h"), "{message}");
+    }
+
+    #[test]
+    fn durations_longer_than_a_std_duration_are_refused() {
+        // Found by the fuzzer: `brigade demo --duration 99999999999999999999999h`, or a
+        // scenario's `tick` of it, panicked converting it into a Duration.
+        for huge in [
+            "99999999999999999999999h",
+            "18446744073709551616s",
+            "18446744073709551615s",
+            "307445734561825861m",
+        ] {
+            assert_eq!(
+                parse_duration(huge),
+                Err(UnitError::TooLarge(huge.to_owned())),
+                "{huge:?}"
+            );
+        }
+        // The longest f64 number of seconds below 2^64.
+        let longest = parse_duration("18446744073709549568s").unwrap();
+        assert_eq!(
+            Duration::from_secs_f64(longest).as_secs(),
+            18_446_744_073_709_549_568
+        );
     }
 
     #[test]

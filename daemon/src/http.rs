@@ -120,7 +120,19 @@ fn answer(mut request: Request, shared: &Shared, registry: &Registry) {
             params.push_str(&body);
         }
     }
-    let reply = route(request.method(), &path, &params, shared, registry);
+    let accept = request
+        .headers()
+        .iter()
+        .find(|h| h.field.equiv("Accept"))
+        .map(|h| h.value.as_str().to_owned());
+    let reply = route(
+        request.method(),
+        &path,
+        &params,
+        accept.as_deref(),
+        shared,
+        registry,
+    );
     let mut response = Response::from_data(reply.body).with_status_code(reply.status);
     if let Ok(header) = Header::from_bytes(&b"Content-Type"[..], reply.content_type.as_bytes()) {
         response = response.with_header(header);
@@ -147,13 +159,21 @@ const CONTROLS: [&str; 5] = [
     "/control/budget",
 ];
 
-fn route(method: &Method, path: &str, query: &str, shared: &Shared, registry: &Registry) -> Reply {
+fn route(
+    method: &Method,
+    path: &str,
+    query: &str,
+    accept: Option<&str>,
+    shared: &Shared,
+    registry: &Registry,
+) -> Reply {
     match path {
         "/metrics" if matches!(method, Method::Get | Method::Head) => {
-            match metrics::encode(registry) {
+            let format = metrics::Format::negotiate(accept);
+            match metrics::encode(registry, format) {
                 Ok(body) => Reply {
                     status: 200,
-                    content_type: metrics::CONTENT_TYPE,
+                    content_type: format.content_type(),
                     body,
                 },
                 Err(_) => Reply::error(500, "the metrics could not be encoded"),

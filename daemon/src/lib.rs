@@ -35,9 +35,12 @@
 //!
 //! # Metrics: `GET /metrics`
 //!
-//! OpenMetrics text (`application/openmetrics-text; version=1.0.0`), encoded by
-//! prometheus-client from the latest snapshot at each scrape; only `# EOF` before the
-//! first tick. Gauges are the latest window's figures; counters (`_total`) and
+//! OpenMetrics text (`application/openmetrics-text; version=1.0.0`) to a client whose
+//! `Accept` header prefers it, as Prometheus's does; otherwise (no header, curl's
+//! `*/*`) the Prometheus text format 0.0.4 (`text/plain; version=0.0.4`), the one
+//! `promtool check metrics` reads: the same samples, without `# UNIT` and `# EOF`,
+//! counter families named `…_total`. Encoded by prometheus-client from the latest
+//! snapshot at each scrape; empty (OpenMetrics: only `# EOF`) before the first tick. Gauges are the latest window's figures; counters (`_total`) and
 //! histograms add up every window the daemon saw. Histograms are rebuilt from the
 //! snapshots' hdrhistograms into fixed buckets (times: 1 µs to 60 s; sizes: 64 B to
 //! 4 GiB by powers of 4).

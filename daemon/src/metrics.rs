@@ -1,8 +1,10 @@
 //! The exposition of `GET /metrics` (names in the crate docs): a prometheus-client
 //! [`Collector`] that encodes the [`Board`] at each scrape. Names get the registry's
 //! `brigade_` prefix, then the unit (`_seconds`, `_bytes`), then `_total` for counters.
+//! OpenMetrics for the clients that ask for it (Prometheus does), else the Prometheus
+//! text format 0.0.4, which is what promtool and older scrapers read.
 
-use std::fmt;
+use std::fmt::{self, Write};
 use std::sync::Arc;
 
 use brigade_controller::{Snapshot, StageStats};
@@ -17,8 +19,51 @@ use prometheus_client::registry::{Registry, Unit};
 use crate::board::{Board, Buckets, StageSums};
 use crate::Shared;
 
-/// The content type of the exposition.
-pub(crate) const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+/// The two formats `/metrics` is served in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Format {
+    /// The Prometheus text format 0.0.4.
+    Text,
+    /// OpenMetrics 1.0.0 text.
+    OpenMetrics,
+}
+
+impl Format {
+    /// The format a request's `Accept` header prefers: OpenMetrics when it ranks
+    /// `application/openmetrics-text` at least as high as any text type it takes (as
+    /// Prometheus does, `…openmetrics-text;version=1.0.0,…,text/plain;version=0.0.4;q=0.5,…`);
+    /// else, as with no header or curl's `*/*`, the text format, as the official
+    /// client libraries do.
+    pub(crate) fn negotiate(accept: Option<&str>) -> Self {
+        let (mut open_metrics, mut text) = (0.0_f64, 0.0_f64);
+        for range in accept.unwrap_or("").split(',') {
+            let mut params = range.split(';').map(str::trim);
+            let media = params.next().unwrap_or("").to_ascii_lowercase();
+            let q = params
+                .filter_map(|p| p.strip_prefix("q="))
+                .find_map(|q| q.parse::<f64>().ok())
+                .unwrap_or(1.0);
+            match media.as_str() {
+                "application/openmetrics-text" => open_metrics = open_metrics.max(q),
+                "text/plain" | "text/*" | "*/*" => text = text.max(q),
+                _ => {}
+            }
+        }
+        if open_metrics > 0.0 && open_metrics >= text {
+            Self::OpenMetrics
+        } else {
+            Self::Text
+        }
+    }
+
+    /// The `Content-Type` of an exposition in this format.
+    pub(crate) fn content_type(self) -> &'static str {
+        match self {
+            Self::Text => "text/plain; version=0.0.4; charset=utf-8",
+            Self::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        }
+    }
+}
 
 /// A registry whose one collector reads the board.
 pub(crate) fn registry(shared: Arc<Shared>) -> Registry {
@@ -27,10 +72,47 @@ pub(crate) fn registry(shared: Arc<Shared>) -> Registry {
     registry
 }
 
-/// The exposition text of `registry`, EOF marker included.
-pub(crate) fn encode(registry: &Registry) -> Result<String, fmt::Error> {
-    let mut text = String::new();
-    prometheus_client::encoding::text::encode(&mut text, registry)?;
+/// The exposition text of `registry` in `format`.
+pub(crate) fn encode(registry: &Registry, format: Format) -> Result<String, fmt::Error> {
+    let mut open_metrics = String::new();
+    prometheus_client::encoding::text::encode(&mut open_metrics, registry)?;
+    Ok(match format {
+        Format::OpenMetrics => open_metrics,
+        Format::Text => to_text(&open_metrics)?,
+    })
+}
+
+/// prometheus-client's OpenMetrics rewritten as the text format 0.0.4: without the
+/// `# UNIT` and `# EOF` lines, and with a counter family's `# HELP` and `# TYPE` named
+/// as its samples are (`…_total`), since the text format has no family names apart
+/// from sample names. The rest (samples, labels, escapes in label values, histogram
+/// series) is written alike in both; no `_created` series or exemplars are exported.
+fn to_text(open_metrics: &str) -> Result<String, fmt::Error> {
+    let counters: Vec<&str> = open_metrics
+        .lines()
+        .filter_map(|line| line.strip_prefix("# TYPE ")?.strip_suffix(" counter"))
+        .collect();
+    let mut text = String::with_capacity(open_metrics.len());
+    for line in open_metrics.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        let descriptor = ["# HELP ", "# TYPE "]
+            .into_iter()
+            .find_map(|tag| Some((tag, line.strip_prefix(tag)?)));
+        match descriptor {
+            Some((tag, rest)) => {
+                let (name, after) = rest.split_once(' ').unwrap_or((rest, ""));
+                let total = if counters.contains(&name) {
+                    "_total"
+                } else {
+                    ""
+                };
+                writeln!(text, "{tag}{name}{total} {after}")?;
+            }
+            None => writeln!(text, "{line}")?,
+        }
+    }
     Ok(text)
 }
 
@@ -286,7 +368,7 @@ mod tests {
                 decisions: Vec::new(),
             });
         }
-        encode(&registry(shared)).unwrap()
+        encode(&registry(shared), Format::OpenMetrics).unwrap()
     }
 
     fn snapshot(tick: u64) -> Snapshot {
@@ -326,6 +408,72 @@ mod tests {
             },
             paused: false,
         }
+    }
+
+    const PROMETHEUS_2_42: &str = "application/openmetrics-text;version=1.0.0,\
+        application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+
+    #[test]
+    fn openmetrics_for_those_who_prefer_it_else_the_text_format() {
+        for (accept, format) in [
+            (Some(PROMETHEUS_2_42), Format::OpenMetrics),
+            (Some("application/openmetrics-text"), Format::OpenMetrics),
+            (
+                Some("Application/OpenMetrics-Text; q=0.5, text/plain; q=0.5"),
+                Format::OpenMetrics,
+            ),
+            (None, Format::Text),
+            (Some("*/*"), Format::Text),
+            (Some("text/plain;version=0.0.4"), Format::Text),
+            (
+                Some("application/openmetrics-text;q=0.4,text/plain"),
+                Format::Text,
+            ),
+            (Some("application/openmetrics-text;q=0"), Format::Text),
+            (Some("application/json"), Format::Text),
+            (Some(",;;q=x,"), Format::Text),
+        ] {
+            assert_eq!(Format::negotiate(accept), format, "{accept:?}");
+        }
+    }
+
+    #[test]
+    fn the_text_format_names_counter_families_as_their_samples_and_has_no_unit_or_eof() {
+        let shared = Arc::new(Shared::default());
+        shared.board.lock().take(&Tick {
+            snapshot: Arc::new(snapshot(1)),
+            decisions: Vec::new(),
+        });
+        let registry = registry(shared);
+        let text = encode(&registry, Format::Text).unwrap();
+        for line in [
+            "# HELP brigade_stage_in_records_total Records taken from the input queue",
+            "# TYPE brigade_stage_in_records_total counter",
+            r#"brigade_stage_in_records_total{stage="par\"se"} 10"#,
+            "# HELP brigade_stage_busy_seconds_total Worker time spent inside the stage's function",
+            "# TYPE brigade_stage_busy_seconds_total counter",
+            "# TYPE brigade_stage_workers_live gauge",
+            r#"brigade_stage_workers_live{stage="par\"se"} 2"#,
+            "# TYPE brigade_stage_service_time_seconds histogram",
+            r#"brigade_stage_service_time_seconds_bucket{le="+Inf",stage="par\"se"} 2"#,
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "no line {line:?} in\n{text}"
+            );
+        }
+        assert!(
+            !text.contains("# UNIT") && !text.contains("# EOF"),
+            "{text}"
+        );
+        let open_metrics = encode(&registry, Format::OpenMetrics).unwrap();
+        let samples = |t: &str| -> Vec<String> {
+            t.lines()
+                .filter(|l| !l.starts_with('#'))
+                .map(str::to_owned)
+                .collect()
+        };
+        assert_eq!(samples(&text), samples(&open_metrics));
     }
 
     #[test]

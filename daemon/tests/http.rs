@@ -54,11 +54,11 @@ impl Served {
         assert!(
             response
                 .head
-                .contains("Content-Type: application/openmetrics-text; version=1.0.0"),
-            "{}",
+                .contains("Content-Type: text/plain; version=0.0.4"),
+            "without an Accept header, the text format: {}",
             response.head
         );
-        assert!(response.body.ends_with("# EOF\n"));
+        assert!(!response.body.contains("# EOF"));
         response.body
     }
 

@@ -581,6 +581,30 @@ fn bad_units() {
 }
 
 #[test]
+fn durations_longer_than_a_std_duration_are_refused() {
+    // Found by the fuzzer: `brigade demo` panicked converting such a tick, duration or
+    // idle timeout into a std Duration.
+    fails(
+        &edit(
+            "duration = \"10m\"",
+            "duration = \"10m\"\ntick = \"99999999999999999999999h\"",
+        ),
+        "tick",
+        "tick",
+        "too large, got \"99999999999999999999999h\"",
+    );
+    fails(
+        &edit(
+            "rate = 1000",
+            "rate = 1000\nidle_timeout = \"18446744073709551616s\"",
+        ),
+        "idle_timeout",
+        "source.idle_timeout",
+        "too large, got \"18446744073709551616s\"",
+    );
+}
+
+#[test]
 fn rates_must_be_positive() {
     fails(
         &edit("rate = 1000", "rate = 0"),
