@@ -45,6 +45,11 @@ pub struct DemoArgs {
     #[arg(long, value_name = "D", value_parser = parse_duration)]
     duration: Option<Duration>,
 
+    /// How often the controller decides (its tick), from 1ms to 60s, e.g. 10ms; the
+    /// scenario's tick by default.
+    #[arg(long, value_name = "D", value_parser = parse_tick)]
+    tick: Option<Duration>,
+
     /// How to print the final report on standard output.
     #[arg(long, value_enum, value_name = "FORMAT", default_value_t = ReportFormat::Text)]
     report: ReportFormat,
@@ -80,6 +85,21 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(seconds))
 }
 
+/// The shortest and longest `--tick`: under a millisecond the control loop would
+/// spend a core closing windows; over a minute the controller would hardly act.
+const TICKS: (Duration, Duration) = (Duration::from_millis(1), Duration::from_secs(60));
+
+fn parse_tick(text: &str) -> Result<Duration, String> {
+    let seconds = units::parse_duration(text).map_err(|e| e.to_string())?;
+    let tick = Duration::try_from_secs_f64(seconds).unwrap_or(Duration::MAX);
+    if !(TICKS.0..=TICKS.1).contains(&tick) {
+        return Err(format!(
+            "{text}: the tick must be between 1ms and 60s (the control loop's window)"
+        ));
+    }
+    Ok(tick)
+}
+
 fn parse_addr(text: &str) -> Result<SocketAddr, String> {
     parse_metrics_addr(text).map_err(|e| e.to_string())
 }
@@ -109,10 +129,13 @@ impl DemoArgs {
     /// Checks everything before anything runs: the scenario, the policy, and that the
     /// daemon's flags come with the headless mode.
     pub fn into_config(self) -> Result<DemoConfig> {
-        let scenario = match &self.scenario {
+        let mut scenario = match &self.scenario {
             Some(path) => scenario::load(path)?,
             None => brigade_synthetic::builtin(),
         };
+        if let Some(tick) = self.tick {
+            scenario.tick_s = tick.as_secs_f64();
+        }
         policy_arg::check(&self.policy, &scenario)?;
         let headless = self.headless || !std::io::stdout().is_terminal();
         if !headless && (self.metrics_addr.is_some() || self.metrics_log.is_some()) {

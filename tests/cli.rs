@@ -313,6 +313,7 @@ fn demo_refuses_bad_flags_and_files_before_anything_runs() {
     for option in [
         "--headless",
         "--duration",
+        "--tick",
         "--report",
         "--policy",
         "--metrics-addr",
@@ -337,6 +338,16 @@ fn demo_refuses_bad_flags_and_files_before_anything_runs() {
         stderr(&output)
     );
 
+    for bad in ["0s", "500us", "2m", "soon"] {
+        let output = brigade(&["demo", "--headless", "--tick", bad]);
+        assert!(!output.status.success());
+        assert!(
+            stderr(&output).contains("--tick") && stderr(&output).contains(bad),
+            "{}",
+            stderr(&output)
+        );
+    }
+
     let output = brigade(&["demo", "--headless", "--metrics-addr", "nowhere"]);
     assert!(!output.status.success());
     assert!(stderr(&output).contains("nowhere"), "{}", stderr(&output));
@@ -347,8 +358,23 @@ fn demo_refuses_bad_flags_and_files_before_anything_runs() {
 fn a_short_headless_demo_reports_a_drained_run_in_json() {
     let dir = tempfile::tempdir().unwrap();
     let path = write(dir.path(), "tiny.toml", TINY);
-    let output = brigade(&["demo", &path, "--duration", "3s", "--report", "json"]);
+    let log = dir.path().join("ticks.jsonl");
+    let output = brigade(&[
+        "demo",
+        &path,
+        "--duration",
+        "3s",
+        "--tick",
+        "100ms",
+        "--report",
+        "json",
+        "--metrics-log",
+        log.to_str().unwrap(),
+    ]);
     assert!(output.status.success(), "{}", stderr(&output));
+    // The scenario's tick is 1 s: --tick 100ms closes about 30 windows in 3 s.
+    let ticks = std::fs::read_to_string(&log).unwrap().lines().count();
+    assert!(ticks >= 10, "{ticks} ticks in 3 s at --tick 100ms");
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     let count = |key: &str| report[key].as_u64().unwrap();
     assert!(count("admitted") > 100, "{report}");
