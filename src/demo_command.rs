@@ -151,6 +151,7 @@ impl DemoArgs {
                 metrics_addr: self.metrics_addr,
                 metrics_log: self.metrics_log,
                 deadline: None,
+                handle_signals: true,
             },
         })
     }

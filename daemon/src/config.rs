@@ -20,6 +20,12 @@ pub struct Config {
     /// How long after [`Daemon::run`](crate::Daemon::run) starts to stop admission and
     /// drain. `None`: until the source runs out or a signal arrives.
     pub deadline: Option<Duration>,
+    /// Whether [`Daemon::new`](crate::Daemon::new) installs SIGINT and SIGTERM
+    /// handlers (the first asks for a drain, a second during it exits with 128 + the
+    /// signal's number). Off by default: they are process-wide, so a program
+    /// embedding the daemon keeps its own and drains with a
+    /// [`Stopper`](crate::Stopper); the `brigade` binary turns them on.
+    pub handle_signals: bool,
 }
 
 /// Why the daemon could not start. Each names the flag and the value at fault.

@@ -3,8 +3,8 @@
 //! While a [`Running`] pipeline goes on, the daemon serves its metrics and control
 //! endpoints over HTTP ([`Config::metrics_addr`]), writes every tick as one JSON line
 //! ([`Config::metrics_log`]), logs every decision with its reason through `tracing`,
-//! and drains on SIGINT or SIGTERM, at [`Config::deadline`], or when a [`Stopper`]
-//! asks. [`Daemon::run`] returns the final [`Report`]; [`report_json`] and
+//! and drains at [`Config::deadline`], when a [`Stopper`] asks, or (if
+//! [`Config::handle_signals`] is set) on SIGINT or SIGTERM. [`Daemon::run`] returns the final [`Report`]; [`report_json`] and
 //! [`report_text`] render it for the caller to print.
 //!
 //! ```no_run
@@ -18,6 +18,7 @@
 //!     metrics_addr: Some(brigade_daemon::parse_metrics_addr("127.0.0.1:9100")?),
 //!     metrics_log: Some("ticks.jsonl".into()),
 //!     deadline: Some(Duration::from_secs(60)),
+//!     handle_signals: true,
 //! };
 //! // Checked (address bound, file opened, handlers installed) before the pipeline starts.
 //! let daemon = Daemon::new(&config)?;
@@ -104,7 +105,9 @@
 //!
 //! # Signals
 //!
-//! From [`Daemon::new`] on, SIGINT and SIGTERM ask for a drain: admission stops and
+//! Only with [`Config::handle_signals`] (the binary sets it; a library user who has
+//! handlers of their own leaves it off and calls [`Stopper::stop`] from them): from
+//! [`Daemon::new`] on, SIGINT and SIGTERM ask for a drain: admission stops and
 //! what is in flight finishes. A signal during the drain ends the process at once
 //! with code 128 + the signal's number (130 for SIGINT, 143 for SIGTERM), after saying
 //! on stderr how many records (and about how many bytes) were left in flight. After
@@ -211,7 +214,7 @@ impl Stopper {
 /// The headless daemon, set up and waiting for a pipeline to [`run`](Daemon::run).
 ///
 /// [`Daemon::new`] does everything that can fail (binds the address, opens the log
-/// file, installs the signal handlers, starts its threads), so call it before the
+/// file, installs the signal handlers if asked, starts its threads), so call it before the
 /// pipeline starts. Dropping a daemon that never ran stops its threads.
 pub struct Daemon {
     shared: Arc<Shared>,
@@ -229,8 +232,8 @@ pub struct Daemon {
 impl Daemon {
     /// Checks `config` and sets everything up: binds the metrics address (and says on
     /// stderr `brigade: metrics on http://ADDR/metrics`), creates the log file,
-    /// installs the SIGINT and SIGTERM handlers (from now on they ask for a drain) and
-    /// starts the daemon's threads.
+    /// installs the SIGINT and SIGTERM handlers if [`Config::handle_signals`] asks
+    /// (from now on they ask for a drain) and starts the daemon's threads.
     pub fn new(config: &Config) -> Result<Self, Error> {
         let listener = config
             .metrics_addr
@@ -266,7 +269,9 @@ impl Daemon {
             signals: None,
         };
         daemon.watcher = Some(watch::spawn(shared.clone(), journal, start_rx)?);
-        daemon.signals = Some(signals::watch(shared.clone(), stop_tx)?);
+        if config.handle_signals {
+            daemon.signals = Some(signals::watch(shared.clone(), stop_tx)?);
+        }
         if let Some((listener, _)) = listener {
             daemon.http = Some(http::serve(listener, shared)?);
         }
