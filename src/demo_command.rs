@@ -3,14 +3,14 @@
 
 use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use brigade_controller::units;
 use brigade_controller::{from_name, POLICY_NAMES};
-use brigade_daemon::{parse_metrics_addr, report_json, report_text, Daemon};
+use brigade_daemon::{parse_metrics_addr, report_json, report_text, Control, ControlToken, Daemon};
 use brigade_sim::scenario::{self, Scenario};
 use brigade_synthetic::{Finished, Options};
 use clap::{Args, ValueEnum};
@@ -62,6 +62,17 @@ pub struct DemoArgs {
     /// /control/pause, /control/resume, /control/budget?bytes=512MiB).
     #[arg(long, value_name = "HOST:PORT", value_parser = parse_addr)]
     metrics_addr: Option<SocketAddr>,
+
+    /// Headless: the bearer token the control endpoints ask for, read from FILE
+    /// (trimmed). Required to serve them on an address that is not loopback; the
+    /// BRIGADE_CONTROL_TOKEN environment variable does the same without a file.
+    #[arg(long, value_name = "FILE", conflicts_with = "no_control")]
+    control_token_file: Option<PathBuf>,
+
+    /// Headless: serve metrics alone, without the control endpoints (what a
+    /// non-loopback --metrics-addr needs when there is no token).
+    #[arg(long)]
+    no_control: bool,
 
     /// Headless: write one JSON line per tick to FILE, {"snapshot":…,"decisions":[…]}.
     #[arg(long, value_name = "FILE")]
@@ -138,9 +149,21 @@ impl DemoArgs {
         }
         policy_arg::check(&self.policy, &scenario)?;
         let headless = self.headless || !std::io::stdout().is_terminal();
-        if !headless && (self.metrics_addr.is_some() || self.metrics_log.is_some()) {
-            bail!("--metrics-addr and --metrics-log belong to the headless mode: add --headless");
+        if !headless
+            && (self.metrics_addr.is_some()
+                || self.metrics_log.is_some()
+                || self.control_token_file.is_some()
+                || self.no_control)
+        {
+            bail!(
+                "--metrics-addr, --metrics-log, --control-token-file and --no-control belong \
+                 to the headless mode: add --headless"
+            );
         }
+        let control = match headless {
+            true => control(self.control_token_file.as_deref(), self.no_control)?,
+            false => Control::Open,
+        };
         Ok(DemoConfig {
             scenario,
             policy: self.policy,
@@ -149,11 +172,41 @@ impl DemoArgs {
             report: self.report,
             daemon: brigade_daemon::Config {
                 metrics_addr: self.metrics_addr,
+                control,
                 metrics_log: self.metrics_log,
                 deadline: None,
                 handle_signals: true,
             },
         })
+    }
+}
+
+/// The environment variable that holds the control token, when no file does.
+const TOKEN_VAR: &str = "BRIGADE_CONTROL_TOKEN";
+
+/// Who may use the control endpoints: nobody with --no-control, else the bearer of
+/// the token in `--control-token-file` or `BRIGADE_CONTROL_TOKEN` (not both), else
+/// anyone (which the daemon allows on loopback only).
+fn control(file: Option<&Path>, no_control: bool) -> Result<Control> {
+    if no_control {
+        return Ok(Control::Off);
+    }
+    let var = std::env::var_os(TOKEN_VAR);
+    match (file, var) {
+        (Some(_), Some(_)) => bail!(
+            "--control-token-file and {TOKEN_VAR} both give a control token: keep one \
+             (unset {TOKEN_VAR}, or drop the flag)"
+        ),
+        (Some(path), None) => Ok(Control::Token(ControlToken::read(path)?)),
+        (None, Some(value)) => {
+            let text = value
+                .into_string()
+                .map_err(|_| anyhow::anyhow!("{TOKEN_VAR}: is not UTF-8"))?;
+            let token =
+                ControlToken::new(&text).map_err(|why| anyhow::anyhow!("{TOKEN_VAR}: {why}"))?;
+            Ok(Control::Token(token))
+        }
+        (None, None) => Ok(Control::Open),
     }
 }
 

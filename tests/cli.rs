@@ -318,6 +318,8 @@ fn demo_refuses_bad_flags_and_files_before_anything_runs() {
         "--policy",
         "--metrics-addr",
         "--metrics-log",
+        "--control-token-file",
+        "--no-control",
     ] {
         assert!(text.contains(option), "{option} in {text}");
     }
@@ -346,6 +348,64 @@ fn demo_refuses_bad_flags_and_files_before_anything_runs() {
             "{}",
             stderr(&output)
         );
+    }
+
+    // Controls open to the network are refused; the error says what to do.
+    let output = brigade(&["demo", "--headless", "--metrics-addr", "0.0.0.0:0"]);
+    assert!(!output.status.success());
+    for words in [
+        "--metrics-addr 0.0.0.0:0: not a loopback address",
+        "--no-control",
+    ] {
+        assert!(stderr(&output).contains(words), "{}", stderr(&output));
+    }
+    let output = brigade(&[
+        "demo",
+        "--headless",
+        "--control-token-file",
+        "no/such/token",
+    ]);
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("--control-token-file no/such/token: cannot read"),
+        "{}",
+        stderr(&output)
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let token = write(dir.path(), "token", "t0ken\n");
+    let output = brigade(&[
+        "demo",
+        "--headless",
+        "--no-control",
+        "--control-token-file",
+        &token,
+    ]);
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("cannot be used with"),
+        "{}",
+        stderr(&output)
+    );
+    for (value, flags, message) in [
+        (
+            "t0ken",
+            &["--control-token-file", token.as_str()][..],
+            "--control-token-file and BRIGADE_CONTROL_TOKEN both give a control token",
+        ),
+        (
+            " ",
+            &[][..],
+            "BRIGADE_CONTROL_TOKEN: is empty (or only whitespace)",
+        ),
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_brigade"))
+            .args(["demo", "--headless"])
+            .args(flags)
+            .env("BRIGADE_CONTROL_TOKEN", value)
+            .output()
+            .unwrap();
+        assert!(!output.status.success());
+        assert!(stderr(&output).contains(message), "{}", stderr(&output));
     }
 
     let output = brigade(&["demo", "--headless", "--metrics-addr", "nowhere"]);
