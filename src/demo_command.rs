@@ -77,6 +77,12 @@ pub struct DemoArgs {
     /// Headless: write one JSON line per tick to FILE, {"snapshot":…,"decisions":[…]}.
     #[arg(long, value_name = "FILE")]
     metrics_log: Option<PathBuf>,
+
+    /// Headless: the longest the drain may take, e.g. 30s. Records still in flight
+    /// then are not acknowledged; the report says where they were and the exit status
+    /// is 1. Without it the drain waits for every record.
+    #[arg(long, value_name = "D", value_parser = parse_duration)]
+    drain_timeout: Option<Duration>,
 }
 
 /// `--policy`'s help, naming the policies there are.
@@ -153,11 +159,12 @@ impl DemoArgs {
             && (self.metrics_addr.is_some()
                 || self.metrics_log.is_some()
                 || self.control_token_file.is_some()
-                || self.no_control)
+                || self.no_control
+                || self.drain_timeout.is_some())
         {
             bail!(
-                "--metrics-addr, --metrics-log, --control-token-file and --no-control belong \
-                 to the headless mode: add --headless"
+                "--metrics-addr, --metrics-log, --control-token-file, --no-control and \
+                 --drain-timeout belong to the headless mode: add --headless"
             );
         }
         let control = match headless {
@@ -175,6 +182,7 @@ impl DemoArgs {
                 control,
                 metrics_log: self.metrics_log,
                 deadline: None,
+                drain_timeout: self.drain_timeout,
                 handle_signals: true,
             },
         })
@@ -244,11 +252,15 @@ pub fn run(config: DemoConfig) -> Result<ExitCode> {
         watch.finish(keeper.report())
     };
     print_report(&config, &finished)?;
+    for failure in &finished.report.failures {
+        eprintln!("error: {failure}");
+    }
     match &finished.failure {
         Some(failure) => {
             eprintln!("error: {failure}");
             Ok(ExitCode::FAILURE)
         }
+        None if !finished.report.is_clean() => Ok(ExitCode::FAILURE),
         None => Ok(ExitCode::SUCCESS),
     }
 }

@@ -24,6 +24,10 @@ pub struct Config {
     /// How long after [`Daemon::run`](crate::Daemon::run) starts to stop admission and
     /// drain. `None`: until the source runs out or a signal arrives.
     pub deadline: Option<Duration>,
+    /// How long the drain may take (`--drain-timeout`): at the end of it, records
+    /// still in flight are abandoned unacknowledged and the report says where they
+    /// were. `None`: the drain waits for every record.
+    pub drain_timeout: Option<Duration>,
     /// Whether [`Daemon::new`](crate::Daemon::new) installs SIGINT and SIGTERM
     /// handlers (the first asks for a drain, a second during it exits with 128 + the
     /// signal's number). Off by default: they are process-wide, so a program

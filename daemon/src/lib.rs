@@ -18,6 +18,7 @@
 //!     metrics_addr: Some(brigade_daemon::parse_metrics_addr("127.0.0.1:9100")?),
 //!     metrics_log: Some("ticks.jsonl".into()),
 //!     deadline: Some(Duration::from_secs(60)),
+//!     drain_timeout: Some(Duration::from_secs(30)),
 //!     handle_signals: true,
 //!     ..Config::default()
 //! };
@@ -242,6 +243,7 @@ pub struct Daemon {
     shared: Arc<Shared>,
     metrics_addr: Option<SocketAddr>,
     deadline: Option<Duration>,
+    drain_timeout: Option<Duration>,
     stop_tx: Sender<Stop>,
     stop_rx: Receiver<Stop>,
     /// Hands the monitor's feed to the watcher.
@@ -288,6 +290,7 @@ impl Daemon {
             shared: shared.clone(),
             metrics_addr,
             deadline: config.deadline,
+            drain_timeout: config.drain_timeout,
             stop_tx: stop_tx.clone(),
             stop_rx,
             start: Some(start_tx),
@@ -320,7 +323,8 @@ impl Daemon {
 
     /// Serves `running` until it finishes by itself, the deadline passes, a signal
     /// arrives or a [`Stopper`] asks; then stops admission, drains, and returns the
-    /// final report. The HTTP endpoints answer until the drain is over.
+    /// final report. The HTTP endpoints answer until the drain is over, which
+    /// [`Config::drain_timeout`] may cut short.
     pub fn run(mut self, running: Running) -> Outcome {
         let monitor = running.monitor();
         if let Some(start) = self.start.take() {
@@ -342,8 +346,13 @@ impl Daemon {
                 tracing::info!(in_flight, "{ended}: stopping admission and draining")
             }
         }
-        running.stop_admission();
-        let report = running.wait();
+        let report = match self.drain_timeout {
+            Some(timeout) => running.shutdown_within(timeout),
+            None => running.shutdown(),
+        };
+        for failure in &report.failures {
+            tracing::error!("{failure}");
+        }
         self.close();
         Outcome { report, ended }
     }

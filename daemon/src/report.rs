@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use brigade_runtime::{DeadLetterCause, Report, StageReport};
+use brigade_runtime::{DeadLetterCause, Report, RunFailure, StageReport};
 use serde::Serialize;
 
 use brigade_controller::units::format_bytes;
@@ -24,6 +24,7 @@ struct ReportJson<'a> {
     acknowledged: u64,
     elapsed_s: f64,
     stages: &'a [StageReport],
+    failures: &'a [RunFailure],
 }
 
 /// The final report as one JSON object on one line (`--report json`).
@@ -33,7 +34,11 @@ struct ReportJson<'a> {
 /// `worker_seconds`, `decisions`; then `acknowledged`, `elapsed_s`, and `stages`: per
 /// stage in pipeline order, [`StageReport`]'s fields (`name`, `records_in`,
 /// `records_out`, `errors`, `retries`, `dead_lettered`, `busy_s`, `worker_seconds`,
-/// `most_workers`). Dead letters themselves are not included.
+/// `most_workers`); and `failures`: what went wrong, each an object whose `kind` is
+/// `source_panicked` (`message`, `position`), `dead_letter_handler_panicked`
+/// (`message`, `stage`) or `drain_deadline` (`after_s`, `records`, and `stages`: per
+/// stage `name`, `queued`, `bytes`), empty for a clean run. Dead letters themselves
+/// are not included.
 pub fn report_json(report: &Report) -> String {
     let json = ReportJson {
         admitted: report.admitted,
@@ -47,6 +52,7 @@ pub fn report_json(report: &Report) -> String {
         acknowledged: report.acknowledged,
         elapsed_s: report.elapsed_s,
         stages: &report.stages,
+        failures: &report.failures,
     };
     // serde_json fails only on maps with non-string keys and on failing Serialize
     // impls; there are neither here.
@@ -71,6 +77,9 @@ pub fn report_text(report: &Report) -> String {
     line("worker-seconds", format!("{:.1}", report.worker_seconds));
     line("decisions", report.decisions.to_string());
     let mut out = format!("brigade: final report\n{out}");
+    for failure in &report.failures {
+        let _ = writeln!(out, "  failed: {failure}");
+    }
     if !report.stages.is_empty() {
         let width = report
             .stages
@@ -157,6 +166,7 @@ mod tests {
                 worker_seconds: 4.5,
                 most_workers: 3,
             }],
+            failures: Vec::new(),
             dead_letters: Vec::new(),
         }
     }

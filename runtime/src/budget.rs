@@ -125,6 +125,13 @@ impl Budget {
         self.window_peak.swap(self.used(), SeqCst)
     }
 
+    /// Bytes held at `at` now.
+    pub(crate) fn held_at(&self, at: Location) -> u64 {
+        let held = self.slot(at);
+        let removed = held.removed.load(SeqCst);
+        held.added.load(SeqCst).saturating_sub(removed)
+    }
+
     fn slot(&self, at: Location) -> &Held {
         match at {
             Location::Stage(i) => &self.held[i],

@@ -19,6 +19,7 @@ pub enum Oversize {
 
 /// Why a pipeline cannot start.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum BuildError {
     /// Two stages share a name; names identify stages in metrics and decisions.
     #[error("two stages are named `{name}`: stage names must be unique")]
@@ -55,6 +56,15 @@ pub enum BuildError {
     NoStageYet {
         /// The builder method.
         option: &'static str,
+    },
+    /// The system refused a thread the pipeline needs to start; the threads already
+    /// started were stopped.
+    #[error("could not start the {thread} thread: {error}")]
+    Spawn {
+        /// Which thread (`control`, `source`, `serial lane`, or a stage's worker).
+        thread: String,
+        /// The system's error.
+        error: String,
     },
 }
 

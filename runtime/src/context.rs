@@ -1,14 +1,17 @@
 //! What every part of a running pipeline shares: the budget, the ledger, the retry
-//! policy, the dead-letter output, the serial threshold and the stop flag.
+//! policy, the dead-letter output, the serial threshold, the stop flag and the run's
+//! failures.
 
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
 use std::time::Instant;
 
 use parking_lot::Mutex;
 
 use crate::budget::Budget;
-use crate::failure::{DeadLetter, RetryPolicy};
+use crate::failure::{panic_message, DeadLetter, RetryPolicy};
 use crate::ledger::Ledger;
+use crate::report::RunFailure;
 
 /// Where dead letters go.
 pub(crate) enum DeadLetters {
@@ -29,9 +32,17 @@ pub(crate) struct Shared {
     serial_threshold: AtomicU64,
     /// Set by `shutdown`: the source stops admitting.
     pub stop: AtomicBool,
+    /// Set when a drain passes its deadline: the source thread stops waiting for the
+    /// records in flight.
+    pub abandon: AtomicBool,
     pub started: Instant,
     /// The same instant on the per-record clock.
     pub started_tick: crate::clock::Instant,
+    /// What went wrong so far, for the report.
+    failures: Mutex<Vec<RunFailure>>,
+    /// The source is never acknowledged past this position: the first record whose
+    /// dead letter could not be handed over, so that a rerun reads it again.
+    ack_ceiling: AtomicU64,
 }
 
 impl Shared {
@@ -49,18 +60,57 @@ impl Shared {
             dead_letters: Mutex::new(dead_letters),
             serial_threshold: AtomicU64::new(serial_threshold.unwrap_or(u64::MAX)),
             stop: AtomicBool::new(false),
+            abandon: AtomicBool::new(false),
             started: Instant::now(),
             started_tick: crate::clock::Instant::now(),
+            failures: Mutex::new(Vec::new()),
+            ack_ceiling: AtomicU64::new(u64::MAX),
         }
     }
 
-    /// Sends a record to the dead-letter output. The caller has already settled the
-    /// budget and the ledger.
+    /// Sends a record to the dead-letter output. The caller settles the budget and
+    /// the ledger afterwards.
+    ///
+    /// A handler that panics loses nothing: admission stops, the run reports the
+    /// panic, this letter's facts (its record went into the call) and every later
+    /// letter are kept for the report instead, and the source is never acknowledged
+    /// past this letter's position, so a rerun reads its record again.
     pub(crate) fn dead_letter(&self, letter: DeadLetter) {
-        match &mut *self.dead_letters.lock() {
-            DeadLetters::Keep(kept) => kept.push(letter),
-            DeadLetters::Call(handler) => handler(letter),
+        let mut output = self.dead_letters.lock();
+        let DeadLetters::Call(handler) = &mut *output else {
+            let DeadLetters::Keep(kept) = &mut *output else {
+                unreachable!()
+            };
+            kept.push(letter);
+            return;
+        };
+        let copy = letter.without_record();
+        let stage = letter.stage.clone();
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| handler(letter))) {
+            self.ack_ceiling.fetch_min(copy.position, SeqCst);
+            *output = DeadLetters::Keep(vec![copy]);
+            drop(output);
+            self.stop.store(true, SeqCst);
+            self.fail(RunFailure::DeadLetterHandlerPanicked {
+                message: panic_message(&*payload),
+                stage,
+            });
         }
+    }
+
+    /// The highest position the source may be acknowledged at.
+    pub(crate) fn ack_ceiling(&self) -> u64 {
+        self.ack_ceiling.load(SeqCst)
+    }
+
+    /// Records something that went wrong, for the report.
+    pub(crate) fn fail(&self, failure: RunFailure) {
+        self.failures.lock().push(failure);
+    }
+
+    /// What went wrong so far.
+    pub(crate) fn take_failures(&self) -> Vec<RunFailure> {
+        std::mem::take(&mut self.failures.lock())
     }
 
     /// The dead letters kept so far (none if a handler takes them).

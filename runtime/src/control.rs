@@ -186,6 +186,7 @@ impl Control {
         for (i, stage) in self.stages.iter().enumerate() {
             let rollup = &mut state.rollups[i];
             stage.collect(rollup);
+            stage.pool().reap();
             let mut stats = StageStats {
                 name: stage.name().to_owned(),
                 role: stage.role(),
@@ -321,8 +322,14 @@ impl Control {
                 ignored(format!("stage {i} is pinned by the operator"))
             }
             (Action::SetWorkers { workers, .. }, Some(stage)) => {
-                let set = stage.set_workers(workers);
-                exact_or_clamped(workers as u64, set as u64)
+                match stage.clone().set_workers(workers) {
+                    Ok(set) => exact_or_clamped(workers as u64, set as u64),
+                    Err(error) => ignored(format!(
+                        "the system refused a worker thread ({error}); `{}` keeps {} workers",
+                        stage.name(),
+                        stage.pool().target()
+                    )),
+                }
             }
             (Action::SetQueueCapacity { capacity, .. }, Some(stage)) => {
                 stage.set_queue_capacity(capacity.max(1));

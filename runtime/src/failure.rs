@@ -136,6 +136,17 @@ impl DeadLetter {
         }
     }
 
+    /// The same facts without the record.
+    pub(crate) fn without_record(&self) -> Self {
+        Self {
+            stage: self.stage.clone(),
+            position: self.position,
+            cause: self.cause.clone(),
+            error: self.error.clone(),
+            record: None,
+        }
+    }
+
     /// True when the record itself is kept: always, except after a panic in a stage
     /// that took the record by value (it was dropped while unwinding).
     pub fn has_record(&self) -> bool {

@@ -65,6 +65,6 @@ pub use config::{BuildError, Oversize};
 pub use failure::{BoxError, DeadLetter, DeadLetterCause, Failure, RetryPolicy};
 pub use monitor::{Monitor, Tick};
 pub use pipeline::{Admission, Builder, Emitter, Pipeline, Running};
-pub use report::{Report, StageReport};
+pub use report::{Report, RunFailure, StageInFlight, StageReport};
 pub use source::{IterSource, Source};
 pub use weigh::Weigh;

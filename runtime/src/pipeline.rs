@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use brigade_controller::{Controller, StageRole, Static};
 
-use crate::budget::Budget;
+use crate::budget::{Budget, Location};
 use crate::clock::Instant;
 use crate::config::{BuildError, Config, Oversize};
 use crate::context::{DeadLetters, Shared};
@@ -24,7 +24,7 @@ use crate::limits::Limits;
 use crate::metrics::{Figures, WindowSlot};
 use crate::monitor::Monitor;
 use crate::queue::Queue;
-use crate::report::{Report, StageReport};
+use crate::report::{Report, RunFailure, StageInFlight, StageReport};
 use crate::serial::{SerialFn, SerialLane};
 use crate::source::{IterSource, Source, SourceCell, SourceDriver};
 use crate::stage::sink::{SinkCore, SinkFn, SinkStep};
@@ -44,7 +44,7 @@ struct StageSpec {
 }
 
 /// Starts the source and serial-lane threads.
-type StartSource = Box<dyn FnOnce() -> [JoinHandle<()>; 2]>;
+type StartSource = Box<dyn FnOnce() -> Result<[JoinHandle<()>; 2], BuildError>>;
 
 /// Everything assembly produces.
 struct Assembly {
@@ -256,16 +256,21 @@ impl Pipeline {
                 cell: cell.clone(),
                 oversize: asm.oversize,
                 finished: asm.finished.take().expect("assembled once"),
+                ack_failed: false,
             };
             let lane = asm.lane.clone();
             let serial = down.serial;
             let start = Box::new(move || {
-                let lane_thread = lane.start(serial_rx, serial);
+                // A refused source thread drops the driver, whose hand-over closes the
+                // lane, so the lane thread ends by itself.
+                let lane_thread = lane
+                    .start(serial_rx, serial)
+                    .map_err(|error| spawn_error("serial lane", &error))?;
                 let source_thread = std::thread::Builder::new()
                     .name("brigade:source".into())
                     .spawn(move || driver.run())
-                    .expect("spawning the source thread");
-                [source_thread, lane_thread]
+                    .map_err(|error| spawn_error("source", &error))?;
+                Ok([source_thread, lane_thread])
             });
             asm.source = Some((cell, start));
         });
@@ -375,7 +380,10 @@ impl Pipeline {
         for (stage, spec) in asm.stages.iter().zip(&specs) {
             stage.limits().set_concurrency(spec.concurrency_limit);
             stage.limits().set_rate(spec.rate_limit);
-            stage.clone().set_workers(spec.initial);
+            if let Err(error) = stage.clone().set_workers(spec.initial) {
+                abort(&asm.stages);
+                return Err(spawn_error(&format!("`{}` worker", spec.name), &error));
+            }
         }
         let (overrides_tx, overrides) = crossbeam_channel::unbounded();
         let monitor = Monitor::new(config.history, config.decision_log, overrides_tx);
@@ -396,11 +404,26 @@ impl Pipeline {
             operator_budget: config.memory_budget,
             done: done.clone(),
         };
-        let control = std::thread::Builder::new()
+        let control = match std::thread::Builder::new()
             .name("brigade:control".into())
             .spawn(move || control.run())
-            .expect("spawning the control thread");
-        let [source, lane] = start_source();
+        {
+            Ok(control) => control,
+            Err(error) => {
+                abort(&asm.stages);
+                return Err(spawn_error("control", &error));
+            }
+        };
+        let [source, lane] = match start_source() {
+            Ok(threads) => threads,
+            Err(error) => {
+                abort(&asm.stages);
+                done.store(true, SeqCst);
+                control.thread().unpark();
+                let _ = control.join();
+                return Err(error);
+            }
+        };
         Ok(Running {
             shared,
             monitor,
@@ -706,6 +729,24 @@ impl<T: Send + 'static> Builder<T> {
     }
 }
 
+fn spawn_error(thread: &str, error: &std::io::Error) -> BuildError {
+    BuildError::Spawn {
+        thread: thread.to_owned(),
+        error: error.to_string(),
+    }
+}
+
+/// Stops the stages of a pipeline that could not start: their inputs close, and their
+/// workers, which have no records yet, leave.
+fn abort(stages: &[Arc<dyn StageControl>]) {
+    for stage in stages {
+        stage.close_input();
+    }
+    for stage in stages {
+        stage.pool().join();
+    }
+}
+
 /// One call of a stage in the serial lane: passes the stage's limits, runs `call`,
 /// counts the record in the stage's serial window and its busy time in the lane's.
 fn serial_call(
@@ -826,19 +867,76 @@ impl Running {
         self.wait()
     }
 
+    /// Stops admission and drains as [`shutdown`](Running::shutdown) does, but gives
+    /// up at `deadline` (a sink call that hangs would otherwise hold the drain for as
+    /// long as it hangs). Records still in flight then are neither written nor
+    /// acknowledged: the report names how many and where
+    /// ([`RunFailure::DrainDeadline`]), and their threads are left to end with the
+    /// process.
+    ///
+    /// ```
+    /// use std::sync::{mpsc, Mutex};
+    /// use std::time::Duration;
+    /// use brigade_runtime::{Pipeline, RunFailure};
+    ///
+    /// let (called, first_call) = mpsc::channel();
+    /// let called = Mutex::new(called);
+    /// let running = Pipeline::from_iter(0u64..)
+    ///     .sink("hangs", move |_| {
+    ///         let _ = called.lock().unwrap().send(());
+    ///         std::thread::sleep(Duration::from_secs(3600));
+    ///     })
+    ///     .start()
+    ///     .expect("a valid pipeline");
+    /// first_call.recv().unwrap();
+    /// let report = running.shutdown_within(Duration::from_millis(200));
+    /// assert!(matches!(report.failures[0], RunFailure::DrainDeadline { .. }));
+    /// assert_eq!(report.acknowledged, 0);
+    /// ```
+    pub fn shutdown_within(self, deadline: Duration) -> Report {
+        self.stop_admission();
+        self.finish(Some(deadline))
+    }
+
     /// Waits until the source is exhausted (or admission stopped) and everything has
     /// drained, then reports.
-    pub fn wait(mut self) -> Report {
-        for thread in self.threads.drain(..) {
-            thread.join().expect("a brigade runtime thread panicked");
+    pub fn wait(self) -> Report {
+        self.finish(None)
+    }
+
+    /// Waits for the drain, for at most `deadline` if given, then reports.
+    fn finish(mut self, deadline: Option<Duration>) -> Report {
+        let mut threads = std::mem::take(&mut self.threads);
+        let abandoned = deadline.is_some_and(|deadline| {
+            let source = &threads[0];
+            let until = std::time::Instant::now() + deadline;
+            while !source.is_finished() && std::time::Instant::now() < until {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            !source.is_finished()
+        });
+        if abandoned {
+            self.abandon(deadline.unwrap_or_default());
+            // The source thread stops waiting within a step, unless it is itself
+            // blocked handing a record to a stuck stage; then it is left behind.
+            let grace = std::time::Instant::now() + Duration::from_millis(500);
+            while !threads[0].is_finished() && std::time::Instant::now() < grace {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            threads.retain(|thread| thread.is_finished());
         }
-        for stage in &self.stages {
-            stage.pool().join();
+        for thread in threads {
+            join(thread);
+        }
+        if !abandoned {
+            for stage in &self.stages {
+                stage.pool().join();
+            }
         }
         self.done.store(true, SeqCst);
         let control = self.control.take().expect("waited once");
         control.thread().unpark();
-        let summary = control.join().expect("the brigade control thread panicked");
+        let summary = join(control);
         let (admitted, completed, dead_lettered) = self.shared.ledger.counts();
         let elapsed_s = self.shared.elapsed_s();
         Report {
@@ -849,7 +947,7 @@ impl Running {
             elapsed_s,
             throughput: completed as f64 / elapsed_s.max(f64::EPSILON),
             peak_inflight_bytes: self.shared.budget.peak(),
-            peak_rss_bytes: summary.peak_rss_bytes,
+            peak_rss_bytes: summary.peak_rss_bytes.max(crate::usage::peak_rss_bytes()),
             worker_seconds: summary.stages.iter().map(|s| s.worker_s).sum(),
             decisions: summary.decisions,
             stages: self
@@ -868,7 +966,37 @@ impl Running {
                     most_workers: totals.most_workers,
                 })
                 .collect(),
+            failures: self.shared.take_failures(),
             dead_letters: self.shared.take_dead_letters(),
         }
+    }
+
+    /// Gives up on the records in flight: notes where they are and tells the source
+    /// thread to stop waiting for them.
+    fn abandon(&self, deadline: Duration) {
+        let stages = self
+            .stages
+            .iter()
+            .enumerate()
+            .map(|(i, stage)| StageInFlight {
+                name: stage.name().to_owned(),
+                queued: stage.queue_len() as u64,
+                bytes: self.shared.budget.held_at(Location::Stage(i)),
+            })
+            .collect();
+        self.shared.fail(RunFailure::DrainDeadline {
+            after_s: deadline.as_secs_f64(),
+            records: self.shared.ledger.in_flight(),
+            stages,
+        });
+        self.shared.abandon.store(true, SeqCst);
+    }
+}
+
+/// Joins a runtime thread, passing on its panic (a runtime bug) with its message.
+fn join<T>(thread: JoinHandle<T>) -> T {
+    match thread.join() {
+        Ok(value) => value,
+        Err(payload) => std::panic::resume_unwind(payload),
     }
 }

@@ -27,8 +27,90 @@ pub struct StageReport {
     pub most_workers: usize,
 }
 
+/// What a stage still held when a drain gave up at its deadline.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct StageInFlight {
+    /// The stage's name.
+    pub name: String,
+    /// Records waiting in its input queue.
+    pub queued: u64,
+    /// Bytes of the budget held by its records (queued or in a call).
+    pub bytes: u64,
+}
+
+/// Something that went wrong in a run that still ended and reported. The run drained
+/// what it could; nothing admitted is lost without being named here.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum RunFailure {
+    /// The source panicked: admission stopped there and what was admitted drained.
+    SourcePanicked {
+        /// The panic's message.
+        message: String,
+        /// The position of the record the source was reading.
+        position: u64,
+    },
+    /// The dead-letter handler panicked: admission stopped, and this dead letter and
+    /// every later one were kept in [`Report::dead_letters`] instead.
+    DeadLetterHandlerPanicked {
+        /// The panic's message.
+        message: String,
+        /// The stage whose dead letter the handler was given.
+        stage: String,
+    },
+    /// The drain did not finish by its deadline
+    /// ([`Running::shutdown_within`](crate::Running::shutdown_within)): these records
+    /// were neither written nor dead-lettered, and were not acknowledged.
+    DrainDeadline {
+        /// The deadline, seconds after the drain began.
+        after_s: f64,
+        /// Source records still in flight.
+        records: u64,
+        /// Where they were, per stage.
+        stages: Vec<StageInFlight>,
+    },
+}
+
+impl std::fmt::Display for RunFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RunFailure::SourcePanicked { message, position } => write!(
+                f,
+                "the source panicked reading record {position}: {message}; admission stopped"
+            ),
+            RunFailure::DeadLetterHandlerPanicked { message, stage } => write!(
+                f,
+                "the dead-letter handler panicked on a dead letter of stage `{stage}`: \
+                 {message}; admission stopped, and the dead letters since are in the report"
+            ),
+            RunFailure::DrainDeadline {
+                after_s,
+                records,
+                stages,
+            } => {
+                write!(
+                    f,
+                    "the drain did not finish within {after_s:.1} s: {records} records in \
+                     flight were neither written nor acknowledged"
+                )?;
+                let held: Vec<String> = stages
+                    .iter()
+                    .filter(|s| s.queued > 0 || s.bytes > 0)
+                    .map(|s| format!("{} ({} queued, {} bytes)", s.name, s.queued, s.bytes))
+                    .collect();
+                if !held.is_empty() {
+                    write!(f, " (at {})", held.join(", "))?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
 /// The figures of a finished run. After a drain,
-/// `admitted == completed + dead_lettered`.
+/// `admitted == completed + dead_lettered`; after a drain cut short by its deadline,
+/// [`failures`](Report::failures) says how many records were abandoned and where.
 #[derive(Debug, Default, Serialize)]
 pub struct Report {
     /// Source records admitted.
@@ -45,7 +127,8 @@ pub struct Report {
     pub throughput: f64,
     /// Most bytes in flight at once.
     pub peak_inflight_bytes: u64,
-    /// Largest resident set size seen at a tick.
+    /// The process's largest resident set size: the kernel's high-water mark where it
+    /// keeps one (Linux), else the largest seen at a tick.
     pub peak_rss_bytes: u64,
     /// Integral of the sum of all pools' sizes over the run.
     pub worker_seconds: f64,
@@ -53,7 +136,16 @@ pub struct Report {
     pub decisions: usize,
     /// Per stage, in pipeline order.
     pub stages: Vec<StageReport>,
+    /// What went wrong, in the order it happened; empty for a clean run.
+    pub failures: Vec<RunFailure>,
     /// The dead letters, unless a handler took them.
     #[serde(skip)]
     pub dead_letters: Vec<DeadLetter>,
+}
+
+impl Report {
+    /// True if nothing went wrong: the run drained everything it admitted.
+    pub fn is_clean(&self) -> bool {
+        self.failures.is_empty()
+    }
 }

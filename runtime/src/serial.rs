@@ -52,7 +52,7 @@ impl SerialLane {
         self: &Arc<Self>,
         records: Receiver<Envelope<T>>,
         run: SerialFn<T>,
-    ) -> JoinHandle<()> {
+    ) -> std::io::Result<JoinHandle<()>> {
         let lane = self.clone();
         std::thread::Builder::new()
             .name("brigade:serial".into())
@@ -77,7 +77,6 @@ impl SerialLane {
                     figures = lane_figures();
                 }
             })
-            .expect("spawning the serial lane thread")
     }
 
     /// The figures since the last call, at `now`: with the time so far of a call in

@@ -1,6 +1,7 @@
 //! Sources, and the thread that reads them: admission into the budget, routing to the
 //! parallel brigade or the serial lane, the source guard, and acknowledgements.
 
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,9 +12,10 @@ use parking_lot::Mutex;
 use crate::budget::Location;
 use crate::clock::Instant;
 use crate::context::Shared;
-use crate::failure::{DeadLetter, DeadLetterCause};
+use crate::failure::{panic_message, DeadLetter, DeadLetterCause};
 use crate::ledger::{AckTracker, Envelope, Finished};
 use crate::queue::Queue;
+use crate::report::RunFailure;
 use crate::serial::SerialLane;
 use crate::weigh::Weigher;
 use crate::Oversize;
@@ -137,6 +139,8 @@ pub(crate) struct SourceDriver<S: Source> {
     pub cell: Arc<SourceCell>,
     pub oversize: Oversize,
     pub finished: Arc<Finished>,
+    /// Set when the source panicked in `ack`: it is not acknowledged again.
+    pub ack_failed: bool,
 }
 
 const STEP: Duration = Duration::from_millis(50);
@@ -168,13 +172,18 @@ impl<S: Source> SourceDriver<S> {
                     }
                 }
             }
-            let hint = self.source.next_weight();
+            let Some(hint) = self.call(position, |source| source.next_weight()) else {
+                break;
+            };
             let mut reserved = None;
             if let Some(weight) = hint {
                 if !self.refuses(weight) {
                     let at = self.location_for(weight);
                     if guard {
-                        if !self.shared.budget.admit(weight, at, Duration::ZERO) {
+                        // Due, but the budget is full: wait for room (acknowledging
+                        // meanwhile) rather than ask the source again at once.
+                        if !self.shared.budget.admit(weight, at, STEP) {
+                            self.pump_acks(&mut acks, Duration::ZERO);
                             continue;
                         }
                     } else {
@@ -183,7 +192,7 @@ impl<S: Source> SourceDriver<S> {
                     reserved = Some((weight, at));
                 }
             }
-            let Some(item) = self.source.next() else {
+            let Some(item) = self.call(position, |source| source.next()).flatten() else {
                 if let Some((weight, at)) = reserved {
                     self.shared.budget.release(at, weight);
                 }
@@ -248,10 +257,26 @@ impl<S: Source> SourceDriver<S> {
         self.cell.exhausted.store(true, SeqCst);
         self.first.close();
         self.serial = None;
-        while self.shared.ledger.in_flight() > 0 {
+        while self.shared.ledger.in_flight() > 0 && !self.shared.abandon.load(SeqCst) {
             self.pump_acks(&mut acks, STEP);
         }
         self.pump_acks(&mut acks, Duration::ZERO);
+    }
+
+    /// Calls the source. A panic stops admission and is reported with the position
+    /// being read; the caller then ends the read loop as if the source were done.
+    fn call<R>(&mut self, position: u64, call: impl FnOnce(&mut S) -> R) -> Option<R> {
+        match catch_unwind(AssertUnwindSafe(|| call(&mut self.source))) {
+            Ok(value) => Some(value),
+            Err(payload) => {
+                self.shared.stop.store(true, SeqCst);
+                self.shared.fail(RunFailure::SourcePanicked {
+                    message: panic_message(&*payload),
+                    position,
+                });
+                None
+            }
+        }
     }
 
     fn refuses(&self, weight: u64) -> bool {
@@ -304,10 +329,20 @@ impl<S: Source> SourceDriver<S> {
 
     /// Takes finished positions (waiting up to `wait` for the first) and acknowledges
     /// the source up to the new in-order point.
+    ///
+    /// Never past the ceiling a lost dead letter set; after a panic in `next`, the
+    /// records that finish are still acknowledged, and after a panic in `ack`, none.
     fn pump_acks(&mut self, acks: &mut AckTracker, wait: Duration) {
-        if let Some(point) = acks.take(&self.finished, wait) {
-            self.source.ack(point);
-            self.cell.acked.store(point, SeqCst);
+        let Some(point) = acks.take(&self.finished, wait) else {
+            return;
+        };
+        let point = point.min(self.shared.ack_ceiling());
+        if point <= self.cell.acked.load(SeqCst) || self.ack_failed {
+            return;
+        }
+        match self.call(point, |source| source.ack(point)) {
+            Some(()) => self.cell.acked.store(point, SeqCst),
+            None => self.ack_failed = true,
         }
     }
 }

@@ -26,6 +26,15 @@ impl ProcessUsage {
     }
 }
 
+/// The most resident memory this process has had, as the kernel keeps it (`VmHWM`);
+/// 0 where it keeps none. Unlike a sample per tick, it misses no short peak.
+pub(crate) fn peak_rss_bytes() -> u64 {
+    #[cfg(target_os = "linux")]
+    return linux::status_bytes("VmHWM:").unwrap_or(0);
+    #[cfg(not(target_os = "linux"))]
+    return 0;
+}
+
 #[cfg(target_os = "linux")]
 struct Inner {
     /// CPU seconds used by the process and when, at the previous read.
@@ -39,7 +48,7 @@ impl Inner {
     }
 
     fn sample(&mut self, now: Instant) -> (u64, f64) {
-        let rss = linux::rss_bytes().unwrap_or(0);
+        let rss = linux::status_bytes("VmRSS:").unwrap_or(0);
         let Some(cpu_s) = linux::cpu_seconds() else {
             return (rss, 0.0);
         };
@@ -70,12 +79,12 @@ mod linux {
         Some((utime + stime) as f64 / TICKS_PER_S)
     }
 
-    /// Resident set size, bytes.
-    pub(super) fn rss_bytes() -> Option<u64> {
+    /// A size of `/proc/self/status` (`VmRSS:`, resident now; `VmHWM:`, its peak), bytes.
+    pub(super) fn status_bytes(field: &str) -> Option<u64> {
         let status = std::fs::read_to_string("/proc/self/status").ok()?;
         let kib = status
             .lines()
-            .find_map(|line| line.strip_prefix("VmRSS:"))?
+            .find_map(|line| line.strip_prefix(field))?
             .trim()
             .strip_suffix("kB")?
             .trim()
@@ -135,5 +144,20 @@ mod tests {
             assert!(rss > 1 << 20, "a test binary holds more than 1 MiB: {rss}");
             assert!(cpu > 0.0, "a busy thread shows");
         }
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn the_peak_is_the_kernels_high_water_mark_not_a_sample() {
+        let before = peak_rss_bytes();
+        // 64 MiB touched and freed between two samples: no tick would see it.
+        let block = vec![1u8; 64 << 20];
+        std::hint::black_box(&block);
+        drop(block);
+        let after = peak_rss_bytes();
+        assert!(
+            after >= before.max(64 << 20),
+            "VmHWM {after} after touching 64 MiB (was {before})"
+        );
     }
 }

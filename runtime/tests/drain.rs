@@ -65,7 +65,7 @@ fn shutdown_mid_run_drains_and_acks_never_pass_an_unfinished_record() {
         .try_map("jitter", |x: u64| {
             // Uneven service times reorder records across workers.
             std::thread::sleep(Duration::from_micros(50 * (x % 13)));
-            if x % 97 == 0 {
+            if x.is_multiple_of(97) {
                 Err(Failure::permanent(x, "poison"))
             } else {
                 Ok(x)

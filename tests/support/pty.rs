@@ -6,6 +6,7 @@
 //! steady on a loaded machine and quick on an idle one.
 
 use std::io::{Read, Write};
+use std::num::NonZeroU16;
 use std::path::Path;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::thread;
@@ -67,7 +68,11 @@ impl Pty {
             child,
             keys,
             output,
-            parser: vt100::Parser::new(rows, cols, 0),
+            parser: vt100::Parser::new(
+                NonZeroU16::new(rows).expect("a screen has rows"),
+                NonZeroU16::new(cols).expect("a screen has columns"),
+                0,
+            ),
             written: Vec::new(),
             _master: pair.master,
         }
@@ -150,8 +155,10 @@ impl Pty {
         loop {
             match next {
                 Ok(chunk) => {
+                    let before = self.written.len().saturating_sub(QUERY.len() - 1);
                     self.parser.process(&chunk);
                     self.written.extend_from_slice(&chunk);
+                    self.answer_cursor_queries(before);
                 }
                 Err(RecvTimeoutError::Timeout) => return true,
                 Err(RecvTimeoutError::Disconnected) => return false,
@@ -160,6 +167,26 @@ impl Pty {
                 mpsc::TryRecvError::Empty => RecvTimeoutError::Timeout,
                 mpsc::TryRecvError::Disconnected => RecvTimeoutError::Disconnected,
             });
+        }
+    }
+}
+
+/// The query for the cursor position (DSR 6), which a terminal answers with
+/// `ESC [ row ; col R`.
+const QUERY: &[u8] = b"\x1b[6n";
+
+impl Pty {
+    /// Answers the cursor-position queries written from `from` on, as a terminal does
+    /// (the dashboard's terminal library asks when it starts).
+    fn answer_cursor_queries(&mut self, from: usize) {
+        let asked = self.written[from..]
+            .windows(QUERY.len())
+            .filter(|window| *window == QUERY)
+            .count();
+        for _ in 0..asked {
+            let (row, col) = self.parser.screen().cursor_position();
+            let answer = format!("\x1b[{};{}R", row + 1, col + 1);
+            self.type_keys(&answer);
         }
     }
 }

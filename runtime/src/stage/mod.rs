@@ -82,10 +82,13 @@ pub(crate) trait StageControl: Send + Sync {
     fn set_batch_size(&self, size: usize);
     fn limits(&self) -> &Limits;
     /// Sets the pool's target (clamped) and starts workers if it grew; returns the
-    /// target set.
-    fn set_workers(self: Arc<Self>, workers: usize) -> usize;
+    /// target set, or why a worker could not start (the target is then the workers
+    /// running).
+    fn set_workers(self: Arc<Self>, workers: usize) -> std::io::Result<usize>;
     /// Drains every worker's window into `rollup`.
     fn collect(&self, rollup: &mut StageRollup);
+    /// Closes the input queue: the workers finish what it holds and leave.
+    fn close_input(&self);
 }
 
 /// A stage: input queue, worker pool, limits, and the step its workers run.
@@ -129,14 +132,15 @@ impl<S: Step> Stage<S> {
         slot
     }
 
-    fn spawn(self: &Arc<Self>, id: usize) -> std::thread::JoinHandle<()> {
+    fn spawn(self: &Arc<Self>, id: usize) -> std::io::Result<std::thread::JoinHandle<()>> {
         let slot = WindowSlot::default();
-        self.windows.lock().push(slot.clone());
         let stage = self.clone();
-        std::thread::Builder::new()
+        let worker_slot = slot.clone();
+        let handle = std::thread::Builder::new()
             .name(format!("brigade:{}#{id}", self.name))
-            .spawn(move || stage.work(slot))
-            .expect("spawning a worker thread")
+            .spawn(move || stage.work(worker_slot))?;
+        self.windows.lock().push(slot);
+        Ok(handle)
     }
 
     /// A worker's life: take records, process them, record figures, until the input
@@ -272,13 +276,17 @@ impl<S: Step> StageControl for Stage<S> {
         &self.limits
     }
 
-    fn set_workers(self: Arc<Self>, workers: usize) -> usize {
+    fn set_workers(self: Arc<Self>, workers: usize) -> std::io::Result<usize> {
         let set = self.pool.set_target(workers);
-        self.pool.fill(|id| self.spawn(id));
-        set
+        self.pool.fill(|id| self.spawn(id))?;
+        Ok(set)
     }
 
     fn collect(&self, rollup: &mut StageRollup) {
         rollup.collect(&mut self.windows.lock(), Instant::now());
+    }
+
+    fn close_input(&self) {
+        self.input.close();
     }
 }

@@ -5,7 +5,14 @@
 //! between two records (or within one poll interval when idle) and retires. The last
 //! worker to leave after the input closed marks the stage finished; no worker is
 //! spawned after that.
+//!
+//! A retired worker's thread keeps its stack mapped until it is joined, so the pool
+//! joins the threads that have ended whenever it grows and whenever the control thread
+//! asks ([`Pool::reap`], once a tick): a pool resized back and forth for weeks holds the
+//! stacks of its live workers and of at most one tick's retirees, not of every worker
+//! it ever had.
 
+use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::thread::JoinHandle;
 
@@ -15,6 +22,20 @@ struct PoolState {
     handles: Vec<JoinHandle<()>>,
     finished: bool,
     spawned: usize,
+}
+
+impl PoolState {
+    /// Joins the threads that have ended; they are past their last use of the stage.
+    fn reap(&mut self) {
+        let mut index = 0;
+        while index < self.handles.len() {
+            if self.handles[index].is_finished() {
+                join(self.handles.swap_remove(index));
+            } else {
+                index += 1;
+            }
+        }
+    }
 }
 
 /// Live and target worker counts and the workers' handles.
@@ -60,18 +81,39 @@ impl Pool {
     }
 
     /// Spawns workers until the live count reaches the target, unless the stage has
-    /// finished. `spawn` gets a worker number and starts its thread.
-    pub(crate) fn fill(&self, mut spawn: impl FnMut(usize) -> JoinHandle<()>) {
+    /// finished. `spawn` gets a worker number and starts its thread. If the system
+    /// refuses a thread, the target drops to the workers running and the error is
+    /// returned: the pool keeps working at the size it has.
+    pub(crate) fn fill(
+        &self,
+        mut spawn: impl FnMut(usize) -> io::Result<JoinHandle<()>>,
+    ) -> io::Result<()> {
         let mut state = self.state.lock();
+        state.reap();
         if state.finished {
-            return;
+            return Ok(());
         }
         while self.live.load(SeqCst) < self.target.load(SeqCst) {
-            self.live.fetch_add(1, SeqCst);
             let id = state.spawned;
-            state.spawned += 1;
-            state.handles.push(spawn(id));
+            self.live.fetch_add(1, SeqCst);
+            match spawn(id) {
+                Ok(handle) => {
+                    state.spawned += 1;
+                    state.handles.push(handle);
+                }
+                Err(error) => {
+                    let live = self.live.fetch_sub(1, SeqCst) - 1;
+                    self.target.store(live, SeqCst);
+                    return Err(error);
+                }
+            }
         }
+        Ok(())
+    }
+
+    /// Joins the workers that have retired since the last call.
+    pub(crate) fn reap(&self) {
+        self.state.lock().reap();
     }
 
     /// Asked by a worker between records: true means retire now (the live count has
@@ -101,6 +143,13 @@ impl Pool {
         }
     }
 
+    /// Threads not yet joined: the live workers and those that ended since the last
+    /// reap.
+    #[cfg(test)]
+    fn unjoined(&self) -> usize {
+        self.state.lock().handles.len()
+    }
+
     /// Waits for every worker thread to end. Call after the stage finished.
     pub(crate) fn join(&self) {
         loop {
@@ -108,10 +157,86 @@ impl Pool {
             if handles.is_empty() {
                 return;
             }
-            for handle in handles {
-                // Workers catch panics in user code; a panic here is a runtime bug.
-                handle.join().expect("a brigade worker thread panicked");
-            }
+            handles.into_iter().for_each(join);
         }
+    }
+}
+
+fn join(handle: JoinHandle<()>) {
+    // Workers catch panics in user code; a panic here is a runtime bug.
+    handle.join().expect("a brigade worker thread panicked");
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    /// A worker that retires as soon as the pool asks it to, polling as a stage's
+    /// worker does between records.
+    fn worker(pool: Arc<Pool>) -> io::Result<JoinHandle<()>> {
+        std::thread::Builder::new().spawn(move || {
+            while !pool.should_retire() {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        })
+    }
+
+    fn settle(pool: &Pool, live: usize) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while pool.live() != live {
+            assert!(Instant::now() < deadline, "the pool never reached {live}");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    #[test]
+    fn retired_workers_are_joined_not_kept() {
+        let pool = Arc::new(Pool::new(1, 16, 1));
+        for _ in 0..20 {
+            pool.set_target(16);
+            pool.fill(|_| worker(pool.clone())).unwrap();
+            pool.set_target(1);
+            settle(&pool, 1);
+        }
+        // Every retired thread ends right after lowering the live count; wait for the
+        // last ones to end, then one reap joins them all.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            pool.reap();
+            if pool.unjoined() == 1 {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{} unjoined", pool.unjoined());
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        // 20 × 15 workers retired; the pool holds only its last live worker.
+        assert_eq!(pool.live(), 1);
+        pool.target.store(0, SeqCst);
+        settle(&pool, 0);
+        pool.join();
+    }
+
+    #[test]
+    fn a_refused_thread_lowers_the_target_to_the_workers_running() {
+        let pool = Arc::new(Pool::new(1, 8, 1));
+        pool.set_target(4);
+        let mut started = 0;
+        let error = pool
+            .fill(|_| {
+                if started == 2 {
+                    return Err(io::Error::new(io::ErrorKind::WouldBlock, "no more threads"));
+                }
+                started += 1;
+                worker(pool.clone())
+            })
+            .unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::WouldBlock);
+        assert_eq!((pool.live(), pool.target()), (2, 2));
+        pool.target.store(0, SeqCst);
+        settle(&pool, 0);
+        pool.join();
     }
 }
