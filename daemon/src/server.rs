@@ -1,10 +1,10 @@
 //! The HTTP/1.1 server under the daemon's endpoints, built to stay up whatever a
 //! client does. Each connection has a thread of its own (at most
-//! [`MAX_CONNECTIONS`] at once), so a slow or silent client holds only its own; a
-//! request must arrive whole within [`REQUEST_DEADLINE`], with a head of at most
-//! [`MAX_HEAD`] bytes and a body of at most [`MAX_BODY`] bytes, or it is refused
-//! (408, 431, 413) without reading the rest. One request per connection: every
-//! answer says `Connection: close`.
+//! [`MAX_CONNECTIONS`] at once; more get 503 from one thread of their own), so a
+//! slow or silent client holds only its own; a request must arrive whole within
+//! [`REQUEST_DEADLINE`], with a head of at most [`MAX_HEAD`] bytes and a body of at
+//! most [`MAX_BODY`] bytes, or it is refused (408, 431, 413) without reading the
+//! rest. One request per connection: every answer says `Connection: close`.
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -146,6 +146,15 @@ impl Drop for Slot {
 
 fn accept(listener: &TcpListener, handler: &Arc<Handler>, stopping: &AtomicBool) {
     let open = Arc::new(AtomicUsize::new(0));
+    // Connections past the limit go to one thread that answers 503 and lingers a
+    // moment on each; past as many again, they are closed unanswered.
+    let (busy, refused) = crossbeam_channel::bounded::<TcpStream>(MAX_CONNECTIONS);
+    let refuser = std::thread::Builder::new()
+        .name("brigade:daemon-http-busy".into())
+        .spawn(move || refused.iter().for_each(refuse_busy));
+    if let Err(error) = &refuser {
+        tracing::warn!(%error, "metrics server: cannot start the thread that answers 503");
+    }
     for stream in listener.incoming() {
         if stopping.load(SeqCst) {
             break;
@@ -160,8 +169,9 @@ fn accept(listener: &TcpListener, handler: &Arc<Handler>, stopping: &AtomicBool)
             }
         };
         if open.fetch_add(1, SeqCst) >= MAX_CONNECTIONS {
-            let _slot = Slot(open.clone());
-            refuse_busy(stream);
+            drop(Slot(open.clone()));
+            // Full (or no refuser): the stream is dropped, closing the connection.
+            let _ = busy.try_send(stream);
             continue;
         }
         let slot = Slot(open.clone());
@@ -178,15 +188,20 @@ fn accept(listener: &TcpListener, handler: &Arc<Handler>, stopping: &AtomicBool)
     }
 }
 
-/// Answers 503 without waiting on the client: the answer fits in the socket's buffer,
-/// or the client is not reading and does not get it.
+/// Answers 503, then reads and drops what the client sends for a moment (closing on
+/// unread data would reset the connection before the client reads the answer).
 fn refuse_busy(stream: TcpStream) {
     let reply = Reply::error(
         503,
         format!("the daemon is serving {MAX_CONNECTIONS} connections already; retry shortly"),
     );
-    if stream.set_nonblocking(true).is_ok() {
-        let _ = write_reply(&stream, &reply, false);
+    let moment = Some(Duration::from_millis(200));
+    if stream.set_write_timeout(moment).is_err() || write_reply(&stream, &reply, false).is_err() {
+        return;
+    }
+    let _ = stream.shutdown(Shutdown::Write);
+    if stream.set_read_timeout(moment).is_ok() {
+        let _ = io::copy(&mut (&stream).take(64 * 1024), &mut io::sink());
     }
 }
 

@@ -167,3 +167,23 @@ fn malformed_heads_get_a_4xx_naming_what_is_wrong() {
     assert!(head.body.is_empty());
     served.stop();
 }
+
+#[test]
+fn past_64_connections_the_next_is_refused_at_once_and_served_again_later() {
+    let served = Served::start(Config::default());
+    // Connections are accepted in the order they arrive: the 65th finds 64 open.
+    let silent: Vec<TcpStream> = (0..64)
+        .map(|_| TcpStream::connect(served.addr).unwrap())
+        .collect();
+    let response = send(served.addr, b"GET /metrics HTTP/1.1\r\n\r\n");
+    assert_eq!(response.status, 503, "{}", response.body);
+    assert_eq!(
+        response.error(),
+        "the daemon is serving 64 connections already; retry shortly"
+    );
+    drop(silent);
+    wait_for("a connection's slot to come back", || {
+        send(served.addr, b"GET /metrics HTTP/1.1\r\n\r\n").status == 200
+    });
+    served.stop();
+}
