@@ -13,6 +13,14 @@
 //!
 //! Before criterion's groups, a paired measurement alternates the two pipelines 21
 //! times and prints the median ratio: the figure to quote on a shared machine.
+//!
+//! For a count that does not depend on the machine's load, run one pipeline alone
+//! under callgrind with a fixed amount of work (`scripts/overhead-instructions.sh`
+//! does this for both and prints the ratio):
+//!
+//! ```sh
+//! OVERHEAD_ONLY=brigade OVERHEAD_ITERS=300 valgrind --tool=callgrind target/release/deps/overhead-* --bench
+//! ```
 
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -106,6 +114,19 @@ fn brigade(iters: u64) -> u64 {
 }
 
 fn overhead(c: &mut Criterion) {
+    if let Ok(only) = std::env::var("OVERHEAD_ONLY") {
+        let iters = std::env::var("OVERHEAD_ITERS")
+            .ok()
+            .and_then(|text| text.parse().ok())
+            .unwrap_or(300);
+        let checksum = match only.as_str() {
+            "raw" => raw_crossbeam(iters),
+            "brigade" => brigade(iters),
+            other => panic!("OVERHEAD_ONLY={other}: say raw or brigade"),
+        };
+        println!("{only}: {RECORDS} records, {iters} iterations per stage, checksum {checksum}");
+        return;
+    }
     let iters = calibrate();
     let started = Instant::now();
     let expected = raw_crossbeam(iters);

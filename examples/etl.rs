@@ -190,6 +190,7 @@ fn print_decision(record: &DecisionRecord, s: &Snapshot) {
         Outcome::Applied => "applied".to_owned(),
         Outcome::Clamped { value } => format!("clamped to {value}"),
         Outcome::Ignored { why } => format!("ignored: {why}"),
+        other => format!("{other:?}"),
     };
     println!("  >> {target}: {} [{outcome}]", record.decision.reason);
 }

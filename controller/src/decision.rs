@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 /// its input queue.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "knob", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Action {
     /// Resize a stage's worker pool.
     SetWorkers {
@@ -91,6 +92,7 @@ impl Decision {
 /// What the runtime (or simulator) did with a decision.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Outcome {
     /// Applied as asked.
     Applied,

@@ -121,6 +121,7 @@ impl Knobs {
 /// [`Snapshot`](crate::Snapshot) and plans around it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Override {
     /// Hold a stage at this many workers; the controller's changes to it are ignored.
     PinWorkers {

@@ -218,6 +218,7 @@ fn describe(change: &Override) -> String {
             format!("memory budget → {}", format_bytes(*bytes))
         }
         Override::SetBudget { bytes: None } => "memory budget → none".to_owned(),
+        other => format!("{other:?}"),
     }
 }
 

@@ -88,6 +88,7 @@ fn describe(action: &Action) -> String {
         Action::SetMemoryBudget { bytes: b } => {
             format!("memory budget → {}", bytes(b, "the operator's"))
         }
+        other => format!("{other:?}"),
     }
 }
 
@@ -105,6 +106,7 @@ fn outcome(outcome: &Outcome) -> String {
         Outcome::Applied => "applied".to_owned(),
         Outcome::Clamped { value } => format!("clamped to {value}"),
         Outcome::Ignored { why } => format!("ignored: {why}"),
+        other => format!("{other:?}"),
     }
 }
 

@@ -35,12 +35,32 @@ fn histogram() -> Histogram<u64> {
     Histogram::new(2).expect("2 significant figures is valid")
 }
 
-/// Records a value, growing the histogram's range as needed (values past what a u64
-/// histogram can track go to its top).
-pub(crate) fn record(histogram: &mut Histogram<u64>, value: u64) {
-    if histogram.record(value).is_err() {
-        histogram.saturating_record(value);
+/// Records `count` occurrences of a value, growing the histogram's range as needed
+/// (values past what a u64 histogram can track go to its top).
+fn record_n(histogram: &mut Histogram<u64>, value: u64, count: u64) {
+    if histogram.record_n(value, count).is_err() {
+        histogram.saturating_record_n(value, count);
     }
+}
+
+/// Records `samples` and empties them. Runs of one value (a stage's records of one
+/// size, calls of the same microsecond) are recorded in one go: a histogram's
+/// record costs far more than a comparison, and such runs are the common case.
+fn record_all(histogram: &mut Histogram<u64>, samples: &mut Vec<u64>) {
+    let mut values = samples.drain(..);
+    let Some(mut value) = values.next() else {
+        return;
+    };
+    let mut count = 1;
+    for next in values {
+        if next == value {
+            count += 1;
+        } else {
+            record_n(histogram, value, count);
+            (value, count) = (next, 1);
+        }
+    }
+    record_n(histogram, value, count);
 }
 
 /// The counters of a window.
@@ -119,9 +139,7 @@ impl Window {
             (&mut self.size_bytes, &mut figures.size_bytes),
             (&mut self.latency_us, &mut figures.latencies_us),
         ] {
-            for value in samples.drain(..) {
-                record(histogram, value);
-            }
+            record_all(histogram, samples);
         }
     }
 }
@@ -362,6 +380,18 @@ impl StageRollup {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn runs_of_a_value_are_recorded_as_many_values() {
+        let mut histogram = super::histogram();
+        let mut samples = vec![8, 8, 8, 3, 8, 8, 1_000_000, 1_000_000, 3];
+        super::record_all(&mut histogram, &mut samples);
+        assert!(samples.is_empty());
+        assert_eq!(histogram.len(), 9);
+        assert_eq!(histogram.count_at(8), 5);
+        assert_eq!(histogram.count_at(3), 2);
+        assert_eq!(histogram.count_between(999_000, 1_001_000), 2);
+    }
+
     use super::*;
 
     #[test]
@@ -425,9 +455,9 @@ mod tests {
             let mut w = slot.lock();
             w.counts.records_in = n;
             w.counts.busy_ns = n * 1_000_000_000;
-            record(&mut w.size_bytes, 100 * n);
+            record_n(&mut w.size_bytes, 100 * n, 1);
         }
-        record(&mut a.lock().service_us, 280);
+        record_n(&mut a.lock().service_us, 280, 1);
         b.lock().retired = true;
         let mut rollup = StageRollup::default();
         assert!(rollup.drain(&a));

@@ -186,6 +186,7 @@ impl Feed for Synthetic {
                 self.budget = bytes;
                 self.log(Action::SetMemoryBudget { bytes }, "set by the operator");
             }
+            _ => {}
         }
     }
 

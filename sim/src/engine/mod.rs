@@ -877,6 +877,10 @@ impl Engine {
                     _ => Outcome::Applied,
                 }
             }
+            // As in the runtime: a knob the model does not have yet changes nothing.
+            other => Outcome::Ignored {
+                why: format!("this runtime cannot apply {other:?}"),
+            },
         };
         self.pump();
         outcome

@@ -315,6 +315,8 @@ impl Simulation {
                     Outcome::Applied,
                 );
             }
+            // As in the runtime: an override it does not know yet changes nothing.
+            _ => {}
         }
     }
 

@@ -122,6 +122,11 @@ fn row<'a>(
             Style::new().fg(Color::Red),
             format!("[{why}] {}", record.decision.reason),
         ),
+        other => (
+            format!("{other:?}"),
+            Style::new(),
+            record.decision.reason.clone(),
+        ),
     };
     let mut cells = vec![
         Cell::from(Span::styled(mark, Style::new().fg(Color::Cyan))),
@@ -172,5 +177,6 @@ fn change(action: &Action, snapshot: Option<&Snapshot>) -> String {
             "budget → {}",
             budget.map_or_else(|| "operator's".into(), bytes)
         ),
+        other => format!("{other:?}"),
     }
 }
