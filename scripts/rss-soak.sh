@@ -6,7 +6,8 @@
 # takes many decisions. Every 10 s it scrapes /metrics, pins the `enrich` stage's
 # workers to 2 or 8 in turn (so its pool spawns and retires threads all along, through
 # the control endpoint), and samples the process's resident set (VmRSS in
-# /proc/PID/status) and thread count into a CSV. At the end it drains the run with
+# /proc/PID/status), thread count and bytes in flight (what the workload holds, from
+# the scrape) into a CSV. At the end it drains the run with
 # SIGTERM and prints the RSS after the first minute, the final and the largest RSS,
 # and the growth: the median RSS of the last minute less the median of the minute
 # after the first (by then the allocator, queues and histories have their working
@@ -84,7 +85,7 @@ http() {
 
 field() { awk -v key="$1:" '$1 == key { print $2 }' "/proc/$pid/status"; }
 
-echo "elapsed_s,rss_kib,threads,metric_lines,enrich_pin" >"$csv"
+echo "elapsed_s,rss_kib,threads,metric_lines,enrich_pin,inflight_kib" >"$csv"
 echo "rss-soak: pid $pid, tick $tick, sampling every ${interval}s for ${duration}s into $csv"
 start=$(date +%s)
 next=$start
@@ -97,6 +98,7 @@ while :; do
     scrape=$(http GET /metrics) || die "cannot connect to http://127.0.0.1:$port/metrics"
     [[ $scrape == "HTTP/1.1 200 "* ]] || die "the scrape failed: $(head -n 1 <<<"$scrape")"
     lines=$(grep -c '^brigade_' <<<"$scrape" || true)
+    inflight=$(awk '$1 == "brigade_inflight_bytes" { printf "%d", $2 / 1024 }' <<<"$scrape")
     if (( lines > 0 )); then
         # Stage names are known from the first tick on.
         pin=$((10 - pin))
@@ -105,7 +107,7 @@ while :; do
     fi
     rss=$(field VmRSS)
     threads=$(field Threads)
-    echo "$elapsed,$rss,$threads,$lines,$pin" >>"$csv"
+    echo "$elapsed,$rss,$threads,$lines,$pin,${inflight:-0}" >>"$csv"
     if [[ -z $baseline ]] && (( elapsed >= 60 )); then
         baseline=$rss
         echo "rss-soak: RSS after the first minute: $rss KiB ($threads threads)"
