@@ -55,14 +55,14 @@ fn dashboard(c: &mut Criterion) {
                 terminal
                     .draw(|frame| app.render(frame))
                     .expect("drawing into memory");
-            })
+            });
         });
     }
     let last = ticks.last().expect("the run has ticks");
     let mut app = fed(&ticks);
     // The history is a ring: taking in one more tick costs the same every time.
     group.bench_function("ingest", |b| {
-        b.iter(|| app.ingest(last.snapshot.clone(), last.decisions.clone()))
+        b.iter(|| app.ingest(last.snapshot.clone(), last.decisions.clone()));
     });
     group.finish();
 }

@@ -31,7 +31,7 @@ use crate::policy_arg;
 /// standard error, SIGINT/SIGTERM drain and exit 0 with the final report.
 #[derive(Debug, Args)]
 pub struct DemoArgs {
-    /// The scenario file (format 1, see SCENARIOS.md); the built-in demo when absent.
+    /// The scenario file (format 1, see docs/scenarios.md); the built-in demo when absent.
     #[arg(value_name = "SCENARIO.toml")]
     scenario: Option<PathBuf>,
 

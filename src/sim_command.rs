@@ -25,7 +25,7 @@ use crate::replay;
 /// figures and their ratios to the oracle's.
 #[derive(Debug, Args)]
 pub struct SimArgs {
-    /// Scenario files (format 1, see SCENARIOS.md).
+    /// Scenario files (format 1, see docs/scenarios.md).
     #[arg(value_name = "SCENARIO.toml", required = true)]
     scenarios: Vec<PathBuf>,
 
@@ -123,7 +123,7 @@ fn policy_help() -> String {
 pub enum Format {
     /// Aligned columns to read, one section per scenario.
     Table,
-    /// The object SCENARIOS.md "Reports" gives, or an array of them for several
+    /// The object docs/scenarios.md "Reports" gives, or an array of them for several
     /// scenarios.
     Json,
     /// A header row, then per scenario a row for the oracle and one per policy.

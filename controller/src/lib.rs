@@ -27,6 +27,9 @@
 //! assert_eq!(decisions[0].action, Action::SetWorkers { stage: 0, workers: 3 });
 //! ```
 
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
 mod decision;
 mod histogram;
 mod knobs;

@@ -135,6 +135,9 @@
 //! on stderr how many records (and about how many bytes) were left in flight. After
 //! [`Daemon::run`] returns, both signals end the process again, as by default.
 
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
 mod board;
 mod config;
 mod http;
@@ -343,7 +346,7 @@ impl Daemon {
             ),
             _ if running.is_drained() => tracing::info!("{ended}: finishing"),
             Ended::Finished | Ended::Deadline | Ended::Stopped => {
-                tracing::info!(in_flight, "{ended}: stopping admission and draining")
+                tracing::info!(in_flight, "{ended}: stopping admission and draining");
             }
         }
         let report = match self.drain_timeout {

@@ -96,9 +96,9 @@ enum In {
 impl In {
     fn unit(self) -> Option<Unit> {
         match self {
-            In::Plain => None,
-            In::Seconds => Some(Unit::Seconds),
-            In::Bytes => Some(Unit::Bytes),
+            Plain => None,
+            Seconds => Some(Unit::Seconds),
+            Bytes => Some(Unit::Bytes),
         }
     }
 }

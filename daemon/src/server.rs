@@ -129,7 +129,7 @@ impl Server {
                 }
             }
             Err(error) => {
-                tracing::warn!(%error, "cannot wake the HTTP thread to stop it; leaving it")
+                tracing::warn!(%error, "cannot wake the HTTP thread to stop it; leaving it");
             }
         }
     }

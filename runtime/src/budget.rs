@@ -16,14 +16,14 @@
 //! variable that releases only notify when someone waits.
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::SeqCst};
-use std::time::{Duration, Instant};
+use std::sync::atomic::Ordering::SeqCst;
+use std::time::Duration;
 
 use crossbeam_utils::CachePadded;
-use parking_lot::{Condvar, Mutex};
 
 use crate::clock;
 use crate::metrics::SpanClock;
+use crate::sync::{AtomicU64, AtomicUsize, Condvar, Instant, Mutex};
 
 /// Where a record's bytes are held: waiting for or inside a stage of the parallel
 /// brigade, or in the serial lane.
@@ -303,8 +303,12 @@ impl Budget {
         if bytes == 0 {
             return;
         }
-        self.slot(from).remove(bytes);
+        // Out of the total before out of the location: a grower that finds the
+        // location empty, and escapes the cap for it, then adds its growth to a total
+        // that no longer counts these bytes. (The other order let it pass the cap while
+        // these bytes were being freed, by their weight on top of its growth.)
         self.used.fetch_sub(bytes, SeqCst);
+        self.slot(from).remove(bytes);
         self.wake();
     }
 }
@@ -372,5 +376,101 @@ mod tests {
         assert!(budget.admit(90, Location::Stage(0), soon()));
         budget.advance(Location::Stage(0), 90, Location::Stage(1), 120, None);
         assert_eq!(budget.used(), 120);
+    }
+}
+
+/// Model checks (run with `--cfg loom`; see the crate docs).
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+    use crate::sync::model;
+    use loom::thread;
+    use std::sync::Arc;
+
+    /// Admits `bytes`, trying again after each time-out, as the source does every
+    /// step. The patience is one recheck, so one time-out ends an attempt.
+    fn admit(budget: &Budget, bytes: u64, to: Location) {
+        while !budget.admit(bytes, to, RECHECK) {}
+        assert!(budget.used() <= 100, "admitted past the cap");
+    }
+
+    /// A blocked admit is woken when a release makes room, and admission never takes
+    /// the budget past its cap.
+    #[test]
+    fn loom_blocked_admit_is_woken_by_a_release() {
+        model("budget: blocked admit woken", || {
+            let budget = Arc::new(Budget::new(1, Some(100)));
+            admit(&budget, 60, Location::Stage(0));
+            let waiter = {
+                let budget = budget.clone();
+                thread::spawn(move || {
+                    admit(&budget, 60, Location::Stage(0));
+                    budget.release(Location::Stage(0), 60);
+                })
+            };
+            budget.release(Location::Stage(0), 60);
+            waiter.join().unwrap();
+            assert_eq!(budget.used(), 0);
+            assert!(budget.peak() <= 100);
+        });
+    }
+
+    /// Growth has priority: once a stage waits to grow, the source admits nothing
+    /// until it has grown, so the grower never needs the escape here and the budget
+    /// never passes its cap. (Admitting first would leave the grower with nothing
+    /// downstream and push it 5 bytes over.)
+    #[test]
+    fn loom_growth_has_priority_over_admission() {
+        model("budget: growth priority", || {
+            let budget = Arc::new(Budget::new(2, Some(100)));
+            admit(&budget, 60, Location::Stage(0));
+            admit(&budget, 40, Location::Stage(0));
+            budget.advance(Location::Stage(0), 40, Location::Stage(1), 40, None);
+            let grower = {
+                let budget = budget.clone();
+                thread::spawn(move || {
+                    budget.advance(Location::Stage(0), 60, Location::Stage(1), 70, None);
+                    budget.release(Location::Stage(1), 70);
+                })
+            };
+            // The growth does not fit until the record at stage 1 leaves.
+            while budget.growers.load(SeqCst) == 0 {
+                thread::yield_now();
+            }
+            let sink = {
+                let budget = budget.clone();
+                thread::spawn(move || budget.release(Location::Stage(1), 40))
+            };
+            admit(&budget, 35, Location::Stage(0));
+            grower.join().unwrap();
+            sink.join().unwrap();
+            assert!(budget.peak() <= 100, "peak {}", budget.peak());
+            assert_eq!(budget.used(), 35);
+        });
+    }
+
+    /// The escape: two growers whose growth cannot fit, with nothing downstream to
+    /// free room. One at a time passes the cap, so the overshoot is at most one
+    /// record's growth (30), never both (60); the other waits for room and gets it.
+    #[test]
+    fn loom_one_grower_at_a_time_passes_the_cap() {
+        model("budget: escape one at a time", || {
+            let budget = Arc::new(Budget::new(2, Some(100)));
+            admit(&budget, 50, Location::Stage(0));
+            admit(&budget, 50, Location::Stage(0));
+            let grow = || {
+                let budget = budget.clone();
+                thread::spawn(move || {
+                    budget.advance(Location::Stage(0), 50, Location::Stage(1), 80, None);
+                    assert!(budget.used() <= 130, "over by more than one growth");
+                    budget.release(Location::Stage(1), 80);
+                })
+            };
+            let (first, second) = (grow(), grow());
+            first.join().unwrap();
+            second.join().unwrap();
+            assert!(budget.peak() <= 130, "peak {}", budget.peak());
+            assert_eq!(budget.used(), 0);
+        });
     }
 }

@@ -41,6 +41,45 @@
 //! assert_eq!(report.completed + report.dead_lettered, 10_000);
 //! assert_eq!(report.dead_letters[0].stage, "checked");
 //! ```
+//!
+//! # Model checking
+//!
+//! The promises above rest on a few compare-and-swap loops and condition variables:
+//! the memory budget, the resizable queue, the sink limits, the ledger's tickets and
+//! acknowledgement feed, and the worker pool. These take their atomics and locks from one facade
+//! (`sync.rs`), which a build with `--cfg loom` fills with [loom]'s, and their
+//! models (tests that loom runs in every interleaving of two or three threads, with
+//! up to two preemptions) check:
+//! - budget: admission never passes the cap; a blocked admit is woken by a release;
+//!   growth has priority over admission; past the cap only by the escape, one grower
+//!   at a time, by one record's growth at most;
+//! - queue: no record lost or duplicated across push, pop, close and resizing; a
+//!   blocked producer is woken by a pop or a raised capacity, a blocked consumer by a
+//!   push, and every consumer by the close; `wait_for_room` and `force_push` as the
+//!   source uses them;
+//! - limits: calls never exceed the concurrency limit; a held caller is woken when a
+//!   call exits or the limit rises;
+//! - ledger: acknowledgements only rise and never pass an unfinished record, with
+//!   fanned-out records finishing in any order; each record is counted once;
+//! - pool: shrinking, growing back and closing never leave more workers than the
+//!   target once a fill returns, nor fewer than none; exactly one worker is the last
+//!   out after the close, and none starts after it.
+//!
+//! loom has no clock: in the model a timed wait may end without a notification, as
+//! a time-out would, and time jumps to its deadline (see `sync.rs`). Run them with:
+//!
+//! ```text
+//! RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 CARGO_TARGET_DIR=target/loom \
+//!     cargo test -p brigade-runtime --release --lib loom
+//! ```
+//!
+//! (The separate target directory keeps the normal build's artefacts.) CI runs them
+//! after the other tests.
+//!
+//! [loom]: https://docs.rs/loom
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 mod budget;
 mod clock;
@@ -58,6 +97,7 @@ mod report;
 mod serial;
 mod source;
 mod stage;
+mod sync;
 mod usage;
 mod weigh;
 

@@ -10,13 +10,12 @@
 //! one wakes and reserves again, and a lifted limit lets it go at once. (So a limit of
 //! one call a minute, lifted, does not leave callers asleep for minutes.)
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::SeqCst};
-use std::time::{Duration, Instant};
-
-use parking_lot::{Condvar, Mutex};
+use std::sync::atomic::Ordering::SeqCst;
+use std::time::Duration;
 
 use crate::clock;
 use crate::metrics::SpanClock;
+use crate::sync::{AtomicU64, AtomicUsize, Condvar, Instant, Mutex};
 
 /// A call let in by [`Limits::enter`], to hand back to [`Limits::exit`].
 #[must_use]
@@ -313,5 +312,65 @@ mod tests {
         // Five gaps of 10 ms.
         assert!(start.elapsed() >= Duration::from_millis(45));
         assert_eq!(limits.rate().map(f64::round), Some(100.0));
+    }
+}
+
+/// Model checks (run with `--cfg loom`; see the crate docs).
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+    use crate::sync::model;
+    use loom::thread;
+    use std::sync::Arc;
+
+    /// Under a limit of one, three callers never run two calls at once, and a
+    /// caller held at the limit is woken when the call before it exits.
+    #[test]
+    fn loom_concurrency_never_exceeds_the_limit() {
+        model("limits: concurrency", || {
+            let limits = Arc::new(Limits::new());
+            limits.set_concurrency(Some(1));
+            let running = Arc::new(AtomicUsize::new(0));
+            let call = move |limits: &Limits, running: &AtomicUsize| {
+                let entry = limits.enter(1, None);
+                let now = running.fetch_add(1, SeqCst) + 1;
+                assert!(now <= 1, "{now} calls at once under a limit of 1");
+                running.fetch_sub(1, SeqCst);
+                limits.exit(entry);
+            };
+            let callers: Vec<_> = (0..2)
+                .map(|_| {
+                    let (limits, running) = (limits.clone(), running.clone());
+                    thread::spawn(move || call(&limits, &running))
+                })
+                .collect();
+            call(&limits, &running);
+            for caller in callers {
+                caller.join().unwrap();
+            }
+            assert_eq!(limits.in_calls(), 0);
+        });
+    }
+
+    /// Raising the limit wakes a caller held at the old one while the call that
+    /// holds the slot is still running.
+    #[test]
+    fn loom_raising_the_limit_wakes_a_held_caller() {
+        model("limits: raise", || {
+            let limits = Arc::new(Limits::new());
+            limits.set_concurrency(Some(1));
+            let first = limits.enter(1, None);
+            let held = {
+                let limits = limits.clone();
+                thread::spawn(move || {
+                    let entry = limits.enter(1, None);
+                    limits.exit(entry);
+                })
+            };
+            limits.set_concurrency(Some(2));
+            held.join().unwrap();
+            limits.exit(first);
+            assert_eq!(limits.in_calls(), 0);
+        });
     }
 }

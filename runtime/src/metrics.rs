@@ -382,9 +382,9 @@ impl StageRollup {
 mod tests {
     #[test]
     fn runs_of_a_value_are_recorded_as_many_values() {
-        let mut histogram = super::histogram();
+        let mut histogram = histogram();
         let mut samples = vec![8, 8, 8, 3, 8, 8, 1_000_000, 1_000_000, 3];
-        super::record_all(&mut histogram, &mut samples);
+        record_all(&mut histogram, &mut samples);
         assert!(samples.is_empty());
         assert_eq!(histogram.len(), 9);
         assert_eq!(histogram.count_at(8), 5);

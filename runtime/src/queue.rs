@@ -18,14 +18,12 @@
 //! producers wait until the queue is below the new capacity.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
-use std::time::{Duration, Instant};
-
-use crossbeam_utils::Backoff;
-use parking_lot::{Condvar, Mutex, MutexGuard};
+use std::sync::atomic::Ordering::SeqCst;
+use std::time::Duration;
 
 use crate::clock;
 use crate::metrics::SpanClock;
+use crate::sync::{AtomicBool, AtomicUsize, Backoff, Condvar, Instant, Mutex, MutexGuard};
 
 /// What a [`Queue::pop`] found.
 pub(crate) enum Pop<T> {
@@ -408,5 +406,143 @@ mod tests {
             .collect();
         all.sort_unstable();
         assert_eq!(all, (0..30_000).collect::<Vec<_>>());
+    }
+}
+
+/// Model checks (run with `--cfg loom`; see the crate docs).
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+    use crate::sync::model;
+    use loom::thread;
+    use std::sync::Arc;
+
+    /// How long a worker waits for a record before it looks at the rest of its work.
+    const POLL: Duration = Duration::from_millis(10);
+
+    /// Pops until the queue is closed and drained, going back to waiting after each
+    /// time-out, as a worker does; returns the records in the order taken.
+    fn drain(queue: &Queue<u32>) -> Vec<u32> {
+        let mut got = Vec::new();
+        loop {
+            match queue.pop(POLL) {
+                Pop::Item(item) => got.push(item),
+                Pop::Empty => {}
+                Pop::Closed => return got,
+            }
+        }
+    }
+
+    /// A producer blocked on a full queue is woken by a pop, a consumer blocked on
+    /// an empty one by a push or the close, and every record arrives once, in order.
+    #[test]
+    fn loom_blocked_producer_and_consumer_are_woken() {
+        model("queue: blocked push and pop woken", || {
+            let queue = Arc::new(Queue::new(1));
+            let producer = {
+                let queue = queue.clone();
+                thread::spawn(move || {
+                    queue.push(1, None);
+                    queue.push(2, None);
+                    queue.close();
+                })
+            };
+            assert_eq!(drain(&queue), [1, 2]);
+            producer.join().unwrap();
+        });
+    }
+
+    /// Lowering the capacity under a producer and a consumer drops no record: what
+    /// was queued stays, the producer waits for room below the new capacity, and
+    /// the consumer gets everything once.
+    #[test]
+    fn loom_shrinking_drops_no_record() {
+        model("queue: shrink", || {
+            let queue = Arc::new(Queue::new(3));
+            queue.push(1, None);
+            queue.push(2, None);
+            let shrink = {
+                let queue = queue.clone();
+                thread::spawn(move || queue.set_capacity(1))
+            };
+            let producer = {
+                let queue = queue.clone();
+                thread::spawn(move || {
+                    queue.push(3, None);
+                    queue.close();
+                })
+            };
+            assert_eq!(drain(&queue), [1, 2, 3]);
+            shrink.join().unwrap();
+            producer.join().unwrap();
+            assert_eq!(queue.capacity(), 1);
+        });
+    }
+
+    /// Raising the capacity wakes a producer blocked on a full queue, with no pop
+    /// to wake it.
+    #[test]
+    fn loom_growing_wakes_a_blocked_producer() {
+        model("queue: grow", || {
+            let queue = Arc::new(Queue::new(1));
+            queue.push(1, None);
+            let producer = {
+                let queue = queue.clone();
+                thread::spawn(move || queue.push(2, None))
+            };
+            let grow = {
+                let queue = queue.clone();
+                thread::spawn(move || queue.set_capacity(2))
+            };
+            producer.join().unwrap();
+            grow.join().unwrap();
+            queue.close();
+            assert_eq!(drain(&queue), [1, 2]);
+        });
+    }
+
+    /// Closing wakes every consumer: two consumers asleep on an empty queue both
+    /// end, and the one record pushed before the close reaches exactly one of them.
+    #[test]
+    fn loom_close_wakes_every_consumer() {
+        model("queue: close wakes all", || {
+            let queue = Arc::new(Queue::new(2));
+            let consumer = || {
+                let queue = queue.clone();
+                thread::spawn(move || drain(&queue))
+            };
+            let (first, second) = (consumer(), consumer());
+            queue.push(7, None);
+            queue.close();
+            let mut got = first.join().unwrap();
+            got.extend(second.join().unwrap());
+            assert_eq!(got, [7]);
+        });
+    }
+
+    /// The source's way in: it waits for room (giving up at its deadline and trying
+    /// again), pushes into the room it saw, and forces one record past the capacity
+    /// (the guard's read). Nothing is lost and the room it waited for is there.
+    #[test]
+    fn loom_waiting_for_room_then_pushing_and_forcing() {
+        model("queue: wait_for_room and force_push", || {
+            let queue = Arc::new(Queue::new(1));
+            let source = {
+                let queue = queue.clone();
+                thread::spawn(move || {
+                    for item in 1..=2 {
+                        while !queue.wait_for_room(|| Instant::now() + POLL) {}
+                        assert!(
+                            queue.push(item, None).is_none(),
+                            "the room it waited for is there"
+                        );
+                    }
+                    queue.force_push(3);
+                    queue.close();
+                })
+            };
+            assert_eq!(drain(&queue), [1, 2, 3]);
+            source.join().unwrap();
+        });
     }
 }

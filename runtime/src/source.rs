@@ -162,7 +162,7 @@ impl<S: Source> SourceDriver<S> {
                     let wait = guard_due.map_or(STEP, |due| {
                         due.saturating_duration_since(Instant::now()).min(STEP)
                     });
-                    std::time::Instant::now() + wait
+                    crate::sync::Instant::now() + wait
                 };
                 if !self.first.wait_for_room(deadline) {
                     if guard_due.is_some_and(|due| Instant::now() >= due) {

@@ -147,7 +147,7 @@ fn exhausted_retries_and_permanent_errors_keep_the_record() {
 fn a_failed_batch_is_retried_whole_and_dead_lettered_record_by_record() {
     quiet_panics();
     let calls = Arc::new(AtomicU64::new(0));
-    let counted = calls.clone();
+    let counted = calls;
     let stored = Arc::new(AtomicU64::new(0));
     let store = stored.clone();
     let report = Pipeline::from_iter(0..1_000u64)

@@ -1,6 +1,6 @@
 //! brigade-sim: the discrete-event simulator.
 //!
-//! It reads scenario files (format 1, `SCENARIOS.md`), models a pipeline's load and
+//! It reads scenario files (format 1, `docs/scenarios.md`), models a pipeline's load and
 //! resources in virtual time, and drives any policy through the same
 //! [`Snapshot`](brigade_controller::Snapshot)/[`Decision`](brigade_controller::Decision)
 //! interface as the real runtime, thousands of times faster than real time. It does
@@ -22,6 +22,9 @@
 //!   `brigade sim` prints of them;
 //! - [`plot`]: runs over time as an SVG file;
 //! - the engine (private): the discrete-event model itself.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod draws;
 mod engine;

@@ -1,5 +1,5 @@
 //! Reports as `brigade sim` prints them: an aligned [`table`] to read, [`json`] as
-//! SCENARIOS.md "Reports" defines it, and [`csv`] for spreadsheets; and the same three
+//! docs/scenarios.md "Reports" defines it, and [`csv`] for spreadsheets; and the same three
 //! for seed sweeps (`brigade sim --seeds`): [`seeds_table`], [`seeds_json`],
 //! [`seeds_csv`].
 
@@ -93,7 +93,7 @@ pub fn table(reports: &[ScenarioReport]) -> String {
     sections.join("\n")
 }
 
-/// The reports as JSON: the object SCENARIOS.md "Reports" gives for one scenario, an
+/// The reports as JSON: the object docs/scenarios.md "Reports" gives for one scenario, an
 /// array of such objects for several.
 pub fn json(reports: &[ScenarioReport]) -> String {
     let text = match reports {

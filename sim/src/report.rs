@@ -1,4 +1,4 @@
-//! Reports: a run's figures as SCENARIOS.md "Reports" defines them, relative to the
+//! Reports: a run's figures as docs/scenarios.md "Reports" defines them, relative to the
 //! oracle, and the object `brigade sim --format json` prints per scenario.
 
 use std::collections::BTreeMap;

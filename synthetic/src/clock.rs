@@ -61,6 +61,20 @@ impl Clock {
             .map_or(1.0, |(_, scale)| scale)
     }
 
+    /// How long a `stall` still holds stage `stage` at `at_s`, seconds; `None` when
+    /// no stall holds it.
+    pub(crate) fn stall_left(&self, stage: usize, at_s: f64) -> Option<f64> {
+        self.begun(at_s)
+            .filter_map(|phase| {
+                phase
+                    .stall
+                    .map(|(index, stall_s)| (index, phase.at_s + stall_s))
+            })
+            .filter(|&(index, end)| index == stage && at_s < end)
+            .map(|(_, end)| end - at_s)
+            .reduce(f64::max)
+    }
+
     /// The source's rate at `at_s`, records per second: the last phase that set one,
     /// else the scenario's `source.rate`.
     pub(crate) fn source_rate(&self, at_s: f64) -> f64 {

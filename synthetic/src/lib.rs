@@ -1,7 +1,7 @@
 //! brigade-synthetic: a scenario file run for real, on the real runtime, with
 //! synthetic stages.
 //!
-//! A scenario (format 1, `SCENARIOS.md`) describes a pipeline's load, not its code.
+//! A scenario (format 1, `docs/scenarios.md`) describes a pipeline's load, not its code.
 //! The simulator (`brigade-sim`) runs it in virtual time; this crate runs it in real
 //! time on `brigade-runtime`, with stages that do what the scenario says they cost.
 //! It is the engine of `brigade demo`, and the way to check that the simulator tells
@@ -80,6 +80,10 @@
 //! println!("{:.0} records/s, {} decisions", finished.throughput(), monitor.decisions().len());
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+
+// Unsafe only for two libc calls (the thread CPU clock, timer slack) in `work.rs`.
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
 
 mod clock;
 mod demo;

@@ -57,9 +57,10 @@ impl Stage {
         self.calls.fetch_add(1, Relaxed);
         let (work, fails) = self.draw(id, attempt, bytes, self.clock.now_s());
         let slowdown = || self.spec.slowdown(self.calls.load(Relaxed));
+        let held = || self.clock.stall_left(self.index, self.clock.now_s());
         match self.spec.kind {
-            StageKind::Cpu => work::spin(work, slowdown),
-            StageKind::Io => work::sleep(work, slowdown),
+            StageKind::Cpu => work::spin(work, slowdown, held),
+            StageKind::Io => work::sleep(work, slowdown, held),
         }
         self.calls.fetch_sub(1, Relaxed);
         fails

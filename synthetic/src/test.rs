@@ -169,6 +169,63 @@ fn phases_change_service_times_and_the_rate_on_the_clock() {
 }
 
 #[test]
+fn a_stall_holds_its_stage_on_the_clock_for_its_duration() {
+    let sc = scenario(
+        r#"
+        name = "stall"
+        duration = "10m"
+        [source]
+        rate = 100
+        size = { dist = "fixed", value = "1KiB" }
+        [[stage]]
+        name = "write"
+        kind = "io"
+        service = { dist = "fixed", value = "1ms" }
+        [[phase]]
+        at = "5m"
+        stage = "write"
+        stall = "2m"
+        "#,
+    );
+    let clock = Clock::new(&sc);
+    assert_eq!(clock.stall_left(0, 299.0), None);
+    assert_eq!(clock.stall_left(0, 300.0), Some(120.0));
+    assert_eq!(clock.stall_left(0, 390.0), Some(30.0));
+    assert_eq!(clock.stall_left(0, 420.0), None, "over at 7 minutes");
+    assert_eq!(clock.service_scale(0, 360.0), 1.0, "a stall scales nothing");
+}
+
+#[test]
+fn a_held_call_sleeps_through_the_stall_and_then_does_all_its_work() {
+    const HELD: Duration = Duration::from_millis(60);
+    for cpu in [true, false] {
+        let started = Instant::now();
+        let held = || {
+            HELD.checked_sub(started.elapsed())
+                .map(|left| left.as_secs_f64())
+        };
+        let before = thread_cpu_s();
+        if cpu {
+            spin(0.005, || 1.0, held);
+        } else {
+            crate::work::sleep(0.005, || 1.0, held);
+        }
+        assert!(started.elapsed() >= HELD + Duration::from_millis(5));
+        let used = thread_cpu_s() - before;
+        assert!(
+            used < 0.045,
+            "the stall is slept through, not spun: {used} s of CPU"
+        );
+        if cpu {
+            assert!(
+                used >= 0.005,
+                "all the work is done after it: {used} s of CPU"
+            );
+        }
+    }
+}
+
+#[test]
 fn the_stage_draws_are_the_simulators() {
     let sc = scenario(EVERYTHING);
     let clock = Arc::new(Clock::new(&sc));
@@ -197,7 +254,7 @@ fn cpu_work_is_thread_cpu_time_shared_by_the_cores() {
             .map(|_| {
                 scope.spawn(|| {
                     let before = thread_cpu_s();
-                    spin(WORK, || 1.0);
+                    spin(WORK, || 1.0, || None);
                     thread_cpu_s() - before
                 })
             })
@@ -208,7 +265,7 @@ fn cpu_work_is_thread_cpu_time_shared_by_the_cores() {
     assert!(started.elapsed().as_secs_f64() >= 2.0 * WORK * 0.95);
     // A slowdown of 3 (the USL over the calls in progress) takes 3 times the CPU.
     let before = thread_cpu_s();
-    spin(0.01, || 3.0);
+    spin(0.01, || 3.0, || None);
     assert!(thread_cpu_s() - before >= 0.03);
 }
 
@@ -216,7 +273,7 @@ fn cpu_work_is_thread_cpu_time_shared_by_the_cores() {
 fn io_work_sleeps_under_the_usl_slowdown() {
     let started = Instant::now();
     let before = thread_cpu_s();
-    crate::work::sleep(0.01, || 2.5);
+    crate::work::sleep(0.01, || 2.5, || None);
     assert!(started.elapsed() >= Duration::from_millis(25));
     assert!(thread_cpu_s() - before < 0.01, "sleeping, not spinning");
 }

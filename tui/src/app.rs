@@ -101,10 +101,10 @@ impl App {
                 }
             }
             Command::Slower => {
-                self.steer_replay(feed, |r| r.speed = (r.speed / 2.0).max(MIN_SPEED))
+                self.steer_replay(feed, |r| r.speed = (r.speed / 2.0).max(MIN_SPEED));
             }
             Command::Faster => {
-                self.steer_replay(feed, |r| r.speed = (r.speed * 2.0).min(MAX_SPEED))
+                self.steer_replay(feed, |r| r.speed = (r.speed * 2.0).min(MAX_SPEED));
             }
             Command::ToggleReplay => self.steer_replay(feed, |r| r.paused = !r.paused),
             Command::LogOlder => {

@@ -14,6 +14,9 @@
 //! The crate is laid out like tokio-console: `state` holds what the feed told us,
 //! `view` draws it (one widget a file), [`input`] turns keys into [`Command`]s.
 
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
 mod app;
 pub mod input;
 mod state;

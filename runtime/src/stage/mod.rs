@@ -132,11 +132,11 @@ impl<S: Step> Stage<S> {
         slot
     }
 
-    fn spawn(self: &Arc<Self>, id: usize) -> std::io::Result<std::thread::JoinHandle<()>> {
+    fn spawn(self: &Arc<Self>, id: usize) -> std::io::Result<crate::sync::JoinHandle<()>> {
         let slot = WindowSlot::default();
         let stage = self.clone();
         let worker_slot = slot.clone();
-        let handle = std::thread::Builder::new()
+        let handle = crate::sync::Builder::new()
             .name(format!("brigade:{}#{id}", self.name))
             .spawn(move || stage.work(worker_slot))?;
         self.windows.lock().push(slot);

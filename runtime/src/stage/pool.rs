@@ -13,10 +13,9 @@
 //! it ever had.
 
 use std::io;
-use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
-use std::thread::JoinHandle;
+use std::sync::atomic::Ordering::SeqCst;
 
-use parking_lot::Mutex;
+use crate::sync::{AtomicUsize, JoinHandle, Mutex};
 
 struct PoolState {
     handles: Vec<JoinHandle<()>>,
@@ -177,7 +176,7 @@ mod tests {
     /// A worker that retires as soon as the pool asks it to, polling as a stage's
     /// worker does between records.
     fn worker(pool: Arc<Pool>) -> io::Result<JoinHandle<()>> {
-        std::thread::Builder::new().spawn(move || {
+        crate::sync::Builder::new().spawn(move || {
             while !pool.should_retire() {
                 std::thread::sleep(Duration::from_millis(1));
             }
@@ -238,5 +237,97 @@ mod tests {
         pool.target.store(0, SeqCst);
         settle(&pool, 0);
         pool.join();
+    }
+}
+
+/// Model checks (run with `--cfg loom`; see the crate docs).
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::queue::{Pop, Queue};
+    use crate::sync::{model, Builder};
+
+    /// A stage's worker as far as the pool sees it: between records it asks whether
+    /// to retire, it waits for records a poll at a time, and when its input is closed
+    /// and drained it leaves, counting itself in `last` if it was the last.
+    fn worker(
+        pool: &Arc<Pool>,
+        input: &Arc<Queue<u32>>,
+        last: &Arc<AtomicUsize>,
+    ) -> io::Result<JoinHandle<()>> {
+        let (pool, input, last) = (pool.clone(), input.clone(), last.clone());
+        Builder::new().spawn(move || {
+            let closed = loop {
+                if pool.should_retire() {
+                    break false;
+                }
+                match input.pop(Duration::from_millis(10)) {
+                    Pop::Item(_) | Pop::Empty => {}
+                    Pop::Closed => break true,
+                }
+            };
+            assert!(pool.live() <= pool.max, "live count wrapped below zero");
+            if closed && pool.leave_on_close() {
+                last.fetch_add(1, SeqCst);
+            }
+        })
+    }
+
+    /// A pool of two shrunk to one while its input gets a record and closes: one
+    /// worker retires at most, the other is the last out, exactly once, and a fill
+    /// after the stage finished starts nobody.
+    #[test]
+    fn loom_retire_and_close() {
+        model("pool: retire and close", || {
+            let pool = Arc::new(Pool::new(1, 2, 2));
+            let input = Arc::new(Queue::new(4));
+            let last = Arc::new(AtomicUsize::new(0));
+            pool.fill(|_| worker(&pool, &input, &last)).unwrap();
+            pool.set_target(1);
+            input.push(1, None);
+            input.close();
+            pool.join();
+            assert_eq!(last.load(SeqCst), 1, "the last worker out is exactly one");
+            assert_eq!(pool.live(), 0);
+            pool.set_target(2);
+            pool.fill(|_| worker(&pool, &input, &last)).unwrap();
+            assert_eq!(
+                pool.unjoined(),
+                0,
+                "a worker started after the stage finished"
+            );
+        });
+    }
+
+    /// The control thread shrinks a pool of two to one and grows it back while the
+    /// input gets a record and closes. The live count never passes the target once
+    /// a fill returns, nor the maximum, nor drops below zero; exactly one worker is
+    /// the last out after the close, and no worker is left running.
+    #[test]
+    fn loom_grow_retire_and_close() {
+        model("pool: grow, retire and close", || {
+            let pool = Arc::new(Pool::new(1, 2, 2));
+            let input = Arc::new(Queue::new(4));
+            let last = Arc::new(AtomicUsize::new(0));
+            pool.fill(|_| worker(&pool, &input, &last)).unwrap();
+            pool.set_target(1);
+            let closer = {
+                let input = input.clone();
+                loom::thread::spawn(move || {
+                    input.push(1, None);
+                    input.close();
+                })
+            };
+            pool.set_target(2);
+            pool.fill(|_| worker(&pool, &input, &last)).unwrap();
+            assert!(pool.live() <= pool.target(), "more workers than the target");
+            closer.join().unwrap();
+            pool.join();
+            assert_eq!(last.load(SeqCst), 1, "the last worker out is exactly one");
+            assert_eq!(pool.live(), 0);
+        });
     }
 }

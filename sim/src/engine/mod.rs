@@ -73,6 +73,7 @@ enum Event {
     Phase,
     Timer,
     Finish(usize),
+    StallEnds,
     SourceReady,
     Guard,
     Timeout,
@@ -125,6 +126,8 @@ pub(crate) struct Engine {
     budget: Option<u64>,
     serial_threshold: Option<u64>,
     cpu_calls: usize,
+    /// Of those, the calls not held by a stall: the ones that share the cores.
+    cpu_running: usize,
     pub(crate) knobs: Knobs,
     window: GlobalWindow,
     window_start: f64,
@@ -195,6 +198,7 @@ impl Engine {
             budget: runtime.memory_budget,
             serial_threshold: None,
             cpu_calls: 0,
+            cpu_running: 0,
             knobs,
             window: GlobalWindow {
                 inflight_s: 0.0,
@@ -233,6 +237,8 @@ impl Engine {
                 Event::Phase => self.apply_phase(),
                 Event::Timer => self.fire_timer(),
                 Event::Finish(stage) => self.finish_call(stage),
+                // The calls move again: `pump` gives the stage its speed back.
+                Event::StallEnds => {}
                 Event::SourceReady => self.source.draw_head(),
                 Event::Guard => self.guard_read(),
                 Event::Timeout => self.source_timed_out(),
@@ -267,6 +273,10 @@ impl Engine {
             if let Some(at) = stage.next_finish(self.now) {
                 consider(at, Event::Finish(i));
             }
+            // Held by a stall until its end, even when a tick falls at that instant.
+            if stage.speed == 0.0 {
+                consider(stage.stalled_until, Event::StallEnds);
+            }
         }
         let source = &self.source;
         if !source.exhausted {
@@ -296,23 +306,37 @@ impl Engine {
             }
             self.window.inflight_s += self.inflight as f64 * dt;
             let cores = self.scenario.machine.cores as f64;
-            self.window.cpu_core_s += (self.cpu_calls as f64).min(cores) * dt;
+            self.window.cpu_core_s += (self.cpu_running as f64).min(cores) * dt;
         }
         self.now = at;
     }
 
-    /// Re-derives every stage's speed after the calls in progress changed.
+    /// Re-derives every stage's speed after the calls in progress changed, or a
+    /// stall began or ended. A stalled stage's calls make no progress and take no
+    /// core: they wait on a lock.
     fn set_speeds(&mut self) {
+        let now = self.now;
+        let stalled_cpu_calls: usize = self
+            .stages
+            .iter()
+            .filter(|stage| stage.is_cpu() && stage.is_stalled(now))
+            .map(|stage| stage.calls())
+            .sum();
+        self.cpu_running = self.cpu_calls.saturating_sub(stalled_cpu_calls);
         let cores = self.scenario.machine.cores as f64;
-        let share = if self.cpu_calls as f64 > cores {
-            cores / self.cpu_calls as f64
+        let share = if self.cpu_running as f64 > cores {
+            cores / self.cpu_running as f64
         } else {
             1.0
         };
         for stage in &mut self.stages {
             let calls = stage.calls().max(1);
             let share = if stage.is_cpu() { share } else { 1.0 };
-            stage.speed = share / stage.spec.slowdown(calls);
+            stage.speed = if stage.is_stalled(now) {
+                0.0
+            } else {
+                share / stage.spec.slowdown(calls)
+            };
         }
     }
 
@@ -348,6 +372,10 @@ impl Engine {
         }
         if let Some(rate) = phase.source_rate {
             self.source.rate = rate;
+        }
+        if let Some((stage, stall_s)) = phase.stall {
+            let stage = &mut self.stages[stage];
+            stage.stalled_until = stage.stalled_until.max(self.now + stall_s);
         }
     }
 

@@ -176,6 +176,8 @@ pub(crate) struct StageSim {
     pub(crate) rate_timer: bool,
     /// The phase's service-time scale in force.
     pub(crate) scale: f64,
+    /// A `stall` phase holds every call of the stage until this time (0: none yet).
+    pub(crate) stalled_until: f64,
     pub(crate) window: StageWindow,
 }
 
@@ -220,12 +222,18 @@ impl StageSim {
             rate_next: 0.0,
             rate_timer: false,
             scale: 1.0,
+            stalled_until: 0.0,
             window: StageWindow::new(),
         }
     }
 
     pub(crate) fn is_cpu(&self) -> bool {
         self.spec.kind == StageKind::Cpu
+    }
+
+    /// True while a stall holds the stage's calls at `now`.
+    pub(crate) fn is_stalled(&self, now: f64) -> bool {
+        now < self.stalled_until
     }
 
     pub(crate) fn is_sink(&self) -> bool {
@@ -257,9 +265,12 @@ impl StageSim {
         self.progress += self.speed * dt;
     }
 
-    /// Time at which the next call finishes, if any is in progress.
+    /// Time at which the next call finishes, if any is in progress and moving.
     pub(crate) fn next_finish(&self, now: f64) -> Option<f64> {
         let Reverse((Point(point), _)) = self.finishing.peek()?;
+        if self.speed == 0.0 {
+            return None;
+        }
         Some(now + ((point - self.progress) / self.speed).max(0.0))
     }
 

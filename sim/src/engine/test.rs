@@ -266,11 +266,13 @@ fn stuck_from_10_to_30_s(sc: &mut Scenario) {
             at_s: 10.0,
             service_scale: Some((0, 20_000.0)),
             source_rate: None,
+            stall: None,
         },
         Phase {
             at_s: 11.0,
             service_scale: Some((0, 1.0)),
             source_rate: None,
+            stall: None,
         },
     ];
 }
@@ -384,5 +386,48 @@ fn a_concurrency_limit_counts_only_the_calls_begun_under_it_as_the_runtime_does(
         close(after.records_out as f64, 2000.0, 0.02),
         "{}",
         after.records_out
+    );
+}
+
+/// A stall holds the stage's calls, those in progress and those started meanwhile,
+/// for exactly its duration; then each finishes with the work it had left, unlike a
+/// `service_scale`, which keeps a call started in the slow phase slow to its end.
+#[test]
+fn a_stall_holds_every_call_for_its_duration_then_lets_them_finish() {
+    let mut sc = scenario(1000.0, vec![stage("write", StageKind::Io, 1e-3)]);
+    sc.runtime.initial_workers = 4;
+    sc.phases = vec![Phase {
+        at_s: 10.0,
+        service_scale: None,
+        source_rate: None,
+        stall: Some((0, 20.0)),
+    }];
+    let snapshots = std::sync::Arc::default();
+    run(&sc, Recorder(std::sync::Arc::clone(&snapshots)));
+    let snapshots = snapshots.lock().unwrap();
+    let at = |s: f64| {
+        snapshots
+            .iter()
+            .find(|snapshot| (snapshot.at_s - s).abs() < 1e-6)
+            .unwrap()
+            .stages[0]
+            .clone()
+    };
+    assert!(close(at(9.0).records_out as f64, 1000.0, 2.0));
+    let stalled = at(15.0);
+    assert_eq!(stalled.records_out, 0);
+    assert_eq!(stalled.running_calls_s.len(), 4, "{stalled:?}");
+    assert!(close(stalled.busy_s, 4.0, 1e-6), "{}", stalled.busy_s);
+    assert_eq!(
+        at(30.0).records_out,
+        0,
+        "nothing moves until the stall ends at 30 s"
+    );
+    // The backlog (the queue and the source held back) drains at the stage's speed.
+    let after = at(31.0);
+    assert!(after.records_out >= 1000, "{}", after.records_out);
+    assert!(
+        after.running_calls_s.iter().all(|&ran| ran < 1e-2),
+        "{after:?}"
     );
 }

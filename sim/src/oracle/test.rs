@@ -147,7 +147,7 @@ fn ties_go_to_fewer_worker_seconds() {
     assert_eq!(oracle.config.workers, [5]);
     let more = StaticConfig {
         workers: vec![20],
-        ..oracle.config.clone()
+        ..oracle.config
     }
     .simulate(&sc, "more");
     assert!(close(
@@ -237,6 +237,7 @@ fn a_long_steady_run_is_screened_short_and_verified_in_full() {
         at_s: 30.0,
         service_scale: None,
         source_rate: Some(100.0),
+        stall: None,
     });
     assert!(screening_copy(&sc, 278.0, 1000.0).is_none());
 }

@@ -1,4 +1,4 @@
-//! Scenario files, format 1 (`SCENARIOS.md`): a pipeline's load and resources, read
+//! Scenario files, format 1 (`docs/scenarios.md`): a pipeline's load and resources, read
 //! into a [`Scenario`] that the simulator runs in virtual time.
 //!
 //! [`load`] and [`parse_str`] check everything the format promises (keys, types, units,

@@ -1,4 +1,4 @@
-//! The parsed form of a scenario file (format 1, `SCENARIOS.md`): what the simulator
+//! The parsed form of a scenario file (format 1, `docs/scenarios.md`): what the simulator
 //! and the demo run. Every duration is in seconds, every size in bytes, every rate in
 //! records per second; the parser has already checked units, ranges and stage names.
 
@@ -160,6 +160,9 @@ pub struct Phase {
     pub service_scale: Option<(usize, f64)>,
     /// `source_rate`: from now on the source's rate.
     pub source_rate: Option<f64>,
+    /// `stage` + `stall`: that stage (index) makes no progress for this many seconds,
+    /// as behind a lock; its calls then go on with the work they had left.
+    pub stall: Option<(usize, f64)>,
 }
 
 /// A distribution of durations (seconds) or sizes (bytes).

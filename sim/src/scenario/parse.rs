@@ -5,7 +5,7 @@
 //! first has its keys checked against the ones it may hold; then each key is read with
 //! its unit, type and range checked.
 //!
-//! Beyond `SCENARIOS.md`, any distribution-valued key (`source.size`,
+//! Beyond `docs/scenarios.md`, any distribution-valued key (`source.size`,
 //! `source.giant[i].size`, `stage[i].service`) also takes a single value, meaning a
 //! fixed distribution: `size = "150MiB"` is `{ dist = "fixed", value = "150MiB" }`.
 
@@ -241,7 +241,7 @@ fn stages(root: &Tbl) -> Result<Vec<StageSpec>> {
 }
 
 fn phase(t: &Tbl, stages: &[&str]) -> Result<Phase> {
-    t.allow(&["at", "stage", "service_scale", "source_rate"])?;
+    t.allow(&["at", "stage", "service_scale", "source_rate", "stall"])?;
     let at_s = t.req("at", Field::duration)?;
     let stage = t.opt("stage", |f| {
         let name = f.string()?;
@@ -258,32 +258,47 @@ fn phase(t: &Tbl, stages: &[&str]) -> Result<Phase> {
             })
     })?;
     let scale = t.opt("service_scale", Field::positive)?;
-    let service_scale = match (stage, scale) {
-        (Some(stage), Some(scale)) => Some((stage, scale)),
-        (None, None) => None,
-        (Some(_), None) => {
+    let stall = t.opt("stall", Field::duration)?;
+    if stall == Some(0.0) {
+        let message = "a stall of no time changes nothing: give it a positive duration";
+        return Err(t.cx.invalid(&t.path, t.line, message));
+    }
+    let (service_scale, stall) = match (stage, scale, stall) {
+        (Some(stage), scale, stall) if scale.is_some() || stall.is_some() => (
+            scale.map(|scale| (stage, scale)),
+            stall.map(|stall| (stage, stall)),
+        ),
+        (None, None, None) => (None, None),
+        (Some(_), _, _) => {
             return Err(t.missing(
                 "service_scale",
-                "missing: `stage` is set, so the phase needs the `service_scale` to apply to it",
+                "missing: `stage` is set, so the phase needs the `service_scale` or the \
+                 `stall` to apply to it",
             ));
         }
-        (None, Some(_)) => {
+        (None, scale, _) => {
+            let key = if scale.is_some() {
+                "service_scale"
+            } else {
+                "stall"
+            };
             return Err(t.missing(
                 "stage",
-                "missing: `service_scale` is set, so the phase needs the `stage` it applies to",
+                format!("missing: `{key}` is set, so the phase needs the `stage` it applies to"),
             ));
         }
     };
     let source_rate = t.opt("source_rate", Field::positive)?;
-    if service_scale.is_none() && source_rate.is_none() {
-        let message = "a phase that changes nothing: give `stage` and `service_scale`, \
-                       or `source_rate`, or both";
+    if service_scale.is_none() && source_rate.is_none() && stall.is_none() {
+        let message = "a phase that changes nothing: give `stage` and `service_scale` or \
+                       `stall`, or `source_rate`";
         return Err(t.cx.invalid(&t.path, t.line, message));
     }
     Ok(Phase {
         at_s,
         service_scale,
         source_rate,
+        stall,
     })
 }
 

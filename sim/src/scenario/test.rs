@@ -391,7 +391,7 @@ fn unknown_keys_everywhere() {
         &plus("[[phase]]\nat = \"1m\"\nsource_rate = 5\nuntil = \"2m\"\n"),
         "until",
         "phase[0].until",
-        "unknown key; the keys here are at, stage, service_scale, source_rate",
+        "unknown key; the keys here are at, stage, service_scale, source_rate, stall",
     );
     fails(
         &edit("p99 = \"4ms\"", "p99 = \"4ms\", p95 = \"3ms\""),
@@ -808,7 +808,8 @@ fn a_phase_scales_a_stage_with_both_keys() {
         &text,
         28,
         "phase[1].service_scale",
-        "missing: `stage` is set, so the phase needs the `service_scale` to apply to it",
+        "missing: `stage` is set, so the phase needs the `service_scale` or the `stall` to \
+         apply to it",
     );
     let text = plus("[[phase]]\nat = \"2m\"\nservice_scale = 2\n");
     fails(
@@ -825,8 +826,37 @@ fn a_phase_changes_something() {
         &plus("[[phase]]\nat = \"2m\"\n"),
         "[[phase]]",
         "phase[0]",
-        "a phase that changes nothing: give `stage` and `service_scale`, or `source_rate`, \
-         or both",
+        "a phase that changes nothing: give `stage` and `service_scale` or `stall`, or \
+         `source_rate`",
+    );
+}
+
+#[test]
+fn a_stall_holds_one_stage_for_a_duration() {
+    let sc = parse(&plus(
+        "[[phase]]\nat = \"5m\"\nstage = \"write\"\nstall = \"2m\"\n",
+    ));
+    assert_eq!(sc.phases.len(), 1);
+    assert_eq!(sc.phases[0].stall, Some((1, 120.0)));
+    assert_eq!(sc.phases[0].service_scale, None);
+    fails(
+        &plus("[[phase]]\nat = \"5m\"\nstall = \"2m\"\n"),
+        "[[phase]]",
+        "phase[0].stage",
+        "missing: `stall` is set, so the phase needs the `stage` it applies to",
+    );
+    fails(
+        &plus("[[phase]]\nat = \"5m\"\nstage = \"write\"\nstall = \"0s\"\n"),
+        "[[phase]]",
+        "phase[0]",
+        "a stall of no time changes nothing: give it a positive duration",
+    );
+    fails(
+        &plus("[[phase]]\nat = \"5m\"\nstage = \"write\"\nstall = 120\n"),
+        "stall = 120",
+        "phase[0].stall",
+        "expected a duration with a unit (like \"250us\", \"1.5s\" or \"10m\"), got 120: a \
+         plain number is not a duration",
     );
 }
 
