@@ -3,14 +3,14 @@
 
 use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use brigade_controller::units;
 use brigade_controller::{from_name, POLICY_NAMES};
-use brigade_daemon::{parse_metrics_addr, report_json, report_text, Daemon};
+use brigade_daemon::{parse_metrics_addr, report_json, report_text, Control, ControlToken, Daemon};
 use brigade_sim::scenario::{self, Scenario};
 use brigade_synthetic::{Finished, Options};
 use clap::{Args, ValueEnum};
@@ -45,6 +45,11 @@ pub struct DemoArgs {
     #[arg(long, value_name = "D", value_parser = parse_duration)]
     duration: Option<Duration>,
 
+    /// How often the controller decides (its tick), from 1ms to 60s, e.g. 10ms; the
+    /// scenario's tick by default.
+    #[arg(long, value_name = "D", value_parser = parse_tick)]
+    tick: Option<Duration>,
+
     /// How to print the final report on standard output.
     #[arg(long, value_enum, value_name = "FORMAT", default_value_t = ReportFormat::Text)]
     report: ReportFormat,
@@ -57,6 +62,17 @@ pub struct DemoArgs {
     /// /control/pause, /control/resume, /control/budget?bytes=512MiB).
     #[arg(long, value_name = "HOST:PORT", value_parser = parse_addr)]
     metrics_addr: Option<SocketAddr>,
+
+    /// Headless: the bearer token the control endpoints ask for, read from FILE
+    /// (trimmed). Required to serve them on an address that is not loopback; the
+    /// BRIGADE_CONTROL_TOKEN environment variable does the same without a file.
+    #[arg(long, value_name = "FILE", conflicts_with = "no_control")]
+    control_token_file: Option<PathBuf>,
+
+    /// Headless: serve metrics alone, without the control endpoints (what a
+    /// non-loopback --metrics-addr needs when there is no token).
+    #[arg(long)]
+    no_control: bool,
 
     /// Headless: write one JSON line per tick to FILE, {"snapshot":…,"decisions":[…]}.
     #[arg(long, value_name = "FILE")]
@@ -84,6 +100,21 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
         return Err(format!("{text}: a run needs a positive duration"));
     }
     Ok(Duration::from_secs_f64(seconds))
+}
+
+/// The shortest and longest `--tick`: under a millisecond the control loop would
+/// spend a core closing windows; over a minute the controller would hardly act.
+const TICKS: (Duration, Duration) = (Duration::from_millis(1), Duration::from_secs(60));
+
+fn parse_tick(text: &str) -> Result<Duration, String> {
+    let seconds = units::parse_duration(text).map_err(|e| e.to_string())?;
+    let tick = Duration::try_from_secs_f64(seconds).unwrap_or(Duration::MAX);
+    if !(TICKS.0..=TICKS.1).contains(&tick) {
+        return Err(format!(
+            "{text}: the tick must be between 1ms and 60s (the control loop's window)"
+        ));
+    }
+    Ok(tick)
 }
 
 fn parse_addr(text: &str) -> Result<SocketAddr, String> {
@@ -115,22 +146,31 @@ impl DemoArgs {
     /// Checks everything before anything runs: the scenario, the policy, and that the
     /// daemon's flags come with the headless mode.
     pub fn into_config(self) -> Result<DemoConfig> {
-        let scenario = match &self.scenario {
+        let mut scenario = match &self.scenario {
             Some(path) => scenario::load(path)?,
             None => brigade_synthetic::builtin(),
         };
+        if let Some(tick) = self.tick {
+            scenario.tick_s = tick.as_secs_f64();
+        }
         policy_arg::check(&self.policy, &scenario)?;
         let headless = self.headless || !std::io::stdout().is_terminal();
         if !headless
             && (self.metrics_addr.is_some()
                 || self.metrics_log.is_some()
+                || self.control_token_file.is_some()
+                || self.no_control
                 || self.drain_timeout.is_some())
         {
             bail!(
-                "--metrics-addr, --metrics-log and --drain-timeout belong to the headless \
-                 mode: add --headless"
+                "--metrics-addr, --metrics-log, --control-token-file, --no-control and \
+                 --drain-timeout belong to the headless mode: add --headless"
             );
         }
+        let control = match headless {
+            true => control(self.control_token_file.as_deref(), self.no_control)?,
+            false => Control::Open,
+        };
         Ok(DemoConfig {
             scenario,
             policy: self.policy,
@@ -139,11 +179,42 @@ impl DemoArgs {
             report: self.report,
             daemon: brigade_daemon::Config {
                 metrics_addr: self.metrics_addr,
+                control,
                 metrics_log: self.metrics_log,
                 deadline: None,
                 drain_timeout: self.drain_timeout,
+                handle_signals: true,
             },
         })
+    }
+}
+
+/// The environment variable that holds the control token, when no file does.
+const TOKEN_VAR: &str = "BRIGADE_CONTROL_TOKEN";
+
+/// Who may use the control endpoints: nobody with --no-control, else the bearer of
+/// the token in `--control-token-file` or `BRIGADE_CONTROL_TOKEN` (not both), else
+/// anyone (which the daemon allows on loopback only).
+fn control(file: Option<&Path>, no_control: bool) -> Result<Control> {
+    if no_control {
+        return Ok(Control::Off);
+    }
+    let var = std::env::var_os(TOKEN_VAR);
+    match (file, var) {
+        (Some(_), Some(_)) => bail!(
+            "--control-token-file and {TOKEN_VAR} both give a control token: keep one \
+             (unset {TOKEN_VAR}, or drop the flag)"
+        ),
+        (Some(path), None) => Ok(Control::Token(ControlToken::read(path)?)),
+        (None, Some(value)) => {
+            let text = value
+                .into_string()
+                .map_err(|_| anyhow::anyhow!("{TOKEN_VAR}: is not UTF-8"))?;
+            let token =
+                ControlToken::new(&text).map_err(|why| anyhow::anyhow!("{TOKEN_VAR}: {why}"))?;
+            Ok(Control::Token(token))
+        }
+        (None, None) => Ok(Control::Open),
     }
 }
 

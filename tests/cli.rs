@@ -313,10 +313,13 @@ fn demo_refuses_bad_flags_and_files_before_anything_runs() {
     for option in [
         "--headless",
         "--duration",
+        "--tick",
         "--report",
         "--policy",
         "--metrics-addr",
         "--metrics-log",
+        "--control-token-file",
+        "--no-control",
     ] {
         assert!(text.contains(option), "{option} in {text}");
     }
@@ -337,6 +340,74 @@ fn demo_refuses_bad_flags_and_files_before_anything_runs() {
         stderr(&output)
     );
 
+    for bad in ["0s", "500us", "2m", "soon"] {
+        let output = brigade(&["demo", "--headless", "--tick", bad]);
+        assert!(!output.status.success());
+        assert!(
+            stderr(&output).contains("--tick") && stderr(&output).contains(bad),
+            "{}",
+            stderr(&output)
+        );
+    }
+
+    // Controls open to the network are refused; the error says what to do.
+    let output = brigade(&["demo", "--headless", "--metrics-addr", "0.0.0.0:0"]);
+    assert!(!output.status.success());
+    for words in [
+        "--metrics-addr 0.0.0.0:0: not a loopback address",
+        "--no-control",
+    ] {
+        assert!(stderr(&output).contains(words), "{}", stderr(&output));
+    }
+    let output = brigade(&[
+        "demo",
+        "--headless",
+        "--control-token-file",
+        "no/such/token",
+    ]);
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("--control-token-file no/such/token: cannot read"),
+        "{}",
+        stderr(&output)
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let token = write(dir.path(), "token", "t0ken\n");
+    let output = brigade(&[
+        "demo",
+        "--headless",
+        "--no-control",
+        "--control-token-file",
+        &token,
+    ]);
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("cannot be used with"),
+        "{}",
+        stderr(&output)
+    );
+    for (value, flags, message) in [
+        (
+            "t0ken",
+            &["--control-token-file", token.as_str()][..],
+            "--control-token-file and BRIGADE_CONTROL_TOKEN both give a control token",
+        ),
+        (
+            " ",
+            &[][..],
+            "BRIGADE_CONTROL_TOKEN: is empty (or only whitespace)",
+        ),
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_brigade"))
+            .args(["demo", "--headless"])
+            .args(flags)
+            .env("BRIGADE_CONTROL_TOKEN", value)
+            .output()
+            .unwrap();
+        assert!(!output.status.success());
+        assert!(stderr(&output).contains(message), "{}", stderr(&output));
+    }
+
     let output = brigade(&["demo", "--headless", "--metrics-addr", "nowhere"]);
     assert!(!output.status.success());
     assert!(stderr(&output).contains("nowhere"), "{}", stderr(&output));
@@ -347,8 +418,23 @@ fn demo_refuses_bad_flags_and_files_before_anything_runs() {
 fn a_short_headless_demo_reports_a_drained_run_in_json() {
     let dir = tempfile::tempdir().unwrap();
     let path = write(dir.path(), "tiny.toml", TINY);
-    let output = brigade(&["demo", &path, "--duration", "3s", "--report", "json"]);
+    let log = dir.path().join("ticks.jsonl");
+    let output = brigade(&[
+        "demo",
+        &path,
+        "--duration",
+        "3s",
+        "--tick",
+        "100ms",
+        "--report",
+        "json",
+        "--metrics-log",
+        log.to_str().unwrap(),
+    ]);
     assert!(output.status.success(), "{}", stderr(&output));
+    // The scenario's tick is 1 s: --tick 100ms closes about 30 windows in 3 s.
+    let ticks = std::fs::read_to_string(&log).unwrap().lines().count();
+    assert!(ticks >= 10, "{ticks} ticks in 3 s at --tick 100ms");
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     let count = |key: &str| report[key].as_u64().unwrap();
     assert!(count("admitted") > 100, "{report}");

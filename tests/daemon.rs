@@ -1,5 +1,6 @@
 //! Headless mode as an operator runs it: the real `brigade demo --headless` process,
-//! scraped over HTTP, steered through a control endpoint, and stopped with SIGTERM.
+//! scraped over HTTP, steered through a control endpoint guarded by a token, and
+//! stopped with SIGTERM.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -23,11 +24,16 @@ impl Drop for Daemon {
 
 /// One HTTP/1.0 request on a fresh connection: (status, body).
 fn request(addr: SocketAddr, method: &str, path: &str) -> (u16, String) {
+    request_with(addr, method, path, "")
+}
+
+/// [`request`] with extra header lines (each ending in `\r\n`).
+fn request_with(addr: SocketAddr, method: &str, path: &str, headers: &str) -> (u16, String) {
     let mut stream = TcpStream::connect(addr).expect("the daemon accepts connections");
     stream.set_read_timeout(Some(PATIENCE)).unwrap();
     write!(
         stream,
-        "{method} {path} HTTP/1.0\r\nContent-Length: 0\r\n\r\n"
+        "{method} {path} HTTP/1.0\r\n{headers}Content-Length: 0\r\n\r\n"
     )
     .unwrap();
     let mut text = String::new();
@@ -76,6 +82,7 @@ fn a_headless_demo_serves_metrics_takes_a_pin_and_drains_on_sigterm() {
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .args(["--metrics-addr", "127.0.0.1:0", "--report", "json"])
         .args(["--metrics-log", log.to_str().unwrap()])
+        .env("BRIGADE_CONTROL_TOKEN", "op-t0ken")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -123,7 +130,11 @@ fn a_headless_demo_serves_metrics_takes_a_pin_and_drains_on_sigterm() {
         value(text, work_in).is_some_and(|n| n > before)
     });
 
-    let (status, body) = request(addr, "POST", "/control/pin?stage=store&workers=3");
+    // The token from the environment guards the controls.
+    let pin = "/control/pin?stage=store&workers=3";
+    let (status, body) = request(addr, "POST", pin);
+    assert_eq!(status, 401, "{body}");
+    let (status, body) = request_with(addr, "POST", pin, "Authorization: Bearer op-t0ken\r\n");
     assert_eq!(status, 200, "{body}");
     scrape_until(addr, "the pin in a scrape", |text| {
         value(text, r#"brigade_stage_pinned{stage="store"}"#) == Some(1.0)

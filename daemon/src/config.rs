@@ -1,8 +1,9 @@
 //! What the daemon is asked to do, and what can go wrong setting it up.
 
+use std::fmt;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// The daemon's settings: where to serve metrics and controls, where to log ticks,
@@ -14,6 +15,9 @@ pub struct Config {
     /// takes any free port (see [`Daemon::metrics_addr`](crate::Daemon::metrics_addr)).
     /// `None`: no HTTP server.
     pub metrics_addr: Option<SocketAddr>,
+    /// Who may use the control endpoints. [`Control::Open`] (the default) is refused
+    /// on an address that is not loopback.
+    pub control: Control,
     /// Where to write one JSON line per tick (`--metrics-log`), created or truncated.
     /// `None`: no log file.
     pub metrics_log: Option<PathBuf>,
@@ -24,6 +28,72 @@ pub struct Config {
     /// still in flight are abandoned unacknowledged and the report says where they
     /// were. `None`: the drain waits for every record.
     pub drain_timeout: Option<Duration>,
+    /// Whether [`Daemon::new`](crate::Daemon::new) installs SIGINT and SIGTERM
+    /// handlers (the first asks for a drain, a second during it exits with 128 + the
+    /// signal's number). Off by default: they are process-wide, so a program
+    /// embedding the daemon keeps its own and drains with a
+    /// [`Stopper`](crate::Stopper); the `brigade` binary turns them on.
+    pub handle_signals: bool,
+}
+
+/// Who may use the control endpoints (`POST /control/*`); `GET /metrics` is open to
+/// whoever can connect, whatever this is.
+#[derive(Clone, Debug, Default)]
+pub enum Control {
+    /// Anyone who can connect. Only on a loopback address: elsewhere
+    /// [`Daemon::new`](crate::Daemon::new) refuses to start.
+    #[default]
+    Open,
+    /// Only requests that carry `Authorization: Bearer TOKEN`; others get 401.
+    Token(ControlToken),
+    /// Not served (`--no-control`): `/control/*` answers 404, metrics alone are served.
+    Off,
+}
+
+/// The secret the control endpoints ask for. Its `Debug` does not show it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ControlToken(String);
+
+impl ControlToken {
+    /// `text` without surrounding whitespace, which must leave a token: visible ASCII
+    /// (what an HTTP header carries), at least one character. Otherwise what is
+    /// wrong, for the caller to say where the text came from.
+    pub fn new(text: &str) -> Result<Self, String> {
+        let token = text.trim();
+        if token.is_empty() {
+            return Err("is empty (or only whitespace): put the token in it".into());
+        }
+        if !token.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(
+                "holds a character that cannot go in an HTTP header: a token is visible \
+                 ASCII with no spaces"
+                    .into(),
+            );
+        }
+        Ok(Self(token.to_owned()))
+    }
+
+    /// The token in the file at `path` (`--control-token-file`): its content, trimmed.
+    pub fn read(path: &Path) -> Result<Self, Error> {
+        let refused = |reason: String| Error::ControlTokenFile {
+            path: path.to_owned(),
+            reason,
+        };
+        let text =
+            std::fs::read_to_string(path).map_err(|e| refused(format!("cannot read: {e}")))?;
+        Self::new(&text).map_err(refused)
+    }
+
+    /// The token's bytes.
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
+
+impl fmt::Debug for ControlToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ControlToken(…)")
+    }
 }
 
 /// Why the daemon could not start. Each names the flag and the value at fault.
@@ -35,6 +105,26 @@ pub enum Error {
         /// The address as given.
         value: String,
         /// What went wrong.
+        reason: String,
+    },
+    /// The control endpoints would be open to the network: the address is not
+    /// loopback and no token is configured.
+    #[error(
+        "--metrics-addr {addr}: not a loopback address, so the control endpoints there \
+         would let anyone who reaches it pin stages and change the budget; give them a \
+         token (--control-token-file PATH, or the BRIGADE_CONTROL_TOKEN environment \
+         variable) or serve metrics alone (--no-control)"
+    )]
+    OpenControl {
+        /// The address asked for.
+        addr: SocketAddr,
+    },
+    /// The control token file cannot be read or holds no token.
+    #[error("--control-token-file {}: {reason}", path.display())]
+    ControlTokenFile {
+        /// The path as given.
+        path: PathBuf,
+        /// What is wrong.
         reason: String,
     },
     /// The metrics log file cannot be opened for writing.
@@ -87,6 +177,50 @@ mod tests {
             "127.0.0.1:9100".parse().unwrap()
         );
         assert_eq!(parse_metrics_addr("localhost:0").unwrap().port(), 0);
+    }
+
+    #[test]
+    fn tokens_are_trimmed_and_must_fit_a_header() {
+        assert_eq!(
+            ControlToken::new("  s3cret\n").unwrap().as_bytes(),
+            b"s3cret"
+        );
+        assert!(ControlToken::new(" \n")
+            .unwrap_err()
+            .starts_with("is empty"));
+        assert!(ControlToken::new("two words").is_err());
+        assert!(ControlToken::new("caf\u{e9}").is_err());
+        assert_eq!(
+            format!("{:?}", ControlToken::new("s3cret").unwrap()),
+            "ControlToken(…)"
+        );
+    }
+
+    #[test]
+    fn a_token_file_is_named_when_it_cannot_serve() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("missing");
+        let message = ControlToken::read(&missing).unwrap_err().to_string();
+        assert!(
+            message.starts_with(&format!(
+                "--control-token-file {}: cannot read:",
+                missing.display()
+            )),
+            "{message}"
+        );
+        let blank = dir.path().join("blank");
+        std::fs::write(&blank, "\n\n").unwrap();
+        let message = ControlToken::read(&blank).unwrap_err().to_string();
+        assert_eq!(
+            message,
+            format!(
+                "--control-token-file {}: is empty (or only whitespace): put the token in it",
+                blank.display()
+            )
+        );
+        let good = dir.path().join("good");
+        std::fs::write(&good, "tok-123\n").unwrap();
+        assert_eq!(ControlToken::read(&good).unwrap().as_bytes(), b"tok-123");
     }
 
     #[test]

@@ -1,154 +1,92 @@
-//! The HTTP server: `GET /metrics` and `POST /control/…` (see the crate docs). One
-//! thread answers requests one at a time; tiny_http reads them on its own threads.
+//! The daemon's endpoints: `GET /metrics` and `POST /control/…` (see the crate
+//! docs), who may use the controls, and their parameters. The connections
+//! themselves are [`server`](crate::server)'s.
 
-use std::io::Read;
 use std::net::TcpListener;
-use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::Arc;
-use std::thread::JoinHandle;
-use std::time::Duration;
 
 use brigade_controller::{Override, Snapshot};
 use prometheus_client::registry::Registry;
 use serde_json::json;
-use tiny_http::{Header, Method, Request, Response};
+use subtle::ConstantTimeEq;
 
-use crate::config::Error;
+use crate::config::{Control, Error};
+use crate::server::{self, Reply, Request, Server};
 use crate::{metrics, Shared};
 use brigade_controller::units::{format_bytes, parse_size};
 
-/// Longest form body read, bytes.
-const MAX_BODY: u64 = 4096;
-
-/// The running server and the way to stop it.
-pub(crate) struct HttpServer {
-    server: Arc<tiny_http::Server>,
-    stopping: Arc<AtomicBool>,
-    thread: JoinHandle<()>,
-}
-
-/// Serves on `listener` until [`HttpServer::stop`].
-pub(crate) fn serve(listener: TcpListener, shared: Arc<Shared>) -> Result<HttpServer, Error> {
-    let addr = listener
-        .local_addr()
-        .map_or_else(|_| "?".to_owned(), |a| a.to_string());
-    let server =
-        tiny_http::Server::from_listener(listener, None).map_err(|e| Error::MetricsAddr {
-            value: addr,
-            reason: e.to_string(),
-        })?;
-    let server = Arc::new(server);
-    let stopping = Arc::new(AtomicBool::new(false));
+/// Serves the endpoints on `listener` until [`Server::stop`], the controls as
+/// `control` says.
+pub(crate) fn serve(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    control: Control,
+) -> Result<Server, Error> {
     let registry = metrics::registry(shared.clone());
-    let thread = {
-        let server = server.clone();
-        let stopping = stopping.clone();
-        std::thread::Builder::new()
-            .name("brigade:daemon-http".into())
-            .spawn(move || loop {
-                match server.recv() {
-                    Ok(request) => answer(request, &shared, &registry),
-                    Err(_) if stopping.load(SeqCst) => break,
-                    Err(error) => {
-                        tracing::warn!(%error, "metrics server: a connection failed");
-                        std::thread::sleep(Duration::from_millis(50));
-                    }
-                }
-            })
-            .map_err(|error| Error::Thread {
-                what: "HTTP",
-                error,
-            })?
+    let handler = move |request: &Request| route(request, &shared, &registry, &control);
+    server::serve(listener, Arc::new(handler)).map_err(|error| Error::Thread {
+        what: "HTTP",
+        error,
+    })
+}
+
+/// The parameters of a request: the query string, then a form body.
+fn params(request: &Request) -> Result<String, Reply> {
+    let mut params = request.query.clone();
+    let form = request.header("content-type").is_some_and(|t| {
+        t.split(';').next().is_some_and(|t| {
+            t.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        })
+    });
+    if form && !request.body.is_empty() {
+        let body = std::str::from_utf8(&request.body)
+            .map_err(|_| Reply::error(400, "the form body is not UTF-8"))?;
+        if !params.is_empty() {
+            params.push('&');
+        }
+        params.push_str(body);
+    }
+    Ok(params)
+}
+
+/// Whether `request` may use the control endpoints; the refusal if not.
+fn authorize(request: &Request, control: &Control) -> Result<(), Reply> {
+    let token = match control {
+        Control::Open => return Ok(()),
+        Control::Off => {
+            return Err(Reply::error(
+                404,
+                format!(
+                    "no endpoint {}: the control endpoints are off (--no-control)",
+                    request.path
+                ),
+            ))
+        }
+        Control::Token(token) => token,
     };
-    Ok(HttpServer {
-        server,
-        stopping,
-        thread,
-    })
-}
-
-impl HttpServer {
-    /// Stops answering, closes the listener and waits for the thread.
-    pub fn stop(self) {
-        self.stopping.store(true, SeqCst);
-        self.server.unblock();
-        if self.thread.join().is_err() {
-            tracing::error!("the daemon's HTTP thread panicked");
-        }
+    let given = request.header("authorization").and_then(|value| {
+        let (scheme, credentials) = value.split_once(' ')?;
+        scheme
+            .eq_ignore_ascii_case("bearer")
+            .then(|| credentials.trim())
+    });
+    let refuse = |message: &str| {
+        let mut reply = Reply::error(401, message);
+        reply
+            .headers
+            .push(("WWW-Authenticate", r#"Bearer realm="brigade""#.to_owned()));
+        Err(reply)
+    };
+    match given {
+        None => refuse(
+            "the control endpoints need Authorization: Bearer TOKEN, with the daemon's \
+             token (its --control-token-file or BRIGADE_CONTROL_TOKEN)",
+        ),
+        // Constant time: how much of a guess matches does not show in the answer's time.
+        Some(given) if bool::from(given.as_bytes().ct_eq(token.as_bytes())) => Ok(()),
+        Some(_) => refuse("the bearer token is not the daemon's control token"),
     }
-}
-
-/// A response: status, content type, body.
-#[derive(Debug, PartialEq)]
-struct Reply {
-    status: u16,
-    content_type: &'static str,
-    body: String,
-}
-
-impl Reply {
-    fn json(status: u16, body: serde_json::Value) -> Self {
-        Self {
-            status,
-            content_type: "application/json",
-            body: body.to_string(),
-        }
-    }
-
-    fn error(status: u16, message: impl Into<String>) -> Self {
-        Self::json(status, json!({"ok": false, "error": message.into()}))
-    }
-}
-
-fn answer(mut request: Request, shared: &Shared, registry: &Registry) {
-    let (path, query) = request
-        .url()
-        .split_once('?')
-        .map_or((request.url(), ""), |(p, q)| (p, q));
-    let (path, mut params) = (path.to_owned(), query.to_owned());
-    if is_form(&request) {
-        let mut body = String::new();
-        if request
-            .as_reader()
-            .take(MAX_BODY)
-            .read_to_string(&mut body)
-            .is_ok()
-        {
-            if !params.is_empty() && !body.is_empty() {
-                params.push('&');
-            }
-            params.push_str(&body);
-        }
-    }
-    let accept = request
-        .headers()
-        .iter()
-        .find(|h| h.field.equiv("Accept"))
-        .map(|h| h.value.as_str().to_owned());
-    let reply = route(
-        request.method(),
-        &path,
-        &params,
-        accept.as_deref(),
-        shared,
-        registry,
-    );
-    let mut response = Response::from_data(reply.body).with_status_code(reply.status);
-    if let Ok(header) = Header::from_bytes(&b"Content-Type"[..], reply.content_type.as_bytes()) {
-        response = response.with_header(header);
-    }
-    if let Err(error) = request.respond(response) {
-        tracing::debug!(%error, "metrics server: the client left before the answer");
-    }
-}
-
-fn is_form(request: &Request) -> bool {
-    request.headers().iter().any(|h| {
-        h.field.equiv("Content-Type")
-            && h.value
-                .as_str()
-                .starts_with("application/x-www-form-urlencoded")
-    })
 }
 
 const CONTROLS: [&str; 5] = [
@@ -159,29 +97,27 @@ const CONTROLS: [&str; 5] = [
     "/control/budget",
 ];
 
-fn route(
-    method: &Method,
-    path: &str,
-    query: &str,
-    accept: Option<&str>,
-    shared: &Shared,
-    registry: &Registry,
-) -> Reply {
+fn route(request: &Request, shared: &Shared, registry: &Registry, control: &Control) -> Reply {
+    let (method, path) = (request.method.as_str(), request.path.as_str());
     match path {
-        "/metrics" if matches!(method, Method::Get | Method::Head) => {
-            let format = metrics::Format::negotiate(accept);
+        "/metrics" if matches!(method, "GET" | "HEAD") => {
+            let format = metrics::Format::negotiate(request.header("accept"));
             match metrics::encode(registry, format) {
                 Ok(body) => Reply {
                     status: 200,
                     content_type: format.content_type(),
+                    headers: Vec::new(),
                     body,
                 },
                 Err(_) => Reply::error(500, "the metrics could not be encoded"),
             }
         }
         "/metrics" => Reply::error(405, format!("{path} takes GET, not {method}")),
-        _ if CONTROLS.contains(&path) && *method == Method::Post => {
-            match control(path, query, shared) {
+        _ if CONTROLS.contains(&path) && method == "POST" => {
+            let answer = authorize(request, control)
+                .and_then(|()| params(request))
+                .and_then(|params| control_override(path, &params, shared));
+            match answer {
                 Ok((change, stage)) => {
                     tracing::info!(
                         target: "brigade::operator",
@@ -215,7 +151,11 @@ fn route(
 }
 
 /// The override a control request asks for, and the stage's name if it names one.
-fn control(path: &str, query: &str, shared: &Shared) -> Result<(Override, Option<String>), Reply> {
+fn control_override(
+    path: &str,
+    query: &str,
+    shared: &Shared,
+) -> Result<(Override, Option<String>), Reply> {
     let mut params = Params::parse(query).map_err(|m| Reply::error(400, m))?;
     let bad = |m: String| Reply::error(400, m);
     let change = match path {
@@ -223,18 +163,14 @@ fn control(path: &str, query: &str, shared: &Shared) -> Result<(Override, Option
         "/control/resume" => Override::Resume,
         "/control/budget" => {
             let text = params.require("bytes").map_err(bad)?;
+            let memory = shared
+                .monitor
+                .get()
+                .and_then(|m| m.latest())
+                .map(|s| s.global.machine_memory_bytes);
             let bytes = match text.as_str() {
                 "none" => None,
-                _ => match parse_size(&text) {
-                    Ok(0) => return Err(bad("bytes: the budget must be at least 1 byte".into())),
-                    Ok(bytes) => Some(bytes),
-                    Err(_) => {
-                        return Err(bad(format!(
-                            "bytes: expected a size like 512MiB, 1.5GiB or 1048576 (units B, \
-                             KiB, MiB, GiB, TiB), or none; got {text:?}"
-                        )))
-                    }
-                },
+                _ => Some(parse_budget(&text, memory).map_err(bad)?),
             };
             Override::SetBudget { bytes }
         }
@@ -286,6 +222,24 @@ fn describe(change: &Override) -> String {
         }
         Override::SetBudget { bytes: None } => "memory budget → none".to_owned(),
         other => format!("{other:?}"),
+    }
+}
+
+/// A budget from `bytes=…`: at least a byte, and no more than the machine's
+/// `memory` (when known), which a budget that large could not protect.
+fn parse_budget(text: &str, memory: Option<u64>) -> Result<u64, String> {
+    let bytes = parse_size(text).map_err(|e| format!("bytes: {e}, or none for no budget"))?;
+    if bytes == 0 {
+        return Err("bytes: the budget must be at least 1 byte".into());
+    }
+    match memory {
+        Some(memory) if memory > 0 && bytes > memory => Err(format!(
+            "bytes: {text} ({}) is more than the machine's memory ({}): a budget that \
+             large caps nothing; use none for no budget",
+            format_bytes(bytes),
+            format_bytes(memory)
+        )),
+        _ => Ok(bytes),
     }
 }
 
@@ -436,6 +390,41 @@ mod tests {
             parse_workers(&snapshot, 0, "-1"),
             Err(r#"workers: expected a whole number of workers, got "-1""#.into())
         );
+    }
+
+    #[test]
+    fn budgets_are_sizes_within_the_machine() {
+        let gib = 1 << 30;
+        assert_eq!(parse_budget("512MiB", Some(gib)), Ok(512 << 20));
+        assert_eq!(parse_budget("1048576", None), Ok(1 << 20));
+        assert_eq!(parse_budget("64TiB", None), Ok(64 << 40));
+        assert_eq!(
+            parse_budget("2GiB", Some(gib)),
+            Err(
+                "bytes: 2GiB (2.0 GiB) is more than the machine's memory (1.0 GiB): a \
+                 budget that large caps nothing; use none for no budget"
+                    .into()
+            )
+        );
+        for absurd in ["1e999GiB", "NaN", "inf", "1.5.3MiB", "12XB", "", "GiB"] {
+            let error = parse_budget(absurd, Some(gib)).unwrap_err();
+            assert!(
+                error.starts_with("bytes: expected a size"),
+                "{absurd}: {error}"
+            );
+            assert!(error.contains(&format!("{absurd:?}")), "{absurd}: {error}");
+        }
+        assert_eq!(
+            parse_budget("99999999999TiB", None),
+            Err(r#"bytes: too large, got "99999999999TiB", or none for no budget"#.into())
+        );
+        assert_eq!(
+            parse_budget("-1MiB", None),
+            Err(r#"bytes: must not be negative, got "-1MiB", or none for no budget"#.into())
+        );
+        assert!(parse_budget("0", None)
+            .unwrap_err()
+            .contains("at least 1 byte"));
     }
 
     #[test]

@@ -3,8 +3,8 @@
 //! While a [`Running`] pipeline goes on, the daemon serves its metrics and control
 //! endpoints over HTTP ([`Config::metrics_addr`]), writes every tick as one JSON line
 //! ([`Config::metrics_log`]), logs every decision with its reason through `tracing`,
-//! and drains on SIGINT or SIGTERM, at [`Config::deadline`], or when a [`Stopper`]
-//! asks. [`Daemon::run`] returns the final [`Report`]; [`report_json`] and
+//! and drains at [`Config::deadline`], when a [`Stopper`] asks, or (if
+//! [`Config::handle_signals`] is set) on SIGINT or SIGTERM. [`Daemon::run`] returns the final [`Report`]; [`report_json`] and
 //! [`report_text`] render it for the caller to print.
 //!
 //! ```no_run
@@ -19,6 +19,8 @@
 //!     metrics_log: Some("ticks.jsonl".into()),
 //!     deadline: Some(Duration::from_secs(60)),
 //!     drain_timeout: Some(Duration::from_secs(30)),
+//!     handle_signals: true,
+//!     ..Config::default()
 //! };
 //! // Checked (address bound, file opened, handlers installed) before the pipeline starts.
 //! let daemon = Daemon::new(&config)?;
@@ -84,13 +86,33 @@
 //! | `/control/unpin` | `stage` | gives the stage back to the controller |
 //! | `/control/pause` | | stops consulting the controller |
 //! | `/control/resume` | | consults it again |
-//! | `/control/budget` | `bytes`: `512MiB`, `1.5GiB`, `1048576` (units B, KiB, MiB, GiB, TiB) or `none` | sets the operator's memory budget |
+//! | `/control/budget` | `bytes`: `512MiB`, `1.5GiB`, `1048576` (units B, KiB, MiB, GiB, TiB; at most the machine's memory) or `none` | sets the operator's memory budget |
 //!
 //! Answers are JSON: 200 `{"ok":true,"override":{"op":"pin_workers","stage":0,"workers":4},"stage":"parse"}`
 //! (the override sent; the control loop applies it within 10 ms, and the next tick
 //! shows it), else `{"error":"…","ok":false}` with 400 (a bad, missing, repeated or
-//! unknown parameter, named), 404 (an unknown stage or path), 405 (a wrong method) or
-//! 503 (no tick has closed yet, so no stage names).
+//! unknown parameter, or a malformed query string, named), 401 (no token or the wrong
+//! one), 404 (an unknown stage or path, or the controls are off), 405 (a wrong
+//! method) or 503 (no tick has closed yet, so no stage names).
+//!
+//! Who may use them is [`Config::control`]: on a loopback address anyone who can
+//! connect, as the metrics; with a [`ControlToken`] (`--control-token-file PATH` or
+//! `BRIGADE_CONTROL_TOKEN` in the binary) only requests carrying
+//! `Authorization: Bearer TOKEN` (compared in constant time), on any address; with
+//! [`Control::Off`] (`--no-control`) nobody. [`Daemon::new`] refuses to open them
+//! without a token on an address that is not loopback ([`Error::OpenControl`]).
+//! `/metrics` never asks for a token.
+//!
+//! # Misbehaving clients
+//!
+//! Each connection is served on a thread of its own, at most 64 at once (more get
+//! 503), one request per connection (`Connection: close`): a client that is slow,
+//! silent or stuck holds only its own connection, never `/metrics` or the
+//! pipeline. A request must arrive whole within 10 s (else 408), with a head of at
+//! most 8 KiB (else 431) and a body of at most 4 KiB announced by `Content-Length`
+//! (else 413, refused from the head without reading the body; a chunked body gets
+//! 411). A malformed request line or header gets 400, an HTTP version other than
+//! 1.0 and 1.1 gets 505.
 //!
 //! # The log file
 //!
@@ -108,7 +130,9 @@
 //!
 //! # Signals
 //!
-//! From [`Daemon::new`] on, SIGINT and SIGTERM ask for a drain: admission stops and
+//! Only with [`Config::handle_signals`] (the binary sets it; a library user who has
+//! handlers of their own leaves it off and calls [`Stopper::stop`] from them): from
+//! [`Daemon::new`] on, SIGINT and SIGTERM ask for a drain: admission stops and
 //! what is in flight finishes. A signal during the drain ends the process at once
 //! with code 128 + the signal's number (130 for SIGINT, 143 for SIGTERM), after saying
 //! on stderr how many records (and about how many bytes) were left in flight. After
@@ -123,6 +147,7 @@ mod http;
 mod journal;
 mod metrics;
 mod report;
+mod server;
 mod signals;
 mod watch;
 
@@ -137,13 +162,13 @@ use brigade_runtime::{Monitor, Report, Running, Tick};
 use crossbeam_channel::{Receiver, Sender};
 use parking_lot::Mutex;
 
-pub use config::{parse_metrics_addr, Config, Error};
+pub use config::{parse_metrics_addr, Config, Control, ControlToken, Error};
 pub use journal::TickLine;
 pub use report::{report_json, report_text};
 
 use board::Board;
-use http::HttpServer;
 use journal::Journal;
+use server::Server;
 use signals::SignalWatch;
 
 /// How often the daemon checks whether the pipeline has drained by itself.
@@ -218,7 +243,7 @@ impl Stopper {
 /// The headless daemon, set up and waiting for a pipeline to [`run`](Daemon::run).
 ///
 /// [`Daemon::new`] does everything that can fail (binds the address, opens the log
-/// file, installs the signal handlers, starts its threads), so call it before the
+/// file, installs the signal handlers if asked, starts its threads), so call it before the
 /// pipeline starts. Dropping a daemon that never ran stops its threads.
 pub struct Daemon {
     shared: Arc<Shared>,
@@ -230,16 +255,21 @@ pub struct Daemon {
     /// Hands the monitor's feed to the watcher.
     start: Option<Sender<Receiver<Tick>>>,
     watcher: Option<JoinHandle<()>>,
-    http: Option<HttpServer>,
+    http: Option<Server>,
     signals: Option<SignalWatch>,
 }
 
 impl Daemon {
     /// Checks `config` and sets everything up: binds the metrics address (and says on
     /// stderr `brigade: metrics on http://ADDR/metrics`), creates the log file,
-    /// installs the SIGINT and SIGTERM handlers (from now on they ask for a drain) and
-    /// starts the daemon's threads.
+    /// installs the SIGINT and SIGTERM handlers if [`Config::handle_signals`] asks
+    /// (from now on they ask for a drain) and starts the daemon's threads.
     pub fn new(config: &Config) -> Result<Self, Error> {
+        if let Some(addr) = config.metrics_addr {
+            if !addr.ip().to_canonical().is_loopback() && matches!(config.control, Control::Open) {
+                return Err(Error::OpenControl { addr });
+            }
+        }
         let listener = config
             .metrics_addr
             .map(|addr| {
@@ -275,9 +305,11 @@ impl Daemon {
             signals: None,
         };
         daemon.watcher = Some(watch::spawn(shared.clone(), journal, start_rx)?);
-        daemon.signals = Some(signals::watch(shared.clone(), stop_tx)?);
+        if config.handle_signals {
+            daemon.signals = Some(signals::watch(shared.clone(), stop_tx)?);
+        }
         if let Some((listener, _)) = listener {
-            daemon.http = Some(http::serve(listener, shared)?);
+            daemon.http = Some(http::serve(listener, shared, config.control.clone())?);
         }
         if let Some(addr) = metrics_addr {
             eprintln!("brigade: metrics on http://{addr}/metrics");

@@ -2,129 +2,19 @@
 //! file, the deadline and the set-up errors.
 
 mod common;
+mod served;
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::thread::JoinHandle;
+use std::net::TcpListener;
 use std::time::Duration;
 
-use brigade_daemon::{report_json, report_text, Config, Daemon, Ended, Outcome, TickLine};
+use brigade_daemon::{report_json, report_text, Config, Daemon, Ended, TickLine};
 use brigade_runtime::{Failure, Pipeline};
 use common::{endless, wait_for};
-
-/// A daemon serving an endless pipeline on a free port, run on its own thread.
-struct Served {
-    addr: SocketAddr,
-    stopper: brigade_daemon::Stopper,
-    thread: JoinHandle<Outcome>,
-}
-
-impl Served {
-    fn start() -> Self {
-        let config = Config {
-            metrics_addr: Some("127.0.0.1:0".parse().unwrap()),
-            ..Config::default()
-        };
-        let daemon = Daemon::new(&config).unwrap();
-        let addr = daemon.metrics_addr().unwrap();
-        assert_ne!(addr.port(), 0);
-        let stopper = daemon.stopper();
-        let running = endless();
-        let thread = std::thread::spawn(move || daemon.run(running));
-        Self {
-            addr,
-            stopper,
-            thread,
-        }
-    }
-
-    /// Stops the run and checks that it drained with nothing lost.
-    fn stop(self) {
-        self.stopper.stop();
-        let outcome = self.thread.join().unwrap();
-        assert_eq!(outcome.ended, Ended::Stopped);
-        let report = outcome.report;
-        assert!(report.admitted > 0);
-        assert_eq!(report.admitted, report.completed + report.dead_lettered);
-    }
-
-    fn scrape(&self) -> String {
-        let response = request(self.addr, "GET", "/metrics", None);
-        assert_eq!(response.status, 200, "{}", response.body);
-        assert!(
-            response
-                .head
-                .contains("Content-Type: text/plain; version=0.0.4"),
-            "without an Accept header, the text format: {}",
-            response.head
-        );
-        assert!(!response.body.contains("# EOF"));
-        response.body
-    }
-
-    /// The value of one series (`name{labels}` exactly as exposed), if exposed.
-    fn value(&self, series: &str) -> Option<f64> {
-        value(&self.scrape(), series)
-    }
-
-    /// Waits until the first window is on the board, so stage names are known.
-    fn wait_for_first_tick(&self) {
-        wait_for("the first tick", || {
-            self.value(r#"brigade_stage_workers_live{stage="work"}"#)
-                .is_some()
-        });
-    }
-
-    fn post(&self, path: &str) -> Response {
-        request(self.addr, "POST", path, None)
-    }
-}
-
-struct Response {
-    status: u16,
-    head: String,
-    body: String,
-}
-
-/// One HTTP/1.1 request on a fresh connection; `form` is sent as a form body.
-fn request(addr: SocketAddr, method: &str, path: &str, form: Option<&str>) -> Response {
-    let mut stream = TcpStream::connect(addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(60)))
-        .unwrap();
-    let body = form.unwrap_or("");
-    let content_type = match form {
-        Some(_) => "Content-Type: application/x-www-form-urlencoded\r\n",
-        None => "",
-    };
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n{content_type}\
-         Content-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut text = String::new();
-    stream.read_to_string(&mut text).unwrap();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap();
-    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-    Response {
-        status,
-        head: head.to_owned(),
-        body: body.to_owned(),
-    }
-}
-
-fn value(exposition: &str, series: &str) -> Option<f64> {
-    exposition.lines().find_map(|line| {
-        let rest = line.strip_prefix(series)?.strip_prefix(' ')?;
-        Some(rest.parse().unwrap())
-    })
-}
+use served::{request, value, Served};
 
 #[test]
 fn metrics_are_served_and_move_between_scrapes() {
-    let served = Served::start();
+    let served = Served::start(Config::default());
     served.wait_for_first_tick();
     let records = r#"brigade_stage_in_records_total{stage="work"}"#;
     let calls = r#"brigade_stage_service_time_seconds_count{stage="work"}"#;
@@ -169,7 +59,7 @@ fn metrics_are_served_and_move_between_scrapes() {
 
 #[test]
 fn controls_show_in_the_next_scrape() {
-    let served = Served::start();
+    let served = Served::start(Config::default());
     served.wait_for_first_tick();
 
     let pin = served.post("/control/pin?stage=work&workers=3");
@@ -213,7 +103,7 @@ fn controls_show_in_the_next_scrape() {
 
 #[test]
 fn bad_requests_are_refused_with_the_reason() {
-    let served = Served::start();
+    let served = Served::start(Config::default());
     served.wait_for_first_tick();
     for (method, path, status, message) in [
         (
@@ -250,7 +140,7 @@ fn bad_requests_are_refused_with_the_reason() {
             "POST",
             "/control/budget?bytes=12XB",
             400,
-            "bytes: expected a size like 512MiB",
+            r#"bytes: expected a size: a byte count or a number and one of the units B, KiB, MiB, GiB, TiB (like "512B" or "1.5MiB"), got "12XB""#,
         ),
         (
             "POST",
@@ -264,7 +154,49 @@ fn bad_requests_are_refused_with_the_reason() {
             405,
             "/control/pause takes POST, not GET",
         ),
+        (
+            "POST",
+            "/control/budget?bytes=1e999GiB",
+            400,
+            r#"bytes: expected a size: a byte count or a number and one of the units B, KiB, MiB, GiB, TiB (like "512B" or "1.5MiB"), got "1e999GiB""#,
+        ),
+        (
+            "POST",
+            "/control/budget?bytes=99999999999TiB",
+            400,
+            r#"bytes: too large, got "99999999999TiB""#,
+        ),
+        (
+            "POST",
+            "/control/budget?bytes=16777215TiB",
+            400,
+            "bytes: 16777215TiB (16777215.0 TiB) is more than the machine's memory",
+        ),
+        (
+            "POST",
+            "/control/pin?stage=%zz&workers=2",
+            400,
+            r#"malformed percent-encoding in "%zz""#,
+        ),
+        (
+            "POST",
+            "/control/pin?stage=work&workers=%ff",
+            400,
+            r#""%ff" is not UTF-8 once decoded"#,
+        ),
+        (
+            "POST",
+            "/control/pause?%",
+            400,
+            r#"malformed percent-encoding in "%""#,
+        ),
         ("POST", "/metrics", 405, "/metrics takes GET, not POST"),
+        (
+            "DELETE",
+            "/control/pause",
+            405,
+            "/control/pause takes POST, not DELETE",
+        ),
         ("GET", "/nope", 404, "no endpoint /nope"),
     ] {
         let response = request(served.addr, method, path, None);

@@ -16,9 +16,17 @@ use signal_hook::low_level::raise;
 /// Set in the child process that the second-signal test starts.
 const CHILD: &str = "BRIGADE_DAEMON_SIGNAL_CHILD";
 
+/// The binary's set-up: the daemon handles SIGINT and SIGTERM.
+fn with_signals() -> Config {
+    Config {
+        handle_signals: true,
+        ..Config::default()
+    }
+}
+
 #[test]
 fn sigterm_drains_and_reports() {
-    let daemon = Daemon::new(&Config::default()).unwrap();
+    let daemon = Daemon::new(&with_signals()).unwrap();
     let running = endless();
     let monitor = running.monitor();
     let raiser = std::thread::spawn(move || {
@@ -82,7 +90,7 @@ fn a_second_signal_exits_at_once_saying_what_was_in_flight() {
 /// In the child: a slow pipeline with records in flight, SIGINT, and SIGINT again
 /// once the drain is under way. The daemon ends the process; returning is a failure.
 fn second_signal_child() -> ! {
-    let daemon = Daemon::new(&Config::default()).unwrap();
+    let daemon = Daemon::new(&with_signals()).unwrap();
     let running = Pipeline::from_iter(0u64..)
         .tick(Duration::from_millis(100))
         .map("slow", |x| {

@@ -76,6 +76,7 @@ pub(crate) struct Config {
     pub oversize: Oversize,
     pub retry: RetryPolicy,
     pub history: usize,
+    pub decision_log: usize,
     pub queue_capacity: usize,
     pub max_workers: usize,
     pub batch_size: usize,
@@ -94,6 +95,7 @@ impl Default for Config {
             oversize: Oversize::Wait,
             retry: RetryPolicy::default(),
             history: 600,
+            decision_log: 1000,
             queue_capacity: 64,
             max_workers: 64,
             batch_size: 1,
@@ -128,6 +130,9 @@ impl Config {
         }
         if self.history == 0 {
             return zero("history");
+        }
+        if self.decision_log == 0 {
+            return zero("decision log");
         }
         if self.batch_size == 0 {
             return zero("batch size");

@@ -1,6 +1,9 @@
 //! A window onto a running pipeline for viewers (the dashboard, the daemon, tests):
-//! recent snapshots, every decision with its reason, a feed of ticks, and the
-//! operator's overrides going the other way.
+//! recent snapshots, recent decisions with their reasons, a feed of ticks, and the
+//! operator's overrides going the other way. Everything it keeps is bounded, so a
+//! run of any length holds the same memory: the last
+//! [`history`](crate::Builder::history) snapshots and the last
+//! [`decision_log`](crate::Builder::decision_log) decisions.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
@@ -22,7 +25,8 @@ pub struct Tick {
 struct Inner {
     history: Mutex<VecDeque<Arc<Snapshot>>>,
     keep: usize,
-    decisions: Mutex<Vec<DecisionRecord>>,
+    decisions: Mutex<VecDeque<DecisionRecord>>,
+    keep_decisions: usize,
     subscribers: Mutex<Vec<Sender<Tick>>>,
     closed: AtomicBool,
     overrides: Sender<Override>,
@@ -47,13 +51,15 @@ pub struct Monitor {
 }
 
 impl Monitor {
-    /// A monitor keeping the last `keep` snapshots; overrides go to `overrides`.
-    pub(crate) fn new(keep: usize, overrides: Sender<Override>) -> Self {
+    /// A monitor keeping the last `keep` snapshots and the last `keep_decisions`
+    /// decisions; overrides go to `overrides`.
+    pub(crate) fn new(keep: usize, keep_decisions: usize, overrides: Sender<Override>) -> Self {
         Self {
             inner: Arc::new(Inner {
                 history: Mutex::new(VecDeque::with_capacity(keep)),
                 keep,
-                decisions: Mutex::new(Vec::new()),
+                decisions: Mutex::new(VecDeque::new()),
+                keep_decisions,
                 subscribers: Mutex::new(Vec::new()),
                 closed: AtomicBool::new(false),
                 overrides,
@@ -71,9 +77,11 @@ impl Monitor {
         self.inner.history.lock().iter().cloned().collect()
     }
 
-    /// Every decision so far, oldest first.
+    /// The recent decisions, oldest first: the last
+    /// [`decision_log`](crate::Builder::decision_log) of them (1000 by default). The
+    /// [`Report`](crate::Report) counts them all.
     pub fn decisions(&self) -> Vec<DecisionRecord> {
-        self.inner.decisions.lock().clone()
+        self.inner.decisions.lock().iter().cloned().collect()
     }
 
     /// A feed of ticks from now on; it ends after the last window of the run. A
@@ -104,10 +112,14 @@ impl Monitor {
             }
             history.push_back(snapshot.clone());
         }
-        self.inner
-            .decisions
-            .lock()
-            .extend(decisions.iter().cloned());
+        {
+            let mut log = self.inner.decisions.lock();
+            let keep = self.inner.keep_decisions;
+            let skip = decisions.len().saturating_sub(keep);
+            log.extend(decisions[skip..].iter().cloned());
+            let excess = log.len().saturating_sub(keep);
+            log.drain(..excess);
+        }
         let tick = Tick {
             snapshot,
             decisions,
@@ -125,5 +137,58 @@ impl Monitor {
         let mut subscribers = self.inner.subscribers.lock();
         self.inner.closed.store(true, SeqCst);
         subscribers.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use brigade_controller::{Action, Decision, Outcome};
+
+    use super::*;
+
+    fn record(tick: u64) -> DecisionRecord {
+        DecisionRecord {
+            tick,
+            at_s: tick as f64,
+            by: "test".into(),
+            decision: Decision {
+                action: Action::SetWorkers {
+                    stage: 0,
+                    workers: 2,
+                },
+                reason: format!("tick {tick}"),
+            },
+            outcome: Outcome::Applied,
+        }
+    }
+
+    fn ticks(log: &[DecisionRecord]) -> Vec<u64> {
+        log.iter().map(|d| d.tick).collect()
+    }
+
+    #[test]
+    fn the_decision_log_keeps_the_most_recent_within_its_bound() {
+        let (tx, _rx) = crossbeam_channel::unbounded();
+        let monitor = Monitor::new(2, 3, tx);
+        for tick in 0..10 {
+            monitor.publish(Snapshot::default(), vec![record(tick)]);
+        }
+        assert_eq!(ticks(&monitor.decisions()), [7, 8, 9]);
+        monitor.publish(
+            Snapshot::default(),
+            (10..15).map(record).collect::<Vec<_>>(),
+        );
+        assert_eq!(ticks(&monitor.decisions()), [12, 13, 14]);
+        assert_eq!(monitor.history().len(), 2);
+    }
+
+    #[test]
+    fn subscribers_still_get_every_decision_of_a_tick() {
+        let (tx, _rx) = crossbeam_channel::unbounded();
+        let monitor = Monitor::new(1, 1, tx);
+        let feed = monitor.subscribe();
+        monitor.publish(Snapshot::default(), (0..4).map(record).collect());
+        assert_eq!(ticks(&feed.try_recv().unwrap().decisions), [0, 1, 2, 3]);
+        assert_eq!(ticks(&monitor.decisions()), [3]);
     }
 }

@@ -138,6 +138,15 @@ macro_rules! config_methods {
             self
         }
 
+        /// How many recent decisions the [`Monitor`] keeps for
+        /// [`Monitor::decisions`] (default 1000; older ones are dropped, so a long
+        /// run holds the same memory). Subscribers get every decision with its tick
+        /// whatever this is.
+        pub fn decision_log(mut self, decisions: usize) -> Self {
+            self.config.decision_log = decisions;
+            self
+        }
+
         /// Input-queue capacity of stages that do not set their own (default 64).
         pub fn default_queue_capacity(mut self, capacity: usize) -> Self {
             self.config.queue_capacity = capacity;
@@ -157,7 +166,8 @@ macro_rules! config_methods {
             self
         }
 
-        /// Where dead letters go (default: kept in the [`Report`]).
+        /// Where dead letters go (default: kept in the [`Report`], every one of them, so
+        /// a long run that dead-letters steadily should hand them to a handler).
         pub fn on_dead_letter(mut self, handler: impl FnMut(DeadLetter) + Send + 'static) -> Self {
             self.config.dead_letters = Some(Box::new(handler));
             self
@@ -376,7 +386,7 @@ impl Pipeline {
             }
         }
         let (overrides_tx, overrides) = crossbeam_channel::unbounded();
-        let monitor = Monitor::new(config.history, overrides_tx);
+        let monitor = Monitor::new(config.history, config.decision_log, overrides_tx);
         let done = Arc::new(AtomicBool::new(false));
         let (cell, start_source) = asm.source.take().expect("every pipeline has a source");
         let control = Control {

@@ -223,6 +223,13 @@ fn a_bad_description_is_refused_before_anything_runs() {
         queue.to_string(),
         "queue capacity of stage `write` must be greater than zero"
     );
+    let log = Pipeline::from_iter(0..1u64)
+        .decision_log(0)
+        .sink("write", |_| {})
+        .start()
+        .err()
+        .unwrap();
+    assert_eq!(log.to_string(), "decision log must be greater than zero");
     let misplaced = Pipeline::from_iter(0..1u64)
         .workers(1, 2)
         .sink("write", |_| {})
