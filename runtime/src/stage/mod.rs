@@ -84,8 +84,9 @@ pub(crate) trait StageControl: Send + Sync {
     /// Sets the pool's target (clamped) and starts workers if it grew; returns the
     /// target set.
     fn set_workers(self: Arc<Self>, workers: usize) -> usize;
-    /// Drains every worker's window into `rollup`.
-    fn collect(&self, rollup: &mut StageRollup);
+    /// Drains every worker's window into `rollup`, counting the calls in progress up
+    /// to `now`, the end of the window.
+    fn collect(&self, rollup: &mut StageRollup, now: Instant);
 }
 
 /// A stage: input queue, worker pool, limits, and the step its workers run.
@@ -278,7 +279,7 @@ impl<S: Step> StageControl for Stage<S> {
         set
     }
 
-    fn collect(&self, rollup: &mut StageRollup) {
-        rollup.collect(&mut self.windows.lock(), Instant::now());
+    fn collect(&self, rollup: &mut StageRollup, now: Instant) {
+        rollup.collect(&mut self.windows.lock(), now);
     }
 }
