@@ -58,6 +58,8 @@ mod report;
 mod serial;
 mod source;
 mod stage;
+#[cfg(test)]
+mod testing;
 mod usage;
 mod weigh;
 
