@@ -5,8 +5,11 @@
 //!
 //! One test function runs both pipelines in turn, so nothing else allocates meanwhile.
 
+mod common;
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::sync::Arc;
 
 use brigade_runtime::{Pipeline, Report, Source};
 
@@ -42,6 +45,8 @@ const MIB: usize = 1 << 20;
 struct Geometries {
     next: usize,
     total: usize,
+    /// Records read so far.
+    read: Arc<AtomicUsize>,
 }
 
 impl Geometries {
@@ -70,6 +75,7 @@ impl Source for Geometries {
         }
         let record = vec![(self.next % 251) as u8; Self::size(self.next)];
         self.next += 1;
+        self.read.store(self.next, SeqCst);
         Some(record)
     }
 }
@@ -85,9 +91,12 @@ fn touch(mut record: Vec<u8>) -> Vec<u8> {
 fn run(budget: Option<u64>) -> (Report, usize) {
     let baseline = LIVE.load(SeqCst);
     PEAK.store(baseline, SeqCst);
+    let read = Arc::new(AtomicUsize::new(0));
+    let reads = read.clone();
     let pipeline = Pipeline::from_source(Geometries {
         next: 0,
         total: 800,
+        read,
     })
     .map("parse", touch)
     .initial_workers(4)
@@ -95,7 +104,15 @@ fn run(budget: Option<u64>) -> (Report, usize) {
     .map("package", touch)
     .initial_workers(4)
     .workers(1, 4)
-    .sink("relay", |record| {
+    .sink("relay", move |record| {
+        // Without a budget nothing stops the source from reading the next giant
+        // (120 MB) while the 200 MB one is still here: hold it until the source has
+        // read on, rather than leave the overlap to the scheduler. (A budget stops
+        // the source, so only the run without one waits.)
+        if budget.is_none() && record.len() == 200_000_000 {
+            let seen = reads.load(SeqCst);
+            common::wait_for("the source to read on", || reads.load(SeqCst) > seen);
+        }
         std::hint::black_box(touch(record));
     })
     .initial_workers(4)
