@@ -38,8 +38,13 @@ impl Served {
         }
     }
 
-    /// Stops the run and checks that it drained with nothing lost.
+    /// Stops the run, once it has admitted records, and checks that it drained with
+    /// nothing lost.
     fn stop(self) {
+        wait_for("records admitted", || {
+            self.value("brigade_records_admitted_total")
+                .is_some_and(|n| n > 0.0)
+        });
         self.stopper.stop();
         let outcome = self.thread.join().unwrap();
         assert_eq!(outcome.ended, Ended::Stopped);
@@ -348,7 +353,15 @@ fn a_deadline_stops_admission_and_drains() {
         ..Config::default()
     };
     let daemon = Daemon::new(&config).unwrap();
-    let outcome = daemon.run(endless());
+    let running = endless();
+    // The deadline counts from `run`: by then the pipeline has admitted records.
+    let monitor = running.monitor();
+    wait_for("records admitted", || {
+        monitor
+            .latest()
+            .is_some_and(|s| s.global.totals.admitted > 0)
+    });
+    let outcome = daemon.run(running);
     assert_eq!(outcome.ended, Ended::Deadline);
     let report = outcome.report;
     assert!(report.admitted > 0);
