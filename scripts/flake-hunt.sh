@@ -31,6 +31,7 @@ cpus=$(nproc)
 stress-ng --cpu "$cpus" --timeout 0 --quiet &
 stress=$!
 trap 'kill "$stress" 2>/dev/null || true; wait "$stress" 2>/dev/null || true' EXIT
+trap 'exit 130' INT TERM
 
 failed=0
 for run in $(seq 1 "$runs"); do
