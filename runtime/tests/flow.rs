@@ -231,8 +231,9 @@ impl StuckCall {
 }
 
 /// Watches `running`, whose call signals `entered` once it runs and then waits on
-/// `release`, for ten whole windows of the call, lets it go and shuts the pipeline
-/// down.
+/// `release`, for ten whole windows of the call, lets it go and waits for the run to
+/// end (its source is finite: a shutdown would stop it wherever a loaded machine had
+/// got to).
 ///
 /// Which windows the call spans whole is known without the scheduler: once `entered`
 /// says the call runs, the latest published window is some tick `L`; tick `L + 1`
@@ -262,7 +263,7 @@ fn watch_stuck_call(
         }
     }
     release.send(()).unwrap();
-    let report = running.shutdown();
+    let report = running.wait();
     let run = StuckCall {
         before,
         stuck,
@@ -298,10 +299,7 @@ fn a_call_stuck_for_many_windows_is_busy_in_each_and_shows_as_running() {
         .start()
         .unwrap();
     let run = watch_stuck_call(running, entered, release);
-    assert_eq!(
-        run.report.completed, run.report.admitted,
-        "shutdown drains what it admitted"
-    );
+    assert_eq!(run.report.completed, 1000);
     let mut ran_before = 0.0;
     let mut parse_blocked = 0;
     let mut previous = run.before.last().expect("windows before the stuck ones");
