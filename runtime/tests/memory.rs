@@ -73,7 +73,9 @@ impl Source for Geometries {
         if self.next == self.total {
             return None;
         }
-        let record = vec![(self.next % 251) as u8; Self::size(self.next)];
+        let mut record = vec![(self.next % 251) as u8; Self::size(self.next)];
+        // Its position, where no stage touches it.
+        record[8..16].copy_from_slice(&(self.next as u64).to_le_bytes());
         self.next += 1;
         self.read.store(self.next, SeqCst);
         Some(record)
@@ -110,8 +112,10 @@ fn run(budget: Option<u64>) -> (Report, usize) {
         // read on, rather than leave the overlap to the scheduler. (A budget stops
         // the source, so only the run without one waits.)
         if budget.is_none() && record.len() == 200_000_000 {
-            let seen = reads.load(SeqCst);
-            common::wait_for("the source to read on", || reads.load(SeqCst) > seen);
+            let position = u64::from_le_bytes(record[8..16].try_into().unwrap()) as usize;
+            common::wait_for("the source to read the next giant", || {
+                reads.load(SeqCst) >= position + 2
+            });
         }
         std::hint::black_box(touch(record));
     })
