@@ -280,7 +280,15 @@ fn a_deadline_stops_admission_and_drains() {
         ..Config::default()
     };
     let daemon = Daemon::new(&config).unwrap();
-    let outcome = daemon.run(endless());
+    let running = endless();
+    // The deadline counts from `run`: by then the pipeline has admitted records.
+    let monitor = running.monitor();
+    wait_for("records admitted", || {
+        monitor
+            .latest()
+            .is_some_and(|s| s.global.totals.admitted > 0)
+    });
+    let outcome = daemon.run(running);
     assert_eq!(outcome.ended, Ended::Deadline);
     let report = outcome.report;
     assert!(report.admitted > 0);

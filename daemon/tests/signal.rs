@@ -5,6 +5,7 @@
 mod common;
 
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::time::{Duration, Instant};
 
 use brigade_daemon::{Config, Daemon, Ended};
@@ -23,6 +24,10 @@ fn with_signals() -> Config {
         ..Config::default()
     }
 }
+
+/// Set in the child just before its first signal: from then on no call of its stage
+/// ends (for a minute), so the drain lasts until the second signal ends the process.
+static DRAINING: AtomicBool = AtomicBool::new(false);
 
 #[test]
 fn sigterm_drains_and_reports() {
@@ -91,15 +96,25 @@ fn a_second_signal_exits_at_once_saying_what_was_in_flight() {
 /// once the drain is under way. The daemon ends the process; returning is a failure.
 fn second_signal_child() -> ! {
     let daemon = Daemon::new(&with_signals()).unwrap();
-    let running = Pipeline::from_iter(0u64..)
-        .tick(Duration::from_millis(100))
-        .map("slow", |x| {
-            std::thread::sleep(Duration::from_millis(200));
-            x
-        })
-        .sink("discard", |_| {})
-        .start()
-        .unwrap();
+    // A source read 20 times a second into a queue that never fills, so that it sees
+    // the first signal's drain at once; a stage that takes 5 records a second, and
+    // none once the drain starts.
+    let running = Pipeline::from_iter((0u64..).inspect(|_| {
+        std::thread::sleep(Duration::from_millis(50));
+    }))
+    .tick(Duration::from_millis(100))
+    .map("slow", |x| {
+        std::thread::sleep(Duration::from_millis(200));
+        let held = Instant::now();
+        while DRAINING.load(SeqCst) && held.elapsed() < Duration::from_secs(60) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        x
+    })
+    .queue_capacity(10_000)
+    .sink("discard", |_| {})
+    .start()
+    .unwrap();
     let monitor = running.monitor();
     std::thread::spawn(move || {
         wait_for("records in flight", || {
@@ -107,6 +122,7 @@ fn second_signal_child() -> ! {
                 .latest()
                 .is_some_and(|s| s.global.totals.in_flight > 1)
         });
+        DRAINING.store(true, SeqCst);
         raise(SIGINT).unwrap();
         wait_for("the drain to start", || {
             monitor.latest().is_some_and(|s| s.global.source.exhausted)

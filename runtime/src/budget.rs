@@ -316,6 +316,7 @@ impl Budget {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::wait_for;
     use std::sync::Arc;
     use std::thread;
 
@@ -358,15 +359,17 @@ mod tests {
                 budget.advance(Location::Stage(0), 50, Location::Stage(1), 80, None)
             })
         };
-        thread::sleep(Duration::from_millis(30));
+        wait_for("the growth to wait", || budget.growers.load(SeqCst) == 1);
+        let held_since = Instant::now();
         assert_eq!(budget.used(), 90, "growth must wait");
         assert!(
             !budget.could_admit(1),
             "admission yields to a waiting grower"
         );
+        let held = held_since.elapsed();
         budget.release(Location::Stage(1), 40);
         let waited = grower.join().unwrap();
-        assert!(waited >= Duration::from_millis(20));
+        assert!(waited >= held, "{waited:?} < {held:?}");
         assert_eq!(budget.used(), 80);
     }
 

@@ -5,7 +5,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use brigade_controller::{
     Action, Controller, Decision, DecisionRecord, GlobalStats, Knobs, Outcome, Override,
@@ -15,6 +15,7 @@ use crossbeam_channel::Receiver;
 use hdrhistogram::Histogram;
 use sysinfo::System;
 
+use crate::clock::Instant;
 use crate::context::Shared;
 use crate::metrics::StageRollup;
 use crate::monitor::Monitor;
@@ -102,12 +103,12 @@ impl Control {
             system: System::new(),
             usage: ProcessUsage::new(),
             peak_rss: 0,
-            window_start: self.shared.started,
+            window_start: self.shared.started_tick,
         };
         state.samples.reset(n);
         self.refresh_system(&mut state);
         let mut last_sample = Instant::now();
-        let mut next_tick = self.shared.started + self.tick;
+        let mut next_tick = self.shared.started_tick + self.tick;
         loop {
             let finished = self.done.load(SeqCst);
             let now = Instant::now();
@@ -174,6 +175,9 @@ impl Control {
         }
     }
 
+    /// Closes the window that ends at `now`. Its length and the time counted for calls
+    /// and waits still in progress (in each stage and the serial lane) all end at that
+    /// one instant, so a call that spans the whole window counts exactly its length.
     fn close_window(&mut self, state: &mut LoopState, now: Instant, decide: bool) {
         let window_s = (now - state.window_start).as_secs_f64();
         state.window_start = now;
@@ -185,7 +189,7 @@ impl Control {
         let mut stages = Vec::with_capacity(self.stages.len());
         for (i, stage) in self.stages.iter().enumerate() {
             let rollup = &mut state.rollups[i];
-            stage.collect(rollup);
+            stage.collect(rollup, now);
             stage.pool().reap();
             let mut stats = StageStats {
                 name: stage.name().to_owned(),
@@ -226,13 +230,13 @@ impl Control {
             Duration::ZERO
         } else {
             self.source
-                .current_gap((now - self.shared.started).as_nanos() as u64)
+                .current_gap((now - self.shared.started_tick).as_nanos() as u64)
         };
-        let serial_window = self.lane.take_window(crate::clock::Instant::now());
+        let serial_window = self.lane.take_window(now);
         let (admitted, completed, dead_lettered) = self.shared.ledger.counts();
         let snapshot = Snapshot {
             tick: state.tick,
-            at_s: (now - self.shared.started).as_secs_f64(),
+            at_s: (now - self.shared.started_tick).as_secs_f64(),
             window_s,
             stages,
             global: GlobalStats {

@@ -98,6 +98,8 @@ mod serial;
 mod source;
 mod stage;
 mod sync;
+#[cfg(test)]
+mod testing;
 mod usage;
 mod weigh;
 

@@ -222,6 +222,7 @@ impl Limits {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::wait_for;
     use std::sync::Arc;
     use std::thread;
 
@@ -237,18 +238,37 @@ mod tests {
             "the call begun before the limit is not counted"
         );
         limits.exit(before);
+        let blocked = Arc::new(SpanClock::default());
         let second = {
-            let limits = limits.clone();
-            thread::spawn(move || limits.enter(1, None))
+            let (limits, blocked) = (limits.clone(), blocked.clone());
+            thread::spawn(move || limits.enter(1, Some(&blocked)))
         };
-        thread::sleep(Duration::from_millis(30));
-        assert_eq!(limits.in_calls(), 1);
+        wait_for("the second call to wait", || blocked.is_running());
+        let held_since = Instant::now();
+        assert_eq!(limits.in_calls(), 1, "the second call is held");
+        let held = held_since.elapsed();
         limits.exit(first);
         let second = second.join().unwrap();
-        assert!(second.waited >= Duration::from_millis(20));
+        assert!(second.waited >= held, "{:?} < {held:?}", second.waited);
         assert_eq!(limits.in_calls(), 1);
         limits.exit(second);
         assert_eq!(limits.in_calls(), 0);
+    }
+
+    /// A caller entering `limits` on its own thread, once it is asleep on its slot;
+    /// the thread returns how long the caller waited.
+    fn sleeper(limits: &Arc<Limits>) -> thread::JoinHandle<Duration> {
+        let limits = limits.clone();
+        let blocked = Arc::new(SpanClock::default());
+        let asleep = blocked.clone();
+        let thread = thread::spawn(move || {
+            let entry = limits.enter(1, Some(&blocked));
+            let waited = entry.waited;
+            limits.exit(entry);
+            waited
+        });
+        wait_for("the caller to sleep on its slot", || asleep.is_running());
+        thread
     }
 
     #[test]
@@ -256,47 +276,34 @@ mod tests {
         let limits = Arc::new(Limits::new());
         limits.set_rate(Some(0.1));
         let first = limits.enter(1, None);
-        assert!(
-            first.waited < Duration::from_millis(5),
-            "the first slot is now"
-        );
+        assert_eq!(first.waited, Duration::ZERO, "the first slot is now");
         limits.exit(first);
-        let sleeper = |limits: &Arc<Limits>| {
-            let limits = limits.clone();
-            thread::spawn(move || {
-                let entry = limits.enter(1, None);
-                let waited = entry.waited;
-                limits.exit(entry);
-                waited
-            })
-        };
         // The next slot is 10 s away; a faster limit gives a nearer one...
         let second = sleeper(&limits);
-        thread::sleep(Duration::from_millis(50));
+        let changed = Instant::now();
         limits.set_rate(Some(2.0));
         let waited = second.join().unwrap();
         assert!(
-            waited >= Duration::from_millis(45) && waited < Duration::from_secs(1),
-            "{waited:?}"
+            waited < Duration::from_secs(5),
+            "woken, not asleep until its old slot: {waited:?}"
         );
         // The same limit again keeps the slots reserved under it: the next is 0.5 s
-        // after the last.
+        // after the second caller's, which came no earlier than the change.
         limits.set_rate(Some(2.0));
         let again = limits.enter(1, None);
         assert!(
-            again.waited >= Duration::from_millis(250),
+            changed.elapsed() >= Duration::from_millis(500),
             "{:?}",
-            again.waited
+            changed.elapsed()
         );
         limits.exit(again);
         // ...and a lifted one lets the caller go at once.
         limits.set_rate(Some(0.1));
         limits.exit(limits.enter(1, None));
         let third = sleeper(&limits);
-        thread::sleep(Duration::from_millis(50));
         limits.set_rate(None);
         let waited = third.join().unwrap();
-        assert!(waited < Duration::from_secs(1), "{waited:?}");
+        assert!(waited < Duration::from_secs(5), "{waited:?}");
         assert_eq!(limits.rate(), None);
     }
 

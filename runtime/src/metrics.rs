@@ -236,6 +236,12 @@ impl SpanClock {
         }
         Some((ns as u64, now.saturating_duration_since(start)))
     }
+
+    /// True while a span is in progress: how a test sees that a thread is waiting.
+    #[cfg(test)]
+    pub(crate) fn is_running(&self) -> bool {
+        self.started.load(Ordering::Acquire) != 0
+    }
 }
 
 /// What a worker's calls did since its last flush, gathered outside the window's lock:

@@ -268,6 +268,7 @@ impl<T> Queue<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::wait_for;
     use std::sync::Arc;
     use std::thread;
 
@@ -281,7 +282,9 @@ mod tests {
             let queue = queue.clone();
             thread::spawn(move || queue.push(3, None))
         };
-        thread::sleep(Duration::from_millis(30));
+        wait_for("the third push to wait", || {
+            queue.state.lock().sleeping_producers == 1
+        });
         assert_eq!(queue.len(), 2, "the third push must wait");
         assert!(matches!(queue.pop(Duration::ZERO), Pop::Item(1)));
         assert!(producer.join().unwrap().is_some(), "it says it waited");
@@ -296,7 +299,9 @@ mod tests {
             let queue = queue.clone();
             thread::spawn(move || queue.push(1, None))
         };
-        thread::sleep(Duration::from_millis(20));
+        wait_for("the push to wait", || {
+            queue.state.lock().sleeping_producers == 1
+        });
         queue.set_capacity(4);
         producer.join().unwrap();
         assert_eq!(queue.len(), 2);
@@ -336,7 +341,9 @@ mod tests {
                 (closed, start.elapsed())
             })
         };
-        thread::sleep(Duration::from_millis(30));
+        wait_for("the consumer to sleep", || {
+            queue.state.lock().sleeping_consumers == 1
+        });
         queue.close();
         let (closed, waited) = consumer.join().unwrap();
         assert!(closed);
@@ -353,7 +360,9 @@ mod tests {
             let queue = queue.clone();
             thread::spawn(move || matches!(queue.pop(Duration::from_secs(10)), Pop::Item(7)))
         };
-        thread::sleep(Duration::from_millis(30));
+        wait_for("the consumer to sleep", || {
+            queue.state.lock().sleeping_consumers == 1
+        });
         let start = Instant::now();
         queue.push(7, None);
         assert!(consumer.join().unwrap());

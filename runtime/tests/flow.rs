@@ -55,6 +55,9 @@ fn the_monitor_sees_every_stage_every_tick() {
             std::thread::sleep(Duration::from_micros(200));
             x
         })
+        // Seconds of input queued: the slow stage never waits for a source that a
+        // loaded machine runs late.
+        .queue_capacity(10_000)
         .sink("drop", |_| {})
         .start()
         .unwrap();
@@ -210,60 +213,106 @@ proptest! {
     }
 }
 
-/// What a run with one call stuck for ten windows showed: the window it started in,
-/// the ten it was stuck in, the ones after it was let go, and the report.
+/// What a run with one call stuck for ten windows showed: the windows before them,
+/// the ten that began after the call had started and ended before it was let go, the
+/// ones after, and the report.
 struct StuckCall {
-    started: Arc<Snapshot>,
+    before: Vec<Arc<Snapshot>>,
     stuck: Vec<Arc<Snapshot>>,
     after: Vec<Arc<Snapshot>>,
     report: brigade_runtime::Report,
 }
 
-/// Watches `running`, whose call waiting on `release` is stuck from the first window
-/// on, for eleven windows of 20 ms, lets the call go and shuts the pipeline down.
+impl StuckCall {
+    /// Every window seen, in order.
+    fn windows(&self) -> impl Iterator<Item = &Arc<Snapshot>> {
+        self.before.iter().chain(&self.stuck).chain(&self.after)
+    }
+}
+
+/// Watches `running`, whose call signals `entered` once it runs and then waits on
+/// `release`, for ten whole windows of the call, lets it go and waits for the run to
+/// end (its source is finite: a shutdown would stop it wherever a loaded machine had
+/// got to).
+///
+/// Which windows the call spans whole is known without the scheduler: once `entered`
+/// says the call runs, the latest published window is some tick `L`; tick `L + 1`
+/// was not yet published, so the control thread begins window `L + 3` (when it
+/// closes `L + 2`) after the call started.
 fn watch_stuck_call(
     running: brigade_runtime::Running,
+    entered: crossbeam_channel::Receiver<()>,
     release: crossbeam_channel::Sender<()>,
 ) -> StuckCall {
-    let ticks = running.monitor().subscribe();
-    let next = || ticks.recv_timeout(Duration::from_secs(5)).unwrap().snapshot;
-    let started = next();
-    let stuck = (0..10).map(|_| next()).collect();
+    let patience = Duration::from_secs(60);
+    entered
+        .recv_timeout(patience)
+        .expect("the call starts within a minute");
+    let monitor = running.monitor();
+    let ticks = monitor.subscribe();
+    let first_whole = monitor.latest().map_or(0, |s| s.tick) + 3;
+    let next = || ticks.recv_timeout(patience).unwrap().snapshot;
+    let mut before = Vec::new();
+    let mut stuck = Vec::new();
+    while stuck.len() < 10 {
+        let snapshot = next();
+        if snapshot.tick < first_whole {
+            before.push(snapshot);
+        } else {
+            stuck.push(snapshot);
+        }
+    }
     release.send(()).unwrap();
-    let report = running.shutdown();
-    StuckCall {
-        started,
+    let report = running.wait();
+    let run = StuckCall {
+        before,
         stuck,
         after: ticks.iter().map(|tick| tick.snapshot).collect(),
         report,
+    };
+    for (earlier, later) in run.windows().zip(run.windows().skip(1)) {
+        assert_eq!(later.tick, earlier.tick + 1, "no window missed");
     }
+    run
+}
+
+/// The busy time of a call that lasts a whole window, measured by the runtime,
+/// equals the window's length (both are read off the one instant that closes each
+/// window), up to the rounding of nanoseconds to seconds.
+fn whole_window(busy_s: f64, snapshot: &Snapshot) -> bool {
+    (busy_s - snapshot.window_s).abs() < 1e-6
 }
 
 #[test]
 fn a_call_stuck_for_many_windows_is_busy_in_each_and_shows_as_running() {
     let (release, released) = crossbeam_channel::bounded::<()>(0);
+    let (enter, entered) = crossbeam_channel::bounded::<()>(1);
     let running = Pipeline::from_iter(0..1000u64)
         .tick(Duration::from_millis(20))
         .map("parse", |x| x)
         .sink("upsert", move |x| {
             if x == 0 {
+                enter.send(()).unwrap();
                 released.recv().unwrap();
             }
         })
         .start()
         .unwrap();
-    let run = watch_stuck_call(running, release);
-    assert_eq!(
-        run.report.completed, run.report.admitted,
-        "shutdown drains what it admitted"
-    );
+    let run = watch_stuck_call(running, entered, release);
+    assert_eq!(run.report.completed, 1000);
     let mut ran_before = 0.0;
     let mut parse_blocked = 0;
+    let mut previous = run.before.last().expect("windows before the stuck ones");
     for snapshot in &run.stuck {
-        // With upsert's queue full all window, parse waits for room: blocked, not
-        // busy, no call running.
+        // With upsert's queue full since the window before (and parse waiting for room
+        // in it then), parse waits for room all window: blocked, not busy, no call
+        // running. Nothing leaves the queue while upsert's only call is stuck.
         let (parse, upsert) = (&snapshot.stages[0], &snapshot.stages[1]);
-        if upsert.queue.mean_depth >= upsert.queue.capacity as f64 {
+        let full = |s: &Snapshot| {
+            let queue = &s.stages[1].queue;
+            queue.mean_depth >= queue.capacity as f64
+        };
+        if full(previous) && full(snapshot) && previous.stages[0].wait_out_s > 0.0 {
             parse_blocked += 1;
             assert!(parse.blocked_share() > 0.9, "{parse:?}");
             assert!(parse.utilisation() < 0.1, "{parse:?}");
@@ -274,8 +323,9 @@ fn a_call_stuck_for_many_windows_is_busy_in_each_and_shows_as_running() {
             "nothing ends while the call is stuck"
         );
         assert!(
-            upsert.utilisation() > 0.9,
-            "its one worker is busy all window: {upsert:?}"
+            whole_window(upsert.busy_s, snapshot),
+            "its one worker is busy all window: {upsert:?} in {} s",
+            snapshot.window_s
         );
         assert_eq!(upsert.running_calls_s.len(), 1, "{upsert:?}");
         let ran = upsert.running_calls_s[0];
@@ -284,39 +334,39 @@ fn a_call_stuck_for_many_windows_is_busy_in_each_and_shows_as_running() {
             "the call runs on: {ran} after {ran_before}"
         );
         ran_before = ran;
+        previous = snapshot;
     }
     assert!(parse_blocked > 0, "upsert's queue filled up");
     // Counted in the windows it spans, the call is not counted again when it ends:
     // over the whole run the worker was never busier than it was alive (counted
     // twice, it would be about twice as busy; the margin is for the worker-seconds,
     // which the control thread samples).
-    let windows = std::iter::once(&run.started)
-        .chain(&run.stuck)
-        .chain(&run.after);
-    let (busy, alive) = windows.fold((0.0, 0.0), |(busy, alive), snapshot| {
+    let (busy, alive) = run.windows().fold((0.0, 0.0), |(busy, alive), snapshot| {
         let upsert = &snapshot.stages[1];
         (busy + upsert.busy_s, alive + upsert.worker_s)
     });
-    assert!(busy > 0.18, "ten windows of 20 ms busy at least: {busy}");
+    let stuck_s: f64 = run.stuck.iter().map(|s| s.window_s).sum();
+    assert!(busy >= stuck_s - 1e-5, "busy {busy} s, stuck {stuck_s} s");
     assert!(busy <= alive * 1.2, "busy {busy} s of {alive} s alive");
 }
 
 #[test]
 fn a_giant_stuck_in_the_serial_lane_is_busy_in_every_window_it_spans() {
     let (release, released) = crossbeam_channel::bounded::<()>(0);
-    // The giant is read first, so the lane's call starts in the first window.
+    let (enter, entered) = crossbeam_channel::bounded::<()>(1);
     let records = (0..100usize).map(|i| vec![0u8; if i == 0 { 4 << 20 } else { 512 }]);
     let running = Pipeline::from_iter(records)
         .tick(Duration::from_millis(20))
         .serial_threshold(1 << 20)
         .sink("write", move |record: Vec<u8>| {
             if record.len() >= 1 << 20 {
+                enter.send(()).unwrap();
                 released.recv().unwrap();
             }
         })
         .start()
         .unwrap();
-    let run = watch_stuck_call(running, release);
+    let run = watch_stuck_call(running, entered, release);
     assert_eq!(run.report.completed, 100);
     for snapshot in &run.stuck {
         let lane = &snapshot.global.serial;
@@ -326,26 +376,26 @@ fn a_giant_stuck_in_the_serial_lane_is_busy_in_every_window_it_spans() {
         );
         assert_eq!(lane.records, 0, "and does not finish: {lane:?}");
         assert!(
-            lane.busy_s > 0.9 * snapshot.window_s,
+            whole_window(lane.busy_s, snapshot),
             "the lane is busy all window: {lane:?} in {} s",
             snapshot.window_s
         );
+        // The stage's workers may add small records' calls to the giant's.
         let write = &snapshot.stages[0];
         assert!(
-            write.busy_s > 0.9 * snapshot.window_s,
-            "and so is the stage it is in: {write:?}"
+            write.busy_s >= snapshot.window_s - 1e-6,
+            "and so is the stage it is in: {write:?} in {} s",
+            snapshot.window_s
         );
     }
     // Counted while it ran, the call is not counted again when it ends.
-    let windows = std::iter::once(&run.started)
-        .chain(&run.stuck)
-        .chain(&run.after);
-    let (busy, span) = windows.fold((0.0, 0.0), |(busy, span), snapshot| {
+    let (busy, span) = run.windows().fold((0.0, 0.0), |(busy, span), snapshot| {
         (
             busy + snapshot.global.serial.busy_s,
             span + snapshot.window_s,
         )
     });
-    assert!(busy > 0.18, "ten windows of 20 ms busy at least: {busy}");
+    let stuck_s: f64 = run.stuck.iter().map(|s| s.window_s).sum();
+    assert!(busy >= stuck_s - 1e-5, "busy {busy} s, stuck {stuck_s} s");
     assert!(busy <= span * 1.05, "busy {busy} s of {span} s");
 }

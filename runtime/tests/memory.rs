@@ -5,8 +5,11 @@
 //!
 //! One test function runs both pipelines in turn, so nothing else allocates meanwhile.
 
+mod common;
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::sync::Arc;
 
 use brigade_runtime::{Pipeline, Report, Source};
 
@@ -42,6 +45,8 @@ const MIB: usize = 1 << 20;
 struct Geometries {
     next: usize,
     total: usize,
+    /// Records read so far.
+    read: Arc<AtomicUsize>,
 }
 
 impl Geometries {
@@ -68,8 +73,11 @@ impl Source for Geometries {
         if self.next == self.total {
             return None;
         }
-        let record = vec![(self.next % 251) as u8; Self::size(self.next)];
+        let mut record = vec![(self.next % 251) as u8; Self::size(self.next)];
+        // Its position, where no stage touches it.
+        record[8..16].copy_from_slice(&(self.next as u64).to_le_bytes());
         self.next += 1;
+        self.read.store(self.next, SeqCst);
         Some(record)
     }
 }
@@ -85,9 +93,12 @@ fn touch(mut record: Vec<u8>) -> Vec<u8> {
 fn run(budget: Option<u64>) -> (Report, usize) {
     let baseline = LIVE.load(SeqCst);
     PEAK.store(baseline, SeqCst);
+    let read = Arc::new(AtomicUsize::new(0));
+    let reads = read.clone();
     let pipeline = Pipeline::from_source(Geometries {
         next: 0,
         total: 800,
+        read,
     })
     .map("parse", touch)
     .initial_workers(4)
@@ -95,7 +106,17 @@ fn run(budget: Option<u64>) -> (Report, usize) {
     .map("package", touch)
     .initial_workers(4)
     .workers(1, 4)
-    .sink("relay", |record| {
+    .sink("relay", move |record| {
+        // Without a budget nothing stops the source from reading the next giant
+        // (120 MB) while the 200 MB one is still here: hold it until the source has
+        // read on, rather than leave the overlap to the scheduler. (A budget stops
+        // the source, so only the run without one waits.)
+        if budget.is_none() && record.len() == 200_000_000 {
+            let position = u64::from_le_bytes(record[8..16].try_into().unwrap()) as usize;
+            common::wait_for("the source to read the next giant", || {
+                reads.load(SeqCst) >= position + 2
+            });
+        }
         std::hint::black_box(touch(record));
     })
     .initial_workers(4)

@@ -2,7 +2,9 @@
 //! the whole budget are refused when asked, the source guard keeps a stalled source
 //! alive, sink limits hold, and a bad description is refused before anything runs.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::SeqCst};
+mod common;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -34,7 +36,10 @@ fn giants_go_through_the_serial_lane_one_at_a_time() {
     let stage = move |record: Vec<u8>| {
         if record.len() >= 1 << 20 {
             g.enter();
+            // Long enough for a second giant to join it, were the lane to let one in.
             std::thread::sleep(Duration::from_millis(20));
+            // The records after a giant flow past it: the first giant waits to see one.
+            common::wait_for("a small record beside the giant", || s.load(SeqCst) > 0);
             g.exit();
         } else if g.now.load(SeqCst) > 0 {
             s.fetch_add(1, SeqCst);
@@ -99,11 +104,13 @@ fn a_record_larger_than_the_budget_is_refused_or_waits_as_configured() {
     assert_eq!(waited.peak_inflight_bytes, 5_000_024, "admitted alone");
 }
 
-/// A source that records the longest time it went unread.
+/// A source of six records that records the longest time it went unread and how
+/// many it has read.
 struct Stream {
     next: u64,
     last_read: Option<Instant>,
     longest_gap: Arc<Mutex<Duration>>,
+    read: Arc<AtomicU64>,
 }
 
 impl Source for Stream {
@@ -116,54 +123,75 @@ impl Source for Stream {
             *longest = (*longest).max(now - last);
         }
         self.next += 1;
-        (self.next <= 10).then_some(self.next)
+        self.read.store(self.next, SeqCst);
+        (self.next <= 6).then_some(self.next)
     }
 
     fn idle_timeout(&self) -> Option<Duration> {
-        Some(Duration::from_millis(300))
+        Some(Duration::from_secs(1))
     }
 }
 
 #[test]
 fn the_source_guard_reads_past_back_pressure_before_the_timeout() {
     let longest_gap = Arc::new(Mutex::new(Duration::ZERO));
+    let read = Arc::new(AtomicU64::new(0));
+    let reads = read.clone();
     let running = Pipeline::from_source(Stream {
         next: 0,
         last_read: None,
         longest_gap: longest_gap.clone(),
+        read,
     })
     .tick(Duration::from_millis(50))
-    // Each record holds the only sink worker for longer than the source's timeout;
-    // the guard reads at half of it, leaving 150 ms for a loaded machine's scheduling.
-    .sink("stuck", |_| std::thread::sleep(Duration::from_millis(400)))
+    // The only sink worker holds the first record until the source has read the
+    // fourth: with one record in the call and one in the queue, only the guard can
+    // read the others, at half the source's timeout; the other half is left for a
+    // loaded machine's scheduling.
+    .sink("stuck", move |x| {
+        if x == 1 {
+            common::wait_for("the source to read past the full queue", || {
+                reads.load(SeqCst) >= 4
+            });
+        }
+    })
     .queue_capacity(1)
     .start()
     .unwrap();
     let monitor = running.monitor();
     let report = running.wait();
-    assert_eq!(report.completed, 10);
+    assert_eq!(report.completed, 6);
     let gap = *longest_gap.lock().unwrap();
     assert!(
-        gap < Duration::from_millis(300),
-        "the source went unread for {gap:?}, past its 300 ms timeout"
+        gap < Duration::from_secs(1),
+        "the source went unread for {gap:?}, past its 1 s timeout"
     );
     let guard_reads: u64 = monitor
         .history()
         .iter()
         .map(|s| s.global.source.guard_reads)
         .sum();
-    assert!(guard_reads > 0, "the guard had to read past a full queue");
+    assert!(
+        guard_reads >= 2,
+        "the guard read past a full queue: {guard_reads}"
+    );
     let snapshot = monitor.latest().unwrap();
-    assert_eq!(snapshot.global.source.idle_timeout_s, Some(0.3));
+    assert_eq!(snapshot.global.source.idle_timeout_s, Some(1.0));
 }
 
 #[test]
 fn sink_concurrency_and_rate_limits_hold() {
     let calls = Arc::new(InProgress::default());
     let c = calls.clone();
+    let first = AtomicBool::new(true);
     let report = Pipeline::from_iter(0..200u64)
         .sink("db", move |_| {
             c.enter();
+            // The first call waits for a second to join it, so the limit is reached;
+            // the others last long enough for a third to join, were it let in.
+            if first.swap(false, SeqCst) {
+                common::wait_for("a second call", || c.most.load(SeqCst) >= 2);
+            }
             std::thread::sleep(Duration::from_millis(2));
             c.exit();
         })

@@ -86,14 +86,30 @@ fn the_duration_stops_admission_and_the_run_drains() {
     let mut sc = scenario(EVERYTHING);
     sc.source.total = None;
     sc.source.rate = 500.0;
-    let started = Instant::now();
     let options = Options::default()
         .duration(Duration::from_millis(500))
         .policy(Box::new(Static::new()));
-    let finished = start(&sc, options).unwrap().wait();
+    let (running, watch) = start(&sc, options).unwrap().split();
+    let admission = running.admission();
+    let patience = Instant::now() + Duration::from_secs(60);
+    while !admission.is_stopped() {
+        assert!(Instant::now() < patience, "admission never stopped");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    // Admission stopped at the run's time or later (when the watchdog looked), and
+    // no later than now.
+    let stopped_by_s = watch.elapsed().as_secs_f64();
+    let finished = watch.finish(running.wait());
     let report = &finished.report;
-    assert!(started.elapsed() >= Duration::from_millis(500));
-    assert!(report.admitted > 0 && report.admitted <= 500 / 2 + 10);
+    assert!(stopped_by_s >= 0.5, "stopped by {stopped_by_s} s");
+    // Paced at 500 a second from 0 s, the source read at most 500 a second until
+    // admission stopped, and one read may have been under way then.
+    assert!(report.admitted > 0);
+    assert!(
+        report.admitted as f64 <= 500.0 * stopped_by_s + 2.0,
+        "{} records admitted by {stopped_by_s} s",
+        report.admitted
+    );
     assert_eq!(report.admitted, report.completed + report.dead_lettered);
 }
 

@@ -40,6 +40,10 @@ impl Served {
 
     /// Stops the run and checks that it drained with nothing lost.
     pub fn stop(self) {
+        wait_for("records admitted", || {
+            self.value("brigade_records_admitted_total")
+                .is_some_and(|n| n > 0.0)
+        });
         self.stopper.stop();
         let outcome = self.thread.join().unwrap();
         assert_eq!(outcome.ended, Ended::Stopped);

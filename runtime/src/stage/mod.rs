@@ -85,8 +85,9 @@ pub(crate) trait StageControl: Send + Sync {
     /// target set, or why a worker could not start (the target is then the workers
     /// running).
     fn set_workers(self: Arc<Self>, workers: usize) -> std::io::Result<usize>;
-    /// Drains every worker's window into `rollup`.
-    fn collect(&self, rollup: &mut StageRollup);
+    /// Drains every worker's window into `rollup`, counting the calls in progress up
+    /// to `now`, the end of the window.
+    fn collect(&self, rollup: &mut StageRollup, now: Instant);
     /// Closes the input queue: the workers finish what it holds and leave.
     fn close_input(&self);
 }
@@ -282,8 +283,8 @@ impl<S: Step> StageControl for Stage<S> {
         Ok(set)
     }
 
-    fn collect(&self, rollup: &mut StageRollup) {
-        rollup.collect(&mut self.windows.lock(), Instant::now());
+    fn collect(&self, rollup: &mut StageRollup, now: Instant) {
+        rollup.collect(&mut self.windows.lock(), now);
     }
 
     fn close_input(&self) {
