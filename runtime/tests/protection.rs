@@ -33,20 +33,34 @@ fn giants_go_through_the_serial_lane_one_at_a_time() {
     let giants = Arc::new(InProgress::default());
     let smalls_during_giants = Arc::new(AtomicU64::new(0));
     let (g, s) = (giants.clone(), smalls_during_giants.clone());
+    let entered = Arc::new(AtomicBool::new(false));
     let stage = move |record: Vec<u8>| {
+        let position = u64::from_le_bytes(record[..8].try_into().unwrap());
         if record.len() >= 1 << 20 {
             g.enter();
+            entered.store(true, SeqCst);
             // Long enough for a second giant to join it, were the lane to let one in.
             std::thread::sleep(Duration::from_millis(20));
             // The records after a giant flow past it: the first giant waits to see one.
             common::wait_for("a small record beside the giant", || s.load(SeqCst) > 0);
             g.exit();
-        } else if g.now.load(SeqCst) > 0 {
-            s.fetch_add(1, SeqCst);
+        } else {
+            // Records read after the first giant wait for it to be inside its call, so
+            // that one passes it there however the threads are scheduled.
+            if position > 50 {
+                common::wait_for("the first giant's call", || entered.load(SeqCst));
+            }
+            if g.now.load(SeqCst) > 0 {
+                s.fetch_add(1, SeqCst);
+            }
         }
         record
     };
-    let records = (0..3_000usize).map(|i| vec![0u8; if i % 100 == 50 { 4 << 20 } else { 512 }]);
+    let records = (0..3_000u64).map(|i| {
+        let mut record = vec![0u8; if i % 100 == 50 { 4 << 20 } else { 512 }];
+        record[..8].copy_from_slice(&i.to_le_bytes());
+        record
+    });
     let report = Pipeline::from_iter(records)
         .serial_threshold(1 << 20)
         .map("parse", stage.clone())
