@@ -2,6 +2,8 @@
 //! a drain that must end by a deadline, a stall that must not burn a core, and the
 //! memory peak the report gives.
 
+mod common;
+
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
@@ -17,19 +19,6 @@ fn within_a_minute(run: impl FnOnce() -> Report + Send + 'static) -> Report {
     });
     rx.recv_timeout(Duration::from_secs(60))
         .expect("the run returned a report within a minute")
-}
-
-/// Waits until `condition` holds, checking every millisecond; panics naming `what`
-/// after a minute.
-fn wait_for(what: &str, mut condition: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !condition() {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "gave up waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(1));
-    }
 }
 
 /// Counts to `panic_at`, then panics as a driver losing its connection would.
@@ -209,7 +198,7 @@ fn a_stalled_pipeline_leaves_the_source_thread_asleep() {
     .unwrap();
     let monitor = running.monitor();
     // The guard reads past the full queue until the budget is full too.
-    wait_for("a full budget", || {
+    common::wait_for("a full budget", || {
         monitor
             .latest()
             .is_some_and(|snapshot| snapshot.global.inflight_bytes_max >= 9_000)
