@@ -1,0 +1,48 @@
+//! brigade-connectors: real data in and out of a brigade pipeline.
+//!
+//! Each connector is a module with its configuration (as a pipeline file writes it),
+//! its check of the environment, and the runtime pieces it builds:
+//!
+//! - [`file`]: files by glob (lines, JSON lines, CSV; gzip by `.gz`), with
+//!   checkpoints of acknowledged positions, per file, by fingerprint;
+//! - [`stdin`]: standard input, lines or JSON lines;
+//! - [`exec`]: a stage of long-lived external processes, one per worker, speaking
+//!   JSON lines;
+//! - [`out`]: JSON lines to a file (flushed and fsynced per batch) or standard output;
+//! - [`sqlite`]: batched, idempotent inserts into SQLite;
+//! - [`dead_letter`]: the dead-letter file.
+//!
+//! [`pipeline`] reads a pipeline file into a validated description and builds a
+//! runtime [`Pipeline`](brigade_runtime::Pipeline) from it. Every record is a
+//! [`Record`]: a JSON value and its [`Origin`].
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod dead_letter;
+pub mod exec;
+pub mod file;
+pub mod out;
+pub mod pipeline;
+mod record;
+pub mod sqlite;
+pub mod stdin;
+pub mod units;
+
+pub use record::{weigh_value, Origin, Record};
+
+/// One thing wrong with a pipeline's environment, found by a healthcheck: what
+/// (the connector and its key) and why, in one line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    /// Where: `source`, `stages.enrich`, `sink`, `dead_letter`, `checkpoint`.
+    pub part: String,
+    /// What is wrong, in one line.
+    pub message: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.part, self.message)
+    }
+}
