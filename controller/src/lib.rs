@@ -44,7 +44,7 @@ pub use policy::{
     from_name, Adaptive, Controller, Ds2, Hill, Seda, Static, UnknownPolicy, POLICY_NAMES,
 };
 pub use snapshot::{
-    GlobalStats, QueueStats, SerialStats, Snapshot, SourceStats, StageRole, StageStats, Totals,
+    GlobalStats, Progress, QueueStats, SerialStats, Snapshot, SourceStats, StageRole, StageStats, Totals,
     WorkerStats,
 };
 

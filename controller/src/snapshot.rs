@@ -114,6 +114,13 @@ pub struct StageStats {
     /// seconds, longest first: a call far past the stage's usual time is hung.
     #[serde(default)]
     pub running_calls_s: Vec<f64>,
+    /// Workers that could not open their resource (a connection, a process) this
+    /// window: the stage cannot usefully grow past the workers that did.
+    #[serde(default)]
+    pub open_failures: u64,
+    /// The last of those failures' message.
+    #[serde(default)]
+    pub open_error: Option<String>,
 }
 
 impl StageStats {
@@ -196,6 +203,41 @@ pub struct SourceStats {
     pub guard_reads: u64,
     /// True once the source has no more records (or admission has stopped).
     pub exhausted: bool,
+    /// How far a finite source has read, if it knows (files of a glob, say).
+    #[serde(default)]
+    pub progress: Option<Progress>,
+}
+
+/// How far a finite source has read: files (or other units) and bytes done, of a
+/// total when known.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Progress {
+    /// Files (or other units) read to their end.
+    pub files_done: u64,
+    /// Files there are in all, if known.
+    pub files_total: Option<u64>,
+    /// Bytes read (as stored: compressed bytes for a compressed file).
+    pub bytes_done: u64,
+    /// Bytes there are in all, if known.
+    pub bytes_total: Option<u64>,
+}
+
+impl Progress {
+    /// The share of the bytes read, 0..=1, when the total is known.
+    pub fn fraction(&self) -> Option<f64> {
+        let total = self.bytes_total?;
+        Some(if total == 0 {
+            1.0
+        } else {
+            (self.bytes_done as f64 / total as f64).clamp(0.0, 1.0)
+        })
+    }
+
+    /// Seconds left at `bytes_per_s`, when the total is known and the rate positive.
+    pub fn eta_s(&self, bytes_per_s: f64) -> Option<f64> {
+        let left = self.bytes_total?.saturating_sub(self.bytes_done);
+        (bytes_per_s > 0.0).then(|| left as f64 / bytes_per_s)
+    }
 }
 
 /// Counts since the start of the run.

@@ -65,6 +65,9 @@ impl Engine {
                     retries: w.retries,
                     dead_lettered: w.dead_lettered,
                     running_calls_s: self.running_calls_s(stage),
+                    // The model's workers need nothing opened.
+                    open_failures: 0,
+                    open_error: None,
                 }
             })
             .collect();
@@ -108,6 +111,7 @@ impl Engine {
                     idle_timeout_s: source.idle_timeout(),
                     guard_reads: source.window.guard_reads,
                     exhausted: source.exhausted,
+                    progress: None,
                 },
                 totals: Totals {
                     in_flight: self.records_in_system,

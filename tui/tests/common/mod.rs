@@ -148,6 +148,8 @@ pub fn snapshot(tick: u64) -> Snapshot {
                 } else {
                     Vec::new()
                 },
+                open_failures: 0,
+                open_error: None,
             }
         })
         .collect();
@@ -182,6 +184,7 @@ pub fn snapshot(tick: u64) -> Snapshot {
                 idle_timeout_s: Some(30.0),
                 guard_reads: 0,
                 exhausted: false,
+                progress: None,
             },
             totals: Totals {
                 admitted: 120_000,
