@@ -3,6 +3,7 @@
 
 mod demo_command;
 mod live;
+mod mode_args;
 mod policy_arg;
 mod replay;
 mod sim_command;
