@@ -8,7 +8,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use brigade_controller::from_name;
-use brigade_sim::{scenario, Simulation};
+use brigade_scenario as scenario;
+use brigade_sim::Simulation;
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode};
 
 const POLICY: &str = "adaptive";

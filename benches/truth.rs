@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use brigade_controller::from_name;
-use brigade_sim::scenario::{self, Scenario};
+use brigade_scenario::{self as scenario, Scenario};
 use brigade_sim::Simulation;
 use brigade_synthetic::{start, Options};
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use brigade_controller::from_name;
 use brigade_daemon::{report_json, report_text, Daemon};
-use brigade_sim::scenario::{self, Scenario};
+use brigade_scenario::{self as scenario, Scenario};
 use brigade_synthetic::{Finished, Options};
 use clap::Args;
 

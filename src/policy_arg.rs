@@ -3,7 +3,7 @@
 
 use anyhow::{bail, Result};
 use brigade_controller::from_name;
-use brigade_sim::scenario::Scenario;
+use brigade_scenario::Scenario;
 
 /// Checks that `policy` names a policy and that its per-stage worker counts, if it
 /// has them, match `scenario`'s stages.

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use brigade_controller::{from_name, DecisionRecord, Override, Snapshot};
-use brigade_sim::scenario::Scenario;
+use brigade_scenario::Scenario;
 use brigade_sim::{Replay, Simulation};
 use brigade_tui::{Feed, Options};
 

@@ -8,8 +8,8 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use brigade_controller::{from_name, POLICY_NAMES};
+use brigade_scenario::{self as scenario, Scenario};
 use brigade_sim::plot::{plot, PlotScenario};
-use brigade_sim::scenario::{self, Scenario};
 use brigade_sim::{experiment, render, seeds};
 
 use crate::policy_arg;

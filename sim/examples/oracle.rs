@@ -3,7 +3,8 @@
 
 use std::time::Instant;
 
-use brigade_sim::{oracle, scenario};
+use brigade_scenario as scenario;
+use brigade_sim::oracle;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     for path in std::env::args().skip(1) {

@@ -180,7 +180,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for number in from.parse::<u64>()?..to.parse::<u64>()? {
         let path = dir.join(format!("gen-{number}.toml"));
         let text = scenario(number);
-        brigade_sim::scenario::parse_str(&text, &path.to_string_lossy())?;
+        brigade_scenario::parse_str(&text, &path.to_string_lossy())?;
         std::fs::write(path, text)?;
     }
     Ok(())

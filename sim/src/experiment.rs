@@ -2,7 +2,8 @@
 //! reported as `brigade sim` prints them.
 //!
 //! ```no_run
-//! use brigade_sim::{experiment, scenario};
+//! use brigade_scenario as scenario;
+//! use brigade_sim::experiment;
 //!
 //! let scenario = scenario::load("scenarios/cpu-bound.toml".as_ref())?;
 //! let policies = ["static".to_owned(), "ds2".to_owned()];
@@ -18,8 +19,8 @@ use rayon::prelude::*;
 
 use crate::oracle::{self, Oracle};
 use crate::report::{RunReport, ScenarioReport};
-use crate::scenario::Scenario;
 use crate::{RunResult, Simulation};
+use brigade_scenario::Scenario;
 
 /// What an experiment produced: the report, and the runs behind it.
 #[derive(Clone, Debug)]
@@ -68,7 +69,7 @@ pub fn run(scenario: &Scenario, policies: &[String]) -> Result<Experiment, Unkno
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scenario::parse_str;
+    use brigade_scenario::parse_str;
 
     /// One io stage, 10 ms a call, contention peaking at 5 calls; a second's worth of
     /// ticks in a few seconds of virtual time.

@@ -1,14 +1,11 @@
 //! brigade-sim: the discrete-event simulator.
 //!
-//! It reads scenario files (format 1, `docs/scenarios.md`), models a pipeline's load and
+//! It takes scenarios (format 1, `docs/scenarios.md`, read by brigade-scenario), models a pipeline's load and
 //! resources in virtual time, and drives any policy through the same
 //! [`Snapshot`](brigade_controller::Snapshot)/[`Decision`](brigade_controller::Decision)
 //! interface as the real runtime, thousands of times faster than real time. It does
 //! not depend on the runtime: both speak only the controller's vocabulary.
 //!
-//! - [`scenario`]: the file format, parsed and checked;
-//! - [`draws`]: the model's random draws, keyed by record, for a real run that must
-//!   meet the same records;
 //! - [`Simulation`]: one policy through one scenario, tick by tick, with the
 //!   operator's overrides on top;
 //! - [`Replay`]: a simulation paced by the wall clock, for viewers that show it live;
@@ -26,7 +23,6 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-pub mod draws;
 mod engine;
 pub mod experiment;
 pub mod oracle;
@@ -34,7 +30,6 @@ pub mod plot;
 pub mod render;
 mod replay;
 pub mod report;
-pub mod scenario;
 pub mod seeds;
 mod simulation;
 

@@ -19,8 +19,8 @@ use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 use thiserror::Error;
 
-use crate::scenario::Scenario;
 use crate::RunResult;
+use brigade_scenario::Scenario;
 
 const MIB: f64 = (1u64 << 20) as f64;
 const COLUMN_WIDTH: u32 = 960;
@@ -362,8 +362,8 @@ enum Dash {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scenario::parse_str;
     use crate::{RunEnd, TickSample};
+    use brigade_scenario::parse_str;
 
     fn scenario(name: &str) -> Scenario {
         let text = format!(

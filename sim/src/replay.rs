@@ -23,7 +23,8 @@ pub const MAX_TICKS_PER_POLL: usize = 16;
 /// use std::time::{Duration, Instant};
 ///
 /// use brigade_controller::Adaptive;
-/// use brigade_sim::{scenario, Replay, Simulation};
+/// use brigade_scenario as scenario;
+/// use brigade_sim::{Replay, Simulation};
 ///
 /// let scenario = scenario::load("scenarios/cpu-bound.toml".as_ref())?;
 /// let simulation = Simulation::new(&scenario, Box::new(Adaptive::new()), "adaptive");
@@ -35,7 +36,7 @@ pub const MAX_TICKS_PER_POLL: usize = 16;
 ///     }
 ///     std::thread::sleep(Duration::from_millis(100));
 /// }
-/// # Ok::<(), brigade_sim::scenario::ScenarioError>(())
+/// # Ok::<(), brigade_scenario::ScenarioError>(())
 /// ```
 pub struct Replay {
     simulation: Simulation,
@@ -135,7 +136,7 @@ mod tests {
     use brigade_controller::Static;
 
     use super::*;
-    use crate::scenario;
+    use brigade_scenario as scenario;
 
     /// One stage, 1 s ticks, `duration` long.
     fn replay(duration: &str, start: Instant) -> Replay {

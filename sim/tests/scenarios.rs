@@ -22,9 +22,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use brigade_controller::from_name;
+use brigade_scenario::{self as scenario, Scenario};
 use brigade_sim::oracle::{StaticConfig, TIE_TOLERANCE};
 use brigade_sim::report::RunReport;
-use brigade_sim::scenario::{self, Scenario};
 use brigade_sim::{RunResult, Simulation};
 use serde::Deserialize;
 

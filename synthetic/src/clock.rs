@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use brigade_sim::scenario::{Phase, Scenario};
+use brigade_scenario::{Phase, Scenario};
 
 use crate::work;
 

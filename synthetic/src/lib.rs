@@ -12,7 +12,7 @@
 //! - **Records** carry an id and the bytes of their size, allocated and touched page
 //!   by page when made, and weigh exactly their length. Sizes, giants
 //!   (`[[source.giant]]`), service times, errors and fan-outs are drawn from the
-//!   simulator's own keyed draws ([`brigade_sim::draws`]): the real run meets the
+//!   simulator's own keyed draws ([`brigade_scenario::draws`]): the real run meets the
 //!   same records as the simulated one.
 //! - **cpu stages** spin for their work in the thread's own CPU time, so that when
 //!   more calls spin than there are cores the kernel shares the cores among them (the
@@ -44,7 +44,7 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use brigade_sim::scenario::parse_str;
+//! use brigade_scenario::parse_str;
 //! use brigade_synthetic::{start, Options};
 //!
 //! let scenario = parse_str(
@@ -100,7 +100,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use brigade_controller::{from_name, Controller};
-use brigade_sim::scenario::{parse_str, Scenario};
+use brigade_scenario::{parse_str, Scenario};
 
 pub use demo::{Demo, Finished, Watch};
 pub use error::Error;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use brigade_controller::Controller;
 use brigade_runtime::Pipeline;
-use brigade_sim::scenario::Scenario;
+use brigade_scenario::Scenario;
 
 use crate::clock::Clock;
 use crate::source::{Idle, SyntheticSource};

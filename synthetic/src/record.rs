@@ -13,7 +13,7 @@ const PAGE: usize = 4096;
 #[derive(Debug)]
 pub(crate) struct Record {
     /// Its position in the source, or for an output of a fan-out an id derived from
-    /// it (`brigade_sim::draws::output_id`).
+    /// it (`brigade_scenario::draws::output_id`).
     pub(crate) id: u64,
     /// The attempt (from 1) the stage holding it is at: a transient failure hands
     /// the record back with the next one, so a retry meets its own draws.

@@ -15,8 +15,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use brigade_runtime::Source;
-use brigade_sim::draws::Sizes;
-use brigade_sim::scenario::{OnTimeout, Scenario};
+use brigade_scenario::draws::Sizes;
+use brigade_scenario::{OnTimeout, Scenario};
 
 use crate::clock::Clock;
 use crate::record::Record;

@@ -1,6 +1,6 @@
 //! A synthetic stage: what one `[[stage]]` of a scenario does to the records that
 //! reach it, as the simulator models it. Each call draws its service time and its
-//! failure from the simulator's own keyed draws (`brigade_sim::draws`), does its work
+//! failure from the simulator's own keyed draws (`brigade_scenario::draws`), does its work
 //! for real under the USL slowdown of the stage's calls in progress (both lanes), then
 //! either hands the record back as a transient failure, for the runtime to retry, or
 //! passes on its outputs: `output_ratio` of them, each `size_ratio` times its bytes.
@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 
 use brigade_runtime::{Emitter, Failure};
-use brigade_sim::draws::{output_id, StageDraws};
-use brigade_sim::scenario::{Scenario, StageKind, StageSpec};
+use brigade_scenario::draws::{output_id, StageDraws};
+use brigade_scenario::{Scenario, StageKind, StageSpec};
 
 use crate::clock::Clock;
 use crate::record::Record;

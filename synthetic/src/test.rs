@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use brigade_controller::Static;
-use brigade_sim::draws::Sizes;
-use brigade_sim::scenario::{parse_str, Scenario};
+use brigade_scenario::draws::Sizes;
+use brigade_scenario::{parse_str, Scenario};
 
 use crate::clock::Clock;
 use crate::source::{Idle, SyntheticSource};
@@ -246,7 +246,7 @@ fn the_stage_draws_are_the_simulators() {
     let sc = scenario(EVERYTHING);
     let clock = Arc::new(Clock::new(&sc));
     let split = Stage::new(&sc, 0, clock);
-    let draws = brigade_sim::draws::StageDraws::new(sc.seed, 0);
+    let draws = brigade_scenario::draws::StageDraws::new(sc.seed, 0);
     let spec = &sc.stages[0];
     for id in 0..100 {
         for attempt in 1..=2 {
@@ -400,7 +400,7 @@ fn the_idle_clock_counts_timeouts_and_reconnects() {
     assert!(!idle.advance(100.0));
     assert_eq!(idle.timeouts(), 2);
 
-    sc.source.on_timeout = brigade_sim::scenario::OnTimeout::Fail;
+    sc.source.on_timeout = brigade_scenario::OnTimeout::Fail;
     let idle = Idle::new(&sc);
     assert!(idle.advance(2.5));
     assert!(idle.advance(10.0));

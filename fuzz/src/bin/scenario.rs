@@ -1,11 +1,11 @@
-//! Fuzz target: the scenario file parser, `brigade_sim::scenario::parse_str`, on any
+//! Fuzz target: the scenario file parser, `brigade_scenario::parse_str`, on any
 //! text. It must return a scenario or an error naming the file, never panic; and every
 //! duration of a scenario it accepts must fit a `std::time::Duration`, as the synthetic
 //! run converts them.
 
 use std::time::Duration;
 
-use brigade_sim::scenario::parse_str;
+use brigade_scenario::parse_str;
 
 fn main() {
     afl::fuzz!(|data: &[u8]| {

@@ -19,7 +19,6 @@
 //! tick and the end. Each event costs a handful of operations per stage, which is what
 //! lets 30 virtual minutes of 1.5 million records run in about a second.
 
-pub(crate) mod rng;
 mod source;
 mod stage;
 mod window;
@@ -33,8 +32,8 @@ use source::SourceSim;
 use stage::{Blocked, Call, Point, Rec, StageSim};
 use window::GlobalWindow;
 
-use crate::draws::{output_id, Sizes, StageDraws};
-use crate::scenario::{OnTimeout, Scenario};
+use brigade_scenario::draws::{output_id, Sizes, StageDraws};
+use brigade_scenario::{OnTimeout, Scenario};
 
 /// The runtime's default retry policy: 5 calls in all, 10 ms doubling to 2 s between.
 const RETRY_ATTEMPTS: u32 = 5;

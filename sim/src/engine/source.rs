@@ -2,8 +2,8 @@
 //! sizes (and giants) drawn from the scenario's seed, and the idle clock that the
 //! source guard and the idle timeout watch.
 
-use crate::draws::Sizes;
-use crate::scenario::SourceSpec;
+use brigade_scenario::draws::Sizes;
+use brigade_scenario::SourceSpec;
 
 /// The source's state.
 pub(crate) struct SourceSim {

@@ -7,8 +7,8 @@ use std::collections::{BinaryHeap, VecDeque};
 
 use brigade_controller::{Histogram, StageRole};
 
-use crate::draws::{Rng, StageDraws};
-use crate::scenario::{StageKind, StageSpec};
+use brigade_scenario::draws::{Rng, StageDraws};
+use brigade_scenario::{StageKind, StageSpec};
 
 /// A record in the model: which it is, when it was admitted and what it weighs.
 #[derive(Clone, Copy, Debug)]

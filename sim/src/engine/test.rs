@@ -4,8 +4,8 @@
 
 use brigade_controller::{Action, Controller, Decision, Snapshot, Static};
 
-use crate::scenario::*;
 use crate::{RunEnd, RunResult, Simulation};
+use brigade_scenario::*;
 
 fn fixed(value: f64) -> Dist {
     Dist::Fixed { value }

@@ -9,12 +9,13 @@
 //! from a full simulation of the scenario with the configuration in force from t = 0.
 //!
 //! ```no_run
-//! use brigade_sim::{oracle, scenario};
+//! use brigade_scenario as scenario;
+//! use brigade_sim::oracle;
 //!
 //! let scenario = scenario::load("scenarios/saturating-db.toml".as_ref())?;
 //! let oracle = oracle::search(&scenario);
 //! println!("{:?} at {:.0} records/s", oracle.config.workers, oracle.run.throughput());
-//! # Ok::<(), brigade_sim::scenario::ScenarioError>(())
+//! # Ok::<(), brigade_scenario::ScenarioError>(())
 //! ```
 
 use std::cmp::Ordering;
@@ -24,8 +25,8 @@ use brigade_controller::{Action, Static};
 use rayon::prelude::*;
 
 use crate::report::OracleReport;
-use crate::scenario::{Dist, Scenario, StageKind};
 use crate::{RunEnd, RunResult, Simulation, TickSample};
+use brigade_scenario::{Dist, Scenario, StageKind};
 
 /// Throughputs within this fraction of the best one seen are a tie, which goes to
 /// fewer worker-seconds.

@@ -2,8 +2,8 @@
 //! worked out by hand, and the rule that ranks candidates.
 
 use super::*;
-use crate::scenario::parse_str;
 use crate::TickSample;
+use brigade_scenario::parse_str;
 
 fn scenario(text: &str) -> Scenario {
     parse_str(text, "test.toml").expect("the test scenario parses")
@@ -233,7 +233,7 @@ fn a_long_steady_run_is_screened_short_and_verified_in_full() {
     let screen = screening_copy(&sc, 278.0, 1000.0).expect("60 s is worth screening");
     assert_eq!(screen.duration_s, 5.0);
     // A phase (or a finite input, or giants) means a short run tells nothing.
-    sc.phases.push(crate::scenario::Phase {
+    sc.phases.push(brigade_scenario::Phase {
         at_s: 30.0,
         service_scale: None,
         source_rate: Some(100.0),
@@ -322,7 +322,7 @@ fn the_ranking_ties_within_the_tolerance_and_puts_failures_last() {
 
 fn shared(name: &str) -> Scenario {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
-    crate::scenario::load(&path.join(name)).unwrap_or_else(|err| panic!("{err}"))
+    brigade_scenario::load(&path.join(name)).unwrap_or_else(|err| panic!("{err}"))
 }
 
 #[test]

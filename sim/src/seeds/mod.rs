@@ -10,7 +10,8 @@
 //! gives each policy's spread.
 //!
 //! ```no_run
-//! use brigade_sim::{scenario, seeds};
+//! use brigade_scenario as scenario;
+//! use brigade_sim::seeds;
 //!
 //! let scenario = scenario::load("scenarios/s3-idle-timeout.toml".as_ref())?;
 //! let sweep = seeds::run(&scenario, &["adaptive".to_owned()], &[1, 2, 3, 4, 5])?;
@@ -29,7 +30,7 @@ use serde::Serialize;
 
 use crate::experiment;
 use crate::report::ScenarioReport;
-use crate::scenario::Scenario;
+use brigade_scenario::Scenario;
 
 /// One scenario's experiment over several seeds.
 #[derive(Clone, Debug, PartialEq, Serialize)]

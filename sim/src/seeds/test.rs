@@ -1,5 +1,5 @@
 use super::*;
-use crate::scenario::parse_str;
+use brigade_scenario::parse_str;
 
 /// One io stage with a long-tailed service time, so that each seed draws other
 /// calls, and contention that peaks at a few calls; short, so that a sweep of a few

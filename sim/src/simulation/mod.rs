@@ -4,12 +4,13 @@
 //!
 //! ```no_run
 //! use brigade_controller::Static;
-//! use brigade_sim::{scenario, Simulation};
+//! use brigade_scenario as scenario;
+//! use brigade_sim::Simulation;
 //!
 //! let scenario = scenario::load("scenarios/cpu-bound.toml".as_ref())?;
 //! let run = Simulation::new(&scenario, Box::new(Static::new().workers(2)), "static:2").run();
 //! println!("{} records at {:.0}/s", run.completed, run.throughput());
-//! # Ok::<(), brigade_sim::scenario::ScenarioError>(())
+//! # Ok::<(), brigade_scenario::ScenarioError>(())
 //! ```
 
 use brigade_controller::{
@@ -18,7 +19,7 @@ use brigade_controller::{
 use serde::Serialize;
 
 use crate::engine::{End, Engine};
-use crate::scenario::Scenario;
+use brigade_scenario::Scenario;
 
 /// One tick of a run as the plots and reports need it.
 #[derive(Clone, Debug, PartialEq, Serialize)]

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use brigade_controller::{Action, Controller, Decision, Outcome, Override, Snapshot};
 
 use super::{Simulation, TickOutput};
-use crate::scenario::{self, Scenario};
+use brigade_scenario::{self as scenario, Scenario};
 
 const KIB: u64 = 1024;
 

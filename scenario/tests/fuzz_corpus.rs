@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use brigade_sim::scenario::parse_str;
+use brigade_scenario::parse_str;
 
 #[test]
 fn every_input_of_the_fuzz_corpus_parses_or_is_refused() {

@@ -15,12 +15,12 @@ use std::path::Path;
 
 use toml_edit::{Document, Item, Table, TableLike, Value};
 
-use super::error::ScenarioError;
-use super::model::{
+use crate::error::ScenarioError;
+use crate::model::{
     Dist, Giant, Machine, OnTimeout, Phase, RuntimeSettings, Scenario, SourceSpec, StageKind,
     StageSpec,
 };
-use super::units::{parse_duration, parse_size};
+use crate::units::{parse_duration, parse_size};
 
 type Result<T, E = ScenarioError> = std::result::Result<T, E>;
 

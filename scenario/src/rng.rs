@@ -4,7 +4,7 @@
 //! version of brigade: reports are byte-identical for the same scenario, seed and
 //! policy.
 
-use crate::scenario::Dist;
+use crate::Dist;
 
 /// The z-score of the 99th percentile of the standard normal distribution.
 const Z_P99: f64 = 2.326_347_874_040_841;

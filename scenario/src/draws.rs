@@ -5,8 +5,8 @@
 //! luck.
 //!
 //! ```
-//! use brigade_sim::draws::{Sizes, StageDraws};
-//! use brigade_sim::scenario::parse_str;
+//! use brigade_scenario::draws::{Sizes, StageDraws};
+//! use brigade_scenario::parse_str;
 //!
 //! let scenario = parse_str(
 //!     r#"
@@ -31,11 +31,11 @@
 //! let fails = draws.chance(write.error_rate);
 //! assert!(work > 0.0);
 //! # let _ = fails;
-//! # Ok::<(), brigade_sim::scenario::ScenarioError>(())
+//! # Ok::<(), brigade_scenario::ScenarioError>(())
 //! ```
 
-pub use crate::engine::rng::Rng;
-use crate::scenario::SourceSpec;
+pub use crate::rng::Rng;
+use crate::SourceSpec;
 
 /// The draw key of a record's fan-out (a call's attempts use 1..=5).
 const FAN_OUT_DRAW: u32 = 7;
