@@ -362,3 +362,10 @@ fn the_check_starts_the_program_and_reports_an_early_failure() {
         problems[0]
     );
 }
+
+#[test]
+fn a_worker_can_move_to_its_thread() {
+    fn movable<T: Send + 'static>() {}
+    movable::<ExecWorker>();
+    movable::<ExecFailure>();
+}

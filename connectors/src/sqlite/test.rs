@@ -272,3 +272,10 @@ fn the_check_changes_nothing_and_finds_what_open_would() {
         problems[0]
     );
 }
+
+#[test]
+fn a_writer_can_move_to_its_thread() {
+    fn movable<T: Send + 'static>() {}
+    movable::<SqliteWriter>();
+    movable::<SqliteError>();
+}
