@@ -139,6 +139,11 @@ fn a_locked_database_fails_the_batch_as_transient_until_released() {
     let other = Connection::open(dir.path().join("out.db")).unwrap();
     other.execute_batch("BEGIN IMMEDIATE").unwrap();
 
+    assert_eq!(
+        writer.write(&[]).unwrap(),
+        vec![],
+        "an empty batch takes no lock"
+    );
     let batch = records(&[json!({"id": 1, "name": "a"})]);
     let error = writer.write(&batch).unwrap_err();
     assert!(error.is_transient(), "{error}");

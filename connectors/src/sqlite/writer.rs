@@ -70,10 +70,14 @@ impl SqliteWriter {
         })
     }
 
-    /// Writes `batch` in one transaction. Returns the rows rejected for their own data,
-    /// as (index in `batch`, why), the rest being committed. Err means nothing of the
-    /// batch was written; [`SqliteError::is_transient`] says whether to retry it.
+    /// Writes `batch` in one transaction (none for an empty batch). Returns the rows
+    /// rejected for their own data, as (index in `batch`, why), the rest being
+    /// committed. Err means nothing of the batch was written;
+    /// [`SqliteError::is_transient`] says whether to retry it.
     pub fn write(&mut self, batch: &[Record]) -> Result<Vec<(usize, String)>, SqliteError> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
         let write_error = |source| SqliteError::Write {
             path: self.path.clone(),
             source,
