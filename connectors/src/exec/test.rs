@@ -45,9 +45,13 @@ for line in sys.stdin:
         sys.stderr.write("stuck\n")
         sys.stderr.flush()
         time.sleep(60)
+    elif do == "last":
+        print(json.dumps({"out": "bye"}), flush=True)
+        sys.exit(0)
     elif do == "stray":
-        print(json.dumps({"out": 1}), flush=True)
-        answer = {"out": 2}
+        # Both lines in one write, so they arrive together.
+        print(json.dumps({"out": 1}) + "\n" + json.dumps({"out": 2}), flush=True)
+        continue
     else:
         answer = {"out": {"value": value, "seen": seen}}
     print(json.dumps(answer, ensure_ascii=False), flush=True)
@@ -230,6 +234,18 @@ fn a_process_that_hangs_past_the_timeout_is_killed_and_restarted() {
     assert!(message.contains("no answer within 2s"), "{message}");
     assert!(message.contains("stderr tail: stuck"), "{message}");
     assert!(failed.restarted);
+    assert_eq!(seen(&mut worker), 1);
+}
+
+#[test]
+fn a_process_that_exits_between_records_is_replaced_without_blaming_the_next() {
+    let (_dir, mut worker) = stage(|_| {});
+    assert_eq!(
+        values(worker.call(record(json!({"do": "last"}))).unwrap()),
+        vec![json!("bye")]
+    );
+    // Let it exit, as it would while the worker is busy elsewhere.
+    std::thread::sleep(Duration::from_millis(200));
     assert_eq!(seen(&mut worker), 1);
 }
 

@@ -57,7 +57,7 @@ impl ExecWorker {
         let mut line = record.value.to_string().into_bytes();
         line.push(b'\n');
         process.send(line);
-        let error = match process.receive(timeout) {
+        let (error, restarted) = match process.receive(timeout) {
             Some(Line::Text(text)) => match answer::parse(&text) {
                 Ok(Answer::Outputs(values)) => {
                     let origin = &record.origin;
@@ -69,14 +69,14 @@ impl ExecWorker {
                         })
                         .collect());
                 }
-                Ok(Answer::Error(why)) => ExecError::Answered(why),
-                Ok(Answer::Retry(why)) => ExecError::Retry(why),
-                Err(reason) => ExecError::BadAnswer {
-                    reason,
-                    excerpt: answer::excerpt(&text),
-                },
+                Ok(Answer::Error(why)) => (ExecError::Answered(why), false),
+                Ok(Answer::Retry(why)) => (ExecError::Retry(why), false),
+                Err(reason) => {
+                    let excerpt = answer::excerpt(&text);
+                    (ExecError::BadAnswer { reason, excerpt }, false)
+                }
             },
-            Some(Line::TooLong) => ExecError::AnswerTooLong { limit: max_answer },
+            Some(Line::TooLong) => (ExecError::AnswerTooLong { limit: max_answer }, false),
             Some(Line::End) => {
                 let how = match process.wait_exit(EXIT_GRACE) {
                     Some(status) => describe(status),
@@ -84,32 +84,24 @@ impl ExecWorker {
                 };
                 process.kill();
                 let stderr = process.stderr_tail(TAIL_WAIT);
-                let restarted = self.restart();
-                return Err(ExecFailure {
-                    record,
-                    error: ExecError::Exited { how, stderr },
-                    restarted,
-                });
+                (ExecError::Exited { how, stderr }, self.restart())
             }
             None => {
                 process.kill();
                 let stderr = process.stderr_tail(TAIL_WAIT);
-                let restarted = self.restart();
-                let error = ExecError::Timeout {
-                    after: timeout,
-                    stderr,
-                };
-                return Err(ExecFailure {
-                    record,
-                    error,
-                    restarted,
-                });
+                (
+                    ExecError::Timeout {
+                        after: timeout,
+                        stderr,
+                    },
+                    self.restart(),
+                )
             }
         };
         Err(ExecFailure {
             record,
             error,
-            restarted: false,
+            restarted,
         })
     }
 
