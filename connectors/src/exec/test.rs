@@ -152,6 +152,14 @@ fn unicode_goes_through_unchanged() {
 }
 
 #[test]
+fn a_record_larger_than_a_pipe_goes_through() {
+    let (_dir, mut worker) = stage(|_| {});
+    let big = "é".repeat(1 << 20);
+    let outputs = values(worker.call(record(json!({"big": big}))).unwrap());
+    assert_eq!(outputs[0]["value"]["big"].as_str(), Some(big.as_str()));
+}
+
+#[test]
 fn errors_and_non_answers_fail_only_their_record_and_the_process_goes_on() {
     let (_dir, mut worker) = stage(|_| {});
     let failed = failure(&mut worker, json!({"do": "error"}));

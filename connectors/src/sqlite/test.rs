@@ -1,8 +1,9 @@
 //! The SQLite sink against real database files.
 
 use std::path::Path;
+use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 use serde_json::{json, Value};
@@ -283,4 +284,53 @@ fn a_writer_can_move_to_its_thread() {
     fn movable<T: Send + 'static>() {}
     movable::<SqliteWriter>();
     movable::<SqliteError>();
+}
+
+/// Where the crash test's child writes, and the file it creates once it has committed.
+const CRASH_DIR: &str = "BRIGADE_SQLITE_CRASH_DIR";
+const COMMITTED: &str = "committed";
+
+/// The child of `a_committed_batch_survives_a_kill_9`, in its own process: writes a
+/// batch, says so, and waits to be killed.
+#[test]
+#[ignore = "run by a_committed_batch_survives_a_kill_9 in a process of its own"]
+fn write_a_batch_then_wait_to_be_killed() {
+    let dir = std::env::var_os(CRASH_DIR).expect("run by a_committed_batch_survives_a_kill_9");
+    let dir = Path::new(&dir);
+    let mut writer = SqliteWriter::open(&config(&["id"]), dir).unwrap();
+    let batch: Vec<Value> = (0..100).map(|id| json!({"id": id, "name": "x"})).collect();
+    assert_eq!(writer.write(&records(&batch)).unwrap(), vec![]);
+    std::fs::write(dir.join(COMMITTED), "").unwrap();
+    std::thread::sleep(Duration::from_secs(60));
+}
+
+#[test]
+fn a_committed_batch_survives_a_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "sqlite::test::write_a_batch_then_wait_to_be_killed",
+        ])
+        .args(["--ignored", "--test-threads=1"])
+        .env(CRASH_DIR, dir.path())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !dir.path().join(COMMITTED).exists() {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the child ended before it committed"
+        );
+        assert!(Instant::now() < deadline, "the child never committed");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.kill().unwrap(); // SIGKILL: no destructor, no checkpoint, no close.
+    child.wait().unwrap();
+    assert!(
+        dir.path().join("out.db-wal").exists(),
+        "the batch is still only in the WAL"
+    );
+    assert_eq!(rows(&dir.path().join("out.db")).len(), 100);
 }
