@@ -295,6 +295,32 @@ fn a_shell_program_resolved_against_the_pipeline_directory() {
 }
 
 #[test]
+fn a_program_that_cannot_be_restarted_fails_records_as_transient_until_it_can() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("once.sh");
+    let body = "#!/bin/sh\nwhile read -r n; do [ \"$n\" = 0 ] && exit 1; echo \"{\\\"out\\\": $n}\"; done\n";
+    fs::write(&script, body).unwrap();
+    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+    let mut worker = ExecWorker::start(&config(&["./once.sh"]), dir.path()).unwrap();
+
+    fs::rename(&script, dir.path().join("away.sh")).unwrap();
+    let failed = failure(&mut worker, json!(0));
+    assert!(matches!(failed.error, ExecError::Exited { .. }), "{failed}");
+    assert!(!failed.restarted, "there was nothing to restart");
+
+    let failed = failure(&mut worker, json!(1));
+    assert!(matches!(failed.error, ExecError::Spawn { .. }), "{failed}");
+    assert!(failed.is_transient(), "the record is not at fault");
+    assert_eq!(failed.record.value, json!(1));
+
+    fs::rename(dir.path().join("away.sh"), &script).unwrap();
+    assert_eq!(
+        values(worker.call(record(json!(2))).unwrap()),
+        vec![json!(2)]
+    );
+}
+
+#[test]
 fn the_environment_and_working_directory_are_the_configured_ones() {
     let dir = tempfile::tempdir().unwrap();
     fs::create_dir(dir.path().join("work")).unwrap();
