@@ -32,7 +32,7 @@ impl Launch {
             .command
             .split_first()
             .ok_or(ExecError::EmptyCommand)?;
-        let dir = base.join(config.dir.as_deref().unwrap_or(Path::new("")));
+        let dir = base.join(config.dir.as_deref().unwrap_or(Path::new(".")));
         if !dir.is_dir() {
             return Err(ExecError::NoDirectory { path: dir });
         }

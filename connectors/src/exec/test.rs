@@ -419,3 +419,17 @@ fn a_worker_can_move_to_its_thread() {
     movable::<ExecWorker>();
     movable::<ExecFailure>();
 }
+
+#[test]
+fn a_pipeline_file_named_without_a_directory_runs_in_the_current_one() {
+    // `Path::new("pipeline.toml").parent()` is the empty path.
+    let mut worker = ExecWorker::start(
+        &config(&["sh", "-c", "read -r _; echo '{\"out\": 1}'"]),
+        Path::new(""),
+    )
+    .unwrap();
+    assert_eq!(
+        values(worker.call(record(json!(null))).unwrap()),
+        vec![json!(1)]
+    );
+}
