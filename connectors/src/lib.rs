@@ -14,7 +14,9 @@
 //!
 //! [`pipeline`] reads a pipeline file into a validated description and builds a
 //! runtime [`Pipeline`](brigade_runtime::Pipeline) from it. Every record is a
-//! [`Record`]: a JSON value and its [`Origin`].
+//! [`Record`]: a JSON value and its [`Origin`]. The file and stdin sources yield
+//! [`raw::Raw`] lines and rows, parsed into records by [`raw::decode`] in a parallel
+//! stage.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -24,10 +26,12 @@ pub mod exec;
 pub mod file;
 pub mod out;
 pub mod pipeline;
+pub mod raw;
 mod record;
 pub mod sqlite;
 pub mod stdin;
 pub mod units;
+mod writable;
 
 pub use record::{weigh_value, Origin, Record};
 
