@@ -137,7 +137,7 @@ impl<R: Read> CsvRows<R> {
 
 /// Drops the `\r` of a CRLF line end from the row's last field.
 fn trim_carriage_return(fields: &mut csv::ByteRecord) {
-    let Some(last) = fields.iter().last() else {
+    let Some(last) = fields.iter().next_back() else {
         return;
     };
     if let Some(trimmed) = last.strip_suffix(b"\r") {
