@@ -202,7 +202,10 @@ impl FileSource {
                         .map(|input| CsvRows::new(input, None, 0, 0, self.max_line))
                         .map_err(|error| broken(1, error))?;
                     first.next_piece();
-                    first.header().cloned()
+                    let header = first.header().cloned().ok_or_else(|| {
+                        broken(1, io::Error::other("the CSV header cannot be read again"))
+                    })?;
+                    Some(header)
                 };
                 Reader::Csv(CsvRows::new(input, header, offset, line, self.max_line))
             }

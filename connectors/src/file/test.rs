@@ -211,6 +211,28 @@ fn the_checkpoint_never_moves_past_the_acknowledgement() {
     assert_eq!(source.stats().acked.load(Relaxed), 3);
     drop(source);
     assert_eq!(checkpoints.load("a.jsonl").unwrap(), saved);
+    let mut source = FileSource::open(&cfg, base, Some(checkpoints)).unwrap();
+    let rest = read_all(&mut source, Format::Jsonl);
+    assert_eq!((rest.len(), rest[0].as_str()), (47, "a.jsonl:4={\"n\":4}"));
+}
+
+#[test]
+fn a_file_shorter_than_its_acknowledged_offset_is_read_from_its_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path();
+    // The same first KiB, so the same fingerprint: only the length tells them apart.
+    let head = "h".repeat(PREFIX + 10);
+    fs::write(base.join("a.txt"), format!("{head}\nline 2\nline 3\n")).unwrap();
+    let cfg = config("a.txt", Format::Lines);
+    let mut source = FileSource::open(&cfg, base, Some(store(base))).unwrap();
+    assert_eq!(read_all(&mut source, Format::Lines).len(), 3);
+    source.ack(3);
+    drop(source);
+    fs::write(base.join("a.txt"), format!("{head}\nnew\n")).unwrap();
+    let mut source = FileSource::open(&cfg, base, Some(store(base))).unwrap();
+    let lines = read_all(&mut source, Format::Lines);
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[1], "a.txt:2=\"new\"");
 }
 
 #[test]
