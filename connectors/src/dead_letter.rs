@@ -257,14 +257,29 @@ mod tests {
         };
         assert_eq!(config.check(dir.path()), []);
         let file = DeadLetterFile::open(&config, dir.path()).unwrap();
-        let inputs = vec![raw(1, b"{\"ok\":1}"), raw(2, b"{bad"), raw(3, b"\xff\"")];
+        let row = Raw {
+            data: RawData::CsvRow {
+                header: Arc::from(vec!["a".to_owned(), "b".to_owned()]),
+                fields: csv::ByteRecord::from(vec!["x"]),
+            },
+            origin: Origin::Line {
+                source: Arc::from("in.csv"),
+                line: 9,
+            },
+        };
+        let inputs = vec![
+            raw(1, b"{\"ok\":1}"),
+            raw(2, b"{bad"),
+            raw(3, b"\xff\""),
+            row,
+        ];
         assert_eq!(run(inputs, file), Vec::<String>::new());
         let text = std::fs::read_to_string(dir.path().join("dead.jsonl")).unwrap();
         let letters: Vec<Value> = text
             .lines()
             .map(|l| serde_json::from_str(l).unwrap())
             .collect();
-        assert_eq!(letters.len(), 2, "{text}");
+        assert_eq!(letters.len(), 3, "{text}");
         assert_eq!(letters[0]["stage"], "decode");
         assert_eq!(letters[0]["origin"], "in.jsonl:2");
         assert_eq!(letters[0]["record"], "{bad");
@@ -278,6 +293,12 @@ mod tests {
         assert_eq!(letters[1]["origin"], "in.jsonl:3");
         assert_eq!(letters[1]["record"], "\u{fffd}\"");
         assert_eq!(letters[1]["record_base64"], "/yI=");
+        assert_eq!(letters[2]["origin"], "in.csv:9");
+        assert_eq!(letters[2]["record"], json!(["x"]));
+        assert_eq!(
+            letters[2]["error"],
+            "the CSV row has 1 fields, the header has 2"
+        );
     }
 
     #[test]

@@ -245,7 +245,9 @@ fn finished_files_are_skipped_on_a_rerun_and_appended_lines_are_read() {
     let mut source = FileSource::open(&cfg, base, Some(store(base))).unwrap();
     assert_eq!(read_all(&mut source, Format::Jsonl).len(), 5);
     source.ack(5);
-    assert_eq!(source.progress().files_done, 2);
+    let progress = source.progress();
+    assert_eq!(progress.files_done, 2);
+    assert_eq!(Some(progress.bytes_done), progress.bytes_total);
     drop(source);
     let mut source = FileSource::open(&cfg, base, Some(store(base))).unwrap();
     assert_eq!(read_all(&mut source, Format::Jsonl), Vec::<String>::new());
