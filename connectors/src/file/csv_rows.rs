@@ -1,12 +1,17 @@
 //! Splitting a CSV stream into rows, with its header, for the file source. Rows are
 //! kept as bytes (the decode stage checks UTF-8 and width), so any input splits.
 //!
-//! Limit: the CSV reader holds a whole row before its length can be checked, so a row
-//! longer than `max_line` (an unclosed quote, say) is read into memory before it is
-//! refused.
+//! The CSV reader holds a whole row before its length can be checked, so the stream is
+//! bounded too: a row that runs past `max_line` plus twice the read buffer (an
+//! unclosed quote, say) breaks the file there, rather than reading the file into
+//! memory. A row merely longer than `max_line` is refused and reading goes on.
 
-use std::io::Read;
+use std::io::{self, Read};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
+
+/// The CSV reader's buffer.
+const BUFFER: usize = 256 * 1024;
 
 /// One CSV row, or why there is none.
 #[derive(Debug)]
@@ -36,7 +41,9 @@ pub(crate) enum CsvPiece {
 
 /// The rows of a CSV stream after its header.
 pub(crate) struct CsvRows<R> {
-    reader: csv::Reader<R>,
+    reader: csv::Reader<Bounded<R>>,
+    /// Bytes handed to the reader since the current row began.
+    row_bytes: Arc<AtomicU64>,
     header: Option<Arc<[String]>>,
     base_offset: u64,
     base_line: u64,
@@ -54,6 +61,12 @@ impl<R: Read> CsvRows<R> {
         line: u64,
         max_line: usize,
     ) -> Self {
+        let row_bytes = Arc::new(AtomicU64::new(0));
+        let input = Bounded {
+            inner: input,
+            read: Arc::clone(&row_bytes),
+            limit: (max_line as u64).saturating_add(2 * BUFFER as u64),
+        };
         let reader = csv::ReaderBuilder::new()
             .has_headers(false)
             .flexible(true)
@@ -61,10 +74,11 @@ impl<R: Read> CsvRows<R> {
             // terminator the reader counts the `\n` into the next row, and its line
             // numbers lag.
             .terminator(csv::Terminator::Any(b'\n'))
-            .buffer_capacity(256 * 1024)
+            .buffer_capacity(BUFFER)
             .from_reader(input);
         Self {
             reader,
+            row_bytes,
             header,
             base_offset: offset,
             base_line: line,
@@ -116,6 +130,7 @@ impl<R: Read> CsvRows<R> {
     fn read(&mut self) -> Result<Option<(csv::ByteRecord, u64)>, CsvPiece> {
         let mut fields = csv::ByteRecord::new();
         let line = self.base_line + self.reader.position().line();
+        self.row_bytes.store(0, Relaxed);
         match self.reader.read_byte_record(&mut fields) {
             Ok(true) => {
                 trim_carriage_return(&mut fields);
@@ -132,6 +147,25 @@ impl<R: Read> CsvRows<R> {
     fn broke(&mut self, line: u64, error: String) -> CsvPiece {
         self.broken = true;
         CsvPiece::Broken { line, error }
+    }
+}
+
+/// A stream that fails once more than `limit` bytes are read since `read` was reset.
+struct Bounded<R> {
+    inner: R,
+    read: Arc<AtomicU64>,
+    limit: u64,
+}
+
+impl<R: Read> Read for Bounded<R> {
+    fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+        let count = self.inner.read(buffer)?;
+        if self.read.fetch_add(count as u64, Relaxed) + count as u64 > self.limit {
+            return Err(io::Error::other(
+                "a CSV row runs past max_line (is a quote left open?); the rest of the file is not read",
+            ));
+        }
+        Ok(count)
     }
 }
 
@@ -190,6 +224,22 @@ mod tests {
     fn a_row_longer_than_the_limit_is_refused() {
         let long = format!("a\n{}\nb\n", "x".repeat(30));
         assert_eq!(rows(long.as_bytes()), ["2:too long", "3:b"]);
+    }
+
+    #[test]
+    fn an_unclosed_quote_breaks_the_file_without_reading_it_all() {
+        let mut input = b"h\nok\n\"open".to_vec();
+        input.resize(3 * BUFFER + 100, b'x');
+        let mut rows = CsvRows::new(&input[..], None, 0, 0, 20);
+        assert!(matches!(rows.next_piece(), CsvPiece::Row { line: 2, .. }));
+        match rows.next_piece() {
+            CsvPiece::Broken { line, error } => {
+                assert_eq!(line, 3);
+                assert!(error.contains("quote left open"), "{error}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(rows.next_piece(), CsvPiece::End));
     }
 
     #[test]
