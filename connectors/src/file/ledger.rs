@@ -158,6 +158,21 @@ impl Ledger {
                 self.dirty = true;
             }
         }
+        self.settle_ends();
+        self.stats.acked.store(self.first, Relaxed);
+        if self.last_save.elapsed() >= self.interval {
+            self.save();
+        }
+    }
+
+    /// The source is done: files ended with every record acknowledged (or with none
+    /// returned) are marked done, and the checkpoint is written.
+    pub(crate) fn close(&mut self) {
+        self.settle_ends();
+        self.save();
+    }
+
+    fn settle_ends(&mut self) {
         while let Some(&(at, slot, offset, line)) = self.ends.front() {
             if at > self.first {
                 break;
@@ -167,15 +182,11 @@ impl Ledger {
             (known.offset, known.line, known.done) = (offset, line, true);
             self.dirty = true;
         }
-        self.stats.acked.store(self.first, Relaxed);
-        if self.last_save.elapsed() >= self.interval {
-            self.save();
-        }
     }
 
     /// Writes the checkpoint if anything changed since the last write; a failure is
     /// kept in the stats and retried next time.
-    pub(crate) fn save(&mut self) {
+    fn save(&mut self) {
         let Some(store) = &self.store else {
             return;
         };

@@ -346,7 +346,7 @@ impl Source for FileSource {
 
 impl Drop for FileSource {
     fn drop(&mut self) {
-        self.ledger.save();
+        self.ledger.close();
     }
 }
 

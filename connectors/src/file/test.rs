@@ -303,6 +303,20 @@ fn a_renamed_file_is_not_reread_and_a_new_file_at_its_path_is_read_from_its_star
 }
 
 #[test]
+fn a_file_without_records_is_remembered_as_done() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path();
+    fs::write(base.join("empty.csv.gz"), gzip(b"only,a,header\n")).unwrap();
+    let cfg = config("*.csv.gz", Format::Csv);
+    let mut source = FileSource::open(&cfg, base, Some(store(base))).unwrap();
+    assert_eq!(read_all(&mut source, Format::Csv), Vec::<String>::new());
+    drop(source);
+    let mut source = FileSource::open(&cfg, base, Some(store(base))).unwrap();
+    assert!(source.next().is_none());
+    assert_eq!(source.stats().files_skipped.load(Relaxed), 1);
+}
+
+#[test]
 fn a_copy_of_a_file_in_the_same_run_is_read_once() {
     let dir = tempfile::tempdir().unwrap();
     let base = dir.path();
