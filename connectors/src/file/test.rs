@@ -317,6 +317,28 @@ fn a_file_without_records_is_remembered_as_done() {
 }
 
 #[test]
+fn a_checkpoint_that_cannot_be_written_is_reported_and_retried() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path();
+    fs::write(base.join("a.txt"), "1\n2\n").unwrap();
+    let mut cfg = config("a.txt", Format::Lines);
+    cfg.checkpoint_interval = Some(Span(Duration::ZERO));
+    let checkpoints = store(base);
+    let mut source = FileSource::open(&cfg, base, Some(checkpoints.clone())).unwrap();
+    let stats = source.stats();
+    source.next().unwrap();
+    source.next().unwrap();
+    fs::remove_dir(base.join("checkpoints")).unwrap();
+    source.ack(1);
+    let error = stats.checkpoint_error.lock().unwrap().clone().unwrap();
+    assert!(error.contains("checkpoints"), "{error}");
+    fs::create_dir(base.join("checkpoints")).unwrap();
+    source.ack(2);
+    assert_eq!(*stats.checkpoint_error.lock().unwrap(), None);
+    assert_eq!(checkpoints.load("a.txt").unwrap().files[0].line, 2);
+}
+
+#[test]
 fn a_copy_of_a_file_in_the_same_run_is_read_once() {
     let dir = tempfile::tempdir().unwrap();
     let base = dir.path();
