@@ -3,7 +3,7 @@
 //! Each connector is a module with its configuration (as a pipeline file writes it),
 //! its check of the environment, and the runtime pieces it builds:
 //!
-//! - [`file`]: files by glob (lines, JSON lines, CSV; gzip by `.gz`), with
+//! - [`file`](mod@file): files by glob (lines, JSON lines, CSV; gzip by `.gz`), with
 //!   checkpoints of acknowledged positions, per file, by fingerprint;
 //! - [`stdin`]: standard input, lines or JSON lines;
 //! - [`exec`]: a stage of long-lived external processes, one per worker, speaking
@@ -14,7 +14,9 @@
 //!
 //! [`pipeline`] reads a pipeline file into a validated description and builds a
 //! runtime [`Pipeline`](brigade_runtime::Pipeline) from it. Every record is a
-//! [`Record`]: a JSON value and its [`Origin`].
+//! [`Record`]: a JSON value and its [`Origin`]. The file and stdin sources yield
+//! [`raw::Raw`] lines and rows, parsed into records by [`raw::decode`] in a parallel
+//! stage.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -24,10 +26,12 @@ pub mod exec;
 pub mod file;
 pub mod out;
 pub mod pipeline;
+pub mod raw;
 mod record;
 pub mod sqlite;
 pub mod stdin;
 pub mod units;
+mod writable;
 
 pub use record::{weigh_value, Origin, Record};
 

@@ -1,9 +1,18 @@
 //! The JSON-lines sinks: a file (written, flushed and fsynced per batch before the
 //! batch is acknowledged) and standard output.
+//!
+//! Several workers may each open their own [`FileSink`] on the same path: the file is
+//! opened with `O_APPEND` and each batch is one `write` of one buffer, which a local
+//! file system does not interleave with another's (network file systems may).
 
-use std::path::PathBuf;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+
+use crate::writable::appendable;
+use crate::{Problem, Record};
 
 /// `[sink] type = "file"`.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -13,7 +22,145 @@ pub struct FileSinkConfig {
     pub path: PathBuf,
 }
 
+impl FileSinkConfig {
+    /// What `brigade validate` reports: the file (relative to `base`) must be
+    /// appendable, or creatable in an existing, writable directory. Leaves nothing
+    /// behind.
+    pub fn check(&self, base: &Path) -> Vec<Problem> {
+        appendable(&base.join(&self.path))
+            .err()
+            .map(|message| Problem {
+                part: "sink".to_owned(),
+                message,
+            })
+            .into_iter()
+            .collect()
+    }
+}
+
 /// `[sink] type = "stdout"`.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct StdoutSinkConfig {}
+
+/// Appends records to a file as JSON lines, durably per batch.
+pub struct FileSink {
+    file: File,
+    path: PathBuf,
+    buffer: Vec<u8>,
+}
+
+impl FileSink {
+    /// Opens (creating if missing) `config.path`, relative to `base`, for appending.
+    pub fn open(config: &FileSinkConfig, base: &Path) -> io::Result<FileSink> {
+        let path = base.join(&config.path);
+        let file = OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(&path)
+            .map_err(|error| with_path(&path, error))?;
+        Ok(FileSink {
+            file,
+            path,
+            buffer: Vec::new(),
+        })
+    }
+
+    /// Writes each record's value as one JSON line, in one write, then flushes and
+    /// fsyncs: when it returns `Ok`, the batch is on disk. Errors name the file.
+    pub fn write(&mut self, batch: &[Record]) -> io::Result<()> {
+        serialise(batch, &mut self.buffer);
+        self.file
+            .write_all(&self.buffer)
+            .and_then(|()| self.file.flush())
+            .and_then(|()| self.file.sync_data())
+            .map_err(|error| with_path(&self.path, error))
+    }
+}
+
+/// Writes records to standard output as JSON lines, one locked write per batch.
+#[derive(Default)]
+pub struct StdoutSink {
+    buffer: Vec<u8>,
+}
+
+impl StdoutSink {
+    /// A sink to this process's standard output.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Writes each record's value as one JSON line and flushes.
+    pub fn write(&mut self, batch: &[Record]) -> io::Result<()> {
+        serialise(batch, &mut self.buffer);
+        let mut stdout = io::stdout().lock();
+        stdout.write_all(&self.buffer)?;
+        stdout.flush()
+    }
+}
+
+fn serialise(batch: &[Record], buffer: &mut Vec<u8>) {
+    buffer.clear();
+    for record in batch {
+        // Writing a `Value` into a Vec cannot fail: its keys are strings.
+        if serde_json::to_writer(&mut *buffer, &record.value).is_ok() {
+            buffer.push(b'\n');
+        }
+    }
+}
+
+fn with_path(path: &Path, error: io::Error) -> io::Error {
+    io::Error::new(error.kind(), format!("{}: {error}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::Origin;
+
+    fn record(value: serde_json::Value) -> Record {
+        Record {
+            value,
+            origin: Origin::Line {
+                source: Arc::from("in"),
+                line: 1,
+            },
+        }
+    }
+
+    #[test]
+    fn batches_append_as_json_lines_across_handles() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = FileSinkConfig {
+            path: "out.jsonl".into(),
+        };
+        assert_eq!(config.check(dir.path()), []);
+        let mut first = FileSink::open(&config, dir.path()).unwrap();
+        let mut second = FileSink::open(&config, dir.path()).unwrap();
+        first
+            .write(&[record(json!({"a": 1})), record(json!("x\ny"))])
+            .unwrap();
+        second.write(&[record(json!([1, 2]))]).unwrap();
+        first.write(&[]).unwrap();
+        let text = std::fs::read_to_string(dir.path().join("out.jsonl")).unwrap();
+        assert_eq!(text, "{\"a\":1}\n\"x\\ny\"\n[1,2]\n");
+    }
+
+    #[test]
+    fn an_unopenable_file_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = FileSinkConfig {
+            path: "missing/out.jsonl".into(),
+        };
+        let error = FileSink::open(&config, dir.path())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(error.contains("missing/out.jsonl"), "{error}");
+        assert_eq!(config.check(dir.path())[0].part, "sink");
+    }
+}
