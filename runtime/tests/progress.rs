@@ -49,7 +49,7 @@ fn a_source_with_known_totals_shows_its_progress_and_ends_at_the_total() {
     })
     .tick(Duration::from_millis(10))
     .sink("slow", |_: Vec<u8>| {
-        std::thread::sleep(Duration::from_millis(1))
+        std::thread::sleep(Duration::from_millis(1));
     })
     .queue_capacity(4)
     .start()
