@@ -76,10 +76,10 @@ pub trait Source: Send + 'static {
     }
 
     /// How far a finite source has read (files and bytes done, of the totals when
-    /// known), or `None` if it cannot say. It must be cheap: the source thread calls it
-    /// before the first read, after a read at most every 100 ms, and once
-    /// more when the source is exhausted, never once per record. The last value shows
-    /// in every [`Snapshot`](brigade_controller::Snapshot) as
+    /// known), or `None` if it cannot say. It must be cheap: the source thread calls
+    /// it before the first read, after a read at most every 100 ms, and once more when
+    /// the source is exhausted (or admission stops), never once per record. The last
+    /// value shows in every [`Snapshot`](brigade_controller::Snapshot) as
     /// `global.source.progress`. A panic here is a panic of the source: admission
     /// stops and the run drains.
     fn progress(&self) -> Option<Progress> {
