@@ -73,12 +73,13 @@ pub(crate) fn line(progress: &Progress, bytes_per_s: Option<f64>, ended: bool) -
     format!("progress: {}", parts.join(", "))
 }
 
-/// `3/10 files, 1.2 GiB of 4.0 GiB (30%)`, or as much of it as is known: also the
-/// report's words for the source's final progress.
+/// `3/10 files, 1.2 GiB of 4.0 GiB (30%)`, or as much of it as is known (`1.2 GiB`
+/// from a stream): also the report's words for the source's final progress.
 pub(crate) fn files_and_bytes(progress: &Progress) -> String {
+    // A source without files (a stream) says none done of no total: nothing to say.
     let files = match progress.files_total {
-        Some(total) => format!("{}/{total} files", progress.files_done),
-        None => format!("{} files", progress.files_done),
+        Some(total) => Some(format!("{}/{total} files", progress.files_done)),
+        None => (progress.files_done > 0).then(|| format!("{} files", progress.files_done)),
     };
     let bytes = match (progress.bytes_total, progress.fraction()) {
         (Some(total), Some(fraction)) => format!(
@@ -89,7 +90,10 @@ pub(crate) fn files_and_bytes(progress: &Progress) -> String {
         ),
         _ => format_bytes(progress.bytes_done),
     };
-    format!("{files}, {bytes}")
+    match files {
+        Some(files) => format!("{files}, {bytes}"),
+        None => bytes,
+    }
 }
 
 /// A time left: `42s`, `2m03s`, `1h02m`.
@@ -182,6 +186,14 @@ mod tests {
         assert_eq!(
             line(&stalled, Some(0.0), false),
             "progress: 3 files, 1.5 GiB of 4.0 GiB (38%), 0 B/s, stalled"
+        );
+        let stream = Progress {
+            files_done: 0,
+            ..progress
+        };
+        assert_eq!(
+            line(&stream, Some(2048.0), false),
+            "progress: 1.5 GiB, 2.0 KiB/s"
         );
         assert_eq!(duration(42.4), "42s");
         assert_eq!(duration(123.0), "2m03s");

@@ -74,11 +74,15 @@ fn figures_line(
 ) -> Line<'static> {
     let item =
         |name: &str, value: String| vec![Span::styled(format!("{name} "), dim()), Span::raw(value)];
+    // A source without files (a stream) says none done of no total: nothing to show.
     let files = match progress.files_total {
-        Some(total) => format!("{}/{}", count(progress.files_done), count(total)),
-        None => count(progress.files_done),
+        Some(total) => Some(format!("{}/{}", count(progress.files_done), count(total))),
+        None => (progress.files_done > 0).then(|| count(progress.files_done)),
     };
-    let mut segments = vec![item("files", files)];
+    let mut segments: Vec<_> = files
+        .map(|files| item("files", files))
+        .into_iter()
+        .collect();
     if let Some(total) = progress.bytes_total {
         segments.push(item(
             "bytes",
@@ -152,6 +156,14 @@ mod tests {
         assert_eq!(line.to_string(), "files 3 │ rate 977 KiB/s");
         let before_a_rate = figures_line(&progress(Some(10), None), None, false, 100);
         assert_eq!(before_a_rate.to_string(), "files 3/10");
+        let stream = Progress {
+            files_done: 0,
+            ..progress(None, None)
+        };
+        assert_eq!(
+            figures_line(&stream, Some(2048.0), false, 100).to_string(),
+            "rate 2.0 KiB/s"
+        );
     }
 
     #[test]
