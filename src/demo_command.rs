@@ -134,7 +134,7 @@ fn print_report(config: &DemoConfig, finished: &Finished) -> Result<()> {
     let text = match config.report {
         ReportFormat::Json => {
             let mut object: serde_json::Value =
-                serde_json::from_str(&report_json(&finished.report))
+                serde_json::from_str(&report_json(&finished.report, None))
                     .context("the report is JSON")?;
             object["scenario"] = config.scenario.name.clone().into();
             object["policy"] = config.policy.clone().into();
@@ -146,7 +146,7 @@ fn print_report(config: &DemoConfig, finished: &Finished) -> Result<()> {
             config.scenario.name,
             config.policy,
             finished.source_timeouts,
-            report_text(&finished.report)
+            report_text(&finished.report, None)
         ),
     };
     std::io::stdout()

@@ -97,6 +97,7 @@ impl ModeArgs {
                 deadline: None,
                 drain_timeout: self.drain_timeout,
                 handle_signals: true,
+                ..brigade_daemon::Config::default()
             },
         })
     }

@@ -109,6 +109,7 @@ pub(crate) struct StageSums {
     pub errors: u64,
     pub retries: u64,
     pub dead_lettered: u64,
+    pub open_failures: u64,
     pub busy_s: f64,
     pub wait_in_s: f64,
     pub wait_out_s: f64,
@@ -128,6 +129,7 @@ impl Default for StageSums {
             errors: 0,
             retries: 0,
             dead_lettered: 0,
+            open_failures: 0,
             busy_s: 0.0,
             wait_in_s: 0.0,
             wait_out_s: 0.0,
@@ -206,6 +208,7 @@ impl Board {
             sums.errors += stage.errors;
             sums.retries += stage.retries;
             sums.dead_lettered += stage.dead_lettered;
+            sums.open_failures += stage.open_failures;
             sums.busy_s += stage.busy_s;
             sums.wait_in_s += stage.wait_in_s;
             sums.wait_out_s += stage.wait_out_s;

@@ -9,7 +9,7 @@ use std::time::Duration;
 /// The daemon's settings: where to serve metrics and controls, where to log ticks,
 /// and when to stop by itself. [`Daemon::new`](crate::Daemon::new) checks them (binds
 /// the address, opens the file) before anything runs.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Config {
     /// Where to serve `GET /metrics` and `POST /control/*` (`--metrics-addr`); port 0
     /// takes any free port (see [`Daemon::metrics_addr`](crate::Daemon::metrics_addr)).
@@ -34,6 +34,25 @@ pub struct Config {
     /// embedding the daemon keeps its own and drains with a
     /// [`Stopper`](crate::Stopper); the `brigade` binary turns them on.
     pub handle_signals: bool,
+    /// How often to log a finite source's progress on stderr (`progress: 3/10 files,
+    /// 1.2 GiB of 4.0 GiB (30%), 85.0 MiB/s, 42s left`), in the run's time; a last
+    /// line says when it is read to its end. Nothing for a source that cannot say how
+    /// far it got. `None`: never. Default: every 5 s.
+    pub progress_every: Option<Duration>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            metrics_addr: None,
+            control: Control::default(),
+            metrics_log: None,
+            deadline: None,
+            drain_timeout: None,
+            handle_signals: false,
+            progress_every: Some(Duration::from_secs(5)),
+        }
+    }
 }
 
 /// Who may use the control endpoints (`POST /control/*`); `GET /metrics` is open to

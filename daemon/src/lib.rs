@@ -2,7 +2,8 @@
 //!
 //! While a [`Running`] pipeline goes on, the daemon serves its metrics and control
 //! endpoints over HTTP ([`Config::metrics_addr`]), writes every tick as one JSON line
-//! ([`Config::metrics_log`]), logs every decision with its reason through `tracing`,
+//! ([`Config::metrics_log`]), logs every decision with its reason (and a finite source's
+//! progress, and workers that could not open their resource) through `tracing`,
 //! and drains at [`Config::deadline`], when a [`Stopper`] asks, or (if
 //! [`Config::handle_signals`] is set) on SIGINT or SIGTERM. [`Daemon::run`] returns the final [`Report`]; [`report_json`] and
 //! [`report_text`] render it for the caller to print.
@@ -30,7 +31,7 @@
 //!     .start()?;
 //! let outcome = daemon.run(running);
 //! eprintln!("brigade: {}", outcome.ended);
-//! print!("{}", report_text(&outcome.report));
+//! print!("{}", report_text(&outcome.report, outcome.progress.as_ref()));
 //! # Ok(())
 //! # }
 //! ```
@@ -53,6 +54,7 @@
 //! `_queue_capacity`, `_batch_size`, `_out_records_per_second`; counters
 //! `brigade_stage_in_records_total`, `_out_records_total`, `_in_bytes_total`,
 //! `_out_bytes_total`, `_errors_total`, `_retries_total`, `_dead_lettered_total`,
+//! `_open_failures_total` (workers that could not open their resource),
 //! `_busy_seconds_total`, `_wait_in_seconds_total`, `_wait_out_seconds_total`,
 //! `_worker_seconds_total`; histograms `brigade_stage_service_time_seconds`,
 //! `_input_wait_seconds`, `_record_size_bytes`.
@@ -67,7 +69,11 @@
 //! (admission to completion); the source: `brigade_source_read_records_total`,
 //! `_read_bytes_total`, `brigade_source_records_per_second`,
 //! `brigade_source_idle_gap_seconds`, `brigade_source_idle_timeout_seconds` (absent:
-//! none), `brigade_source_guard_reads_total`, `brigade_source_exhausted`; the serial
+//! none), `brigade_source_guard_reads_total`, `brigade_source_exhausted`, and for a
+//! source that says how far it has read: `brigade_source_files_done`,
+//! `brigade_source_done_bytes` (as stored), and when known the totals
+//! `brigade_source_files_expected`, `brigade_source_expected_bytes` (gauges: a
+//! `_total` suffix is for counters); the serial
 //! lane: `brigade_serial_threshold_bytes` (absent: lane off),
 //! `brigade_serial_records_total`, `brigade_serial_bytes_total`,
 //! `brigade_serial_busy_seconds_total`, `brigade_serial_current_bytes`,
@@ -126,6 +132,11 @@
 //! Each decision at info, target `brigade::decision`: fields `tick`, `by`, `stage`
 //! (`pipeline` for global knobs), `action` (`workers → 4`), `outcome`, and the reason
 //! as the message. Overrides taken over HTTP at info, target `brigade::operator`.
+//! Workers of a stage that could not open their resource at warn, once per window,
+//! target `brigade::open`: fields `tick`, `stage`, `failures`, and the last error in
+//! the message. A finite source's progress at info, target `brigade::progress`, every
+//! [`Config::progress_every`] of the run (`progress: 3/10 files, 1.2 GiB of 4.0 GiB
+//! (30%), 85.0 MiB/s, 42s left`) and once when it is read to its end.
 //! [`init_tracing`] installs a subscriber writing to stderr.
 //!
 //! # Signals
@@ -146,6 +157,7 @@ mod config;
 mod http;
 mod journal;
 mod metrics;
+mod progress;
 mod report;
 mod server;
 mod signals;
@@ -158,6 +170,7 @@ use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use brigade_controller::Progress;
 use brigade_runtime::{Monitor, Report, Running, Tick};
 use crossbeam_channel::{Receiver, Sender};
 use parking_lot::Mutex;
@@ -168,6 +181,7 @@ pub use report::{report_json, report_text};
 
 use board::Board;
 use journal::Journal;
+use progress::ProgressLog;
 use server::Server;
 use signals::SignalWatch;
 
@@ -217,7 +231,7 @@ impl fmt::Display for Ended {
     }
 }
 
-/// What a run came to: the final report and how it ended.
+/// What a run came to: the final report, how it ended, and how far the source read.
 #[derive(Debug)]
 pub struct Outcome {
     /// The pipeline's final report; after the drain,
@@ -225,6 +239,9 @@ pub struct Outcome {
     pub report: Report,
     /// Why it ended.
     pub ended: Ended,
+    /// How far a finite source read, as it last said (`None`: it cannot say); for
+    /// [`report_text`] and [`report_json`].
+    pub progress: Option<Progress>,
 }
 
 /// Asks a running daemon to drain, as a first signal would. Cloneable; sending after
@@ -304,7 +321,8 @@ impl Daemon {
             http: None,
             signals: None,
         };
-        daemon.watcher = Some(watch::spawn(shared.clone(), journal, start_rx)?);
+        let progress = ProgressLog::new(config.progress_every);
+        daemon.watcher = Some(watch::spawn(shared.clone(), journal, progress, start_rx)?);
         if config.handle_signals {
             daemon.signals = Some(signals::watch(shared.clone(), stop_tx)?);
         }
@@ -359,8 +377,16 @@ impl Daemon {
         for failure in &report.failures {
             tracing::error!("{failure}");
         }
+        // The last window closed after the source thread ended: its final word.
+        let progress = monitor
+            .latest()
+            .and_then(|snapshot| snapshot.global.source.progress);
         self.close();
-        Outcome { report, ended }
+        Outcome {
+            report,
+            ended,
+            progress,
+        }
     }
 
     fn wait_for_end(&self, running: &Running) -> Ended {

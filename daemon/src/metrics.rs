@@ -199,7 +199,7 @@ type GlobalFamily = (
 );
 
 #[rustfmt::skip]
-const GLOBAL: [GlobalFamily; 31] = [
+const GLOBAL: [GlobalFamily; 35] = [
     (Gauge,   "tick",                          Plain,   |_, s| Some(int(s.tick)),                               "Number of the latest metrics window"),
     (Gauge,   "uptime",                        Seconds, |_, s| Some(float(s.at_s)),                             "Time since the pipeline started, at the end of the latest window"),
     (Gauge,   "window",                        Seconds, |_, s| Some(float(s.window_s)),                         "Length of the latest metrics window"),
@@ -223,6 +223,10 @@ const GLOBAL: [GlobalFamily; 31] = [
     (Gauge,   "source_idle_timeout",           Seconds, |_, s| s.global.source.idle_timeout_s.map(float),       "The source's idle timeout (absent: none)"),
     (Counter, "source_guard_reads",            Plain,   |b, _| Some(int(b.source.guard_reads)),                 "Records read by the source guard past back pressure"),
     (Gauge,   "source_exhausted",              Plain,   |_, s| Some(flag(s.global.source.exhausted)),           "1 once the source has no more records or admission stopped"),
+    (Gauge,   "source_files_done",             Plain,   |_, s| s.global.source.progress.map(|p| int(p.files_done)),                "Files (or other units) a finite source has read to their end (absent: it cannot say)"),
+    (Gauge,   "source_files_expected",         Plain,   |_, s| s.global.source.progress.and_then(|p| p.files_total).map(int),  "Files (or other units) a finite source has in all (absent: not known)"),
+    (Gauge,   "source_done",                   Bytes,   |_, s| s.global.source.progress.map(|p| int(p.bytes_done)),                "Bytes a finite source has read, as stored (absent: it cannot say)"),
+    (Gauge,   "source_expected",               Bytes,   |_, s| s.global.source.progress.and_then(|p| p.bytes_total).map(int),  "Bytes a finite source has in all, as stored (absent: not known)"),
     (Gauge,   "serial_threshold",              Bytes,   |_, s| s.global.serial.threshold_bytes.map(int),        "Records at least this heavy go through the serial lane (absent: lane off)"),
     (Counter, "serial_records",                Plain,   |b, _| Some(int(b.serial.records)),                     "Records the serial lane finished"),
     (Counter, "serial",                        Bytes,   |b, _| Some(int(b.serial.bytes)),                       "Bytes the serial lane finished"),
@@ -245,7 +249,7 @@ struct Row<'a> {
 type StageFamily = (MetricType, &'static str, In, fn(&Row) -> Num, &'static str);
 
 #[rustfmt::skip]
-const STAGE: [StageFamily; 26] = [
+const STAGE: [StageFamily; 27] = [
     (Gauge,   "stage_workers_live",           Plain,   |r| int(r.stats.workers.live),                "Worker threads running"),
     (Gauge,   "stage_workers_target",         Plain,   |r| int(r.stats.workers.target),              "Worker threads the pool is converging to"),
     (Gauge,   "stage_workers_min",            Plain,   |r| int(r.stats.workers.min),                 "Fewest workers the pool may have"),
@@ -268,6 +272,7 @@ const STAGE: [StageFamily; 26] = [
     (Counter, "stage_errors",                 Plain,   |r| int(r.sums.errors),                       "Failed calls, panics included"),
     (Counter, "stage_retries",                Plain,   |r| int(r.sums.retries),                      "Calls repeated after a transient error"),
     (Counter, "stage_dead_lettered",          Plain,   |r| int(r.sums.dead_lettered),                "Records the stage sent to the dead-letter output"),
+    (Counter, "stage_open_failures",          Plain,   |r| int(r.sums.open_failures),                "Workers that could not open their resource (a connection, a process)"),
     (Counter, "stage_busy",                   Seconds, |r| float(r.sums.busy_s),                     "Worker time spent inside the stage's function"),
     (Counter, "stage_wait_in",                Seconds, |r| float(r.sums.wait_in_s),                  "Worker time spent waiting for input"),
     (Counter, "stage_wait_out",               Seconds, |r| float(r.sums.wait_out_s),                 "Worker time spent blocked on output, budget or limits"),
@@ -354,7 +359,8 @@ fn write_value(family: &mut MetricEncoder, kind: MetricType, value: Num) -> fmt:
 #[cfg(test)]
 mod tests {
     use brigade_controller::{
-        GlobalStats, Histogram, HistogramData, Knobs, Snapshot, StageKnobs, StageStats, WorkerStats,
+        GlobalStats, Histogram, HistogramData, Knobs, Progress, Snapshot, StageKnobs, StageStats,
+        WorkerStats,
     };
     use brigade_runtime::Tick;
 
@@ -512,6 +518,62 @@ mod tests {
             );
         }
         assert!(!text.contains("brigade_serial_threshold"), "{text}");
+        assert!(!text.contains("brigade_source_files"), "{text}");
         assert!(text.ends_with("# EOF\n"));
+    }
+
+    /// Tick `tick` of a source reading 4 files of 1 KiB, with `failures` workers of the
+    /// stage failing to open; the totals known only if `totals`.
+    fn reading(tick: u64, failures: u64, totals: bool) -> Snapshot {
+        let mut snapshot = snapshot(tick);
+        snapshot.global.source.progress = Some(Progress {
+            files_done: tick,
+            files_total: totals.then_some(4),
+            bytes_done: tick * 1024,
+            bytes_total: totals.then_some(4096),
+        });
+        snapshot.stages[0].open_failures = failures;
+        snapshot
+    }
+
+    #[test]
+    fn a_finite_source_shows_how_far_it_has_read() {
+        let text = exposition(&[reading(1, 0, true), reading(3, 0, true)]);
+        for line in [
+            "# TYPE brigade_source_files_done gauge",
+            "brigade_source_files_done 3",
+            "brigade_source_files_expected 4",
+            "# UNIT brigade_source_done_bytes bytes",
+            "brigade_source_done_bytes 3072",
+            "brigade_source_expected_bytes 4096",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "no line {line:?} in\n{text}"
+            );
+        }
+        let unknown = exposition(&[reading(2, 0, false)]);
+        assert!(unknown
+            .lines()
+            .any(|l| l == "brigade_source_done_bytes 2048"));
+        assert!(!unknown.contains("expected"), "{unknown}");
+    }
+
+    #[test]
+    fn open_failures_add_up_per_stage() {
+        let text = exposition(&[
+            reading(1, 2, true),
+            reading(2, 0, true),
+            reading(3, 1, true),
+        ]);
+        for line in [
+            "# TYPE brigade_stage_open_failures counter",
+            r#"brigade_stage_open_failures_total{stage="par\"se"} 3"#,
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "no line {line:?} in\n{text}"
+            );
+        }
     }
 }

@@ -2,10 +2,12 @@
 
 use std::fmt::Write as _;
 
+use brigade_controller::units::format_bytes;
+use brigade_controller::Progress;
 use brigade_runtime::{DeadLetterCause, Report, RunFailure, StageReport};
 use serde::Serialize;
 
-use brigade_controller::units::format_bytes;
+use crate::progress::files_and_bytes;
 
 /// Dead letters listed by [`report_text`]; the rest are counted.
 const DEAD_LETTERS_SHOWN: usize = 5;
@@ -25,6 +27,8 @@ struct ReportJson<'a> {
     elapsed_s: f64,
     stages: &'a [StageReport],
     failures: &'a [RunFailure],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    source_progress: Option<&'a Progress>,
 }
 
 /// The final report as one JSON object on one line (`--report json`).
@@ -37,9 +41,12 @@ struct ReportJson<'a> {
 /// `most_workers`); and `failures`: what went wrong, each an object whose `kind` is
 /// `source_panicked` (`message`, `position`), `dead_letter_handler_panicked`
 /// (`message`, `stage`) or `drain_deadline` (`after_s`, `records`, and `stages`: per
-/// stage `name`, `queued`, `bytes`), empty for a clean run. Dead letters themselves
-/// are not included.
-pub fn report_json(report: &Report) -> String {
+/// stage `name`, `queued`, `bytes`), empty for a clean run; and, when the source said
+/// how far it read (`progress`, as [`Outcome::progress`](crate::Outcome::progress)
+/// gives it), `source_progress`: `files_done`, `files_total`, `bytes_done`,
+/// `bytes_total` (the totals `null` when not known). Dead letters themselves are not
+/// included.
+pub fn report_json(report: &Report, progress: Option<&Progress>) -> String {
     let json = ReportJson {
         admitted: report.admitted,
         completed: report.completed,
@@ -53,15 +60,17 @@ pub fn report_json(report: &Report) -> String {
         elapsed_s: report.elapsed_s,
         stages: &report.stages,
         failures: &report.failures,
+        source_progress: progress,
     };
     // serde_json fails only on maps with non-string keys and on failing Serialize
     // impls; there are neither here.
     serde_json::to_string(&json).expect("a report always serializes")
 }
 
-/// The final report for people: the run's figures, a table of stages, and the first
-/// dead letters kept in the report. Ends with a newline.
-pub fn report_text(report: &Report) -> String {
+/// The final report for people: the run's figures (with how far the source read, when
+/// `progress` says), a table of stages, and the first dead letters kept in the report.
+/// Ends with a newline.
+pub fn report_text(report: &Report, progress: Option<&Progress>) -> String {
     let mut out = String::new();
     let mut line = |label: &str, value: String| {
         let _ = writeln!(out, "  {label:<16}{value}");
@@ -71,6 +80,9 @@ pub fn report_text(report: &Report) -> String {
     line("completed", report.completed.to_string());
     line("dead-lettered", report.dead_lettered.to_string());
     line("acknowledged", report.acknowledged.to_string());
+    if let Some(progress) = progress {
+        line("source read", files_and_bytes(progress));
+    }
     line("throughput", format!("{:.1} records/s", report.throughput));
     line("peak in flight", format_bytes(report.peak_inflight_bytes));
     line("peak RSS", format_bytes(report.peak_rss_bytes));
@@ -173,7 +185,7 @@ mod tests {
 
     #[test]
     fn json_has_the_listed_keys_at_top_level() {
-        let value: serde_json::Value = serde_json::from_str(&report_json(&report())).unwrap();
+        let value: serde_json::Value = serde_json::from_str(&report_json(&report(), None)).unwrap();
         let object = value.as_object().unwrap();
         for key in [
             "admitted",
@@ -192,12 +204,12 @@ mod tests {
         assert_eq!(value["decisions"], 7);
         assert_eq!(value["stages"][0]["name"], "parse");
         assert_eq!(value["stages"][0]["most_workers"], 3);
-        assert!(!report_json(&report()).contains('\n'));
+        assert!(!report_json(&report(), None).contains('\n'));
     }
 
     #[test]
     fn text_reads_as_a_table() {
-        let text = report_text(&report());
+        let text = report_text(&report(), None);
         assert_eq!(
             text,
             "brigade: final report\n  \
@@ -215,5 +227,30 @@ mod tests {
              stage          in         out   errors  retries    dead    busy s   worker s  workers\n  \
              parse        1000         990       10        2      10       1.2        4.5        3\n"
         );
+    }
+
+    #[test]
+    fn the_source_s_final_progress_when_it_said() {
+        let progress = Progress {
+            files_done: 10,
+            files_total: Some(10),
+            bytes_done: 4 << 30,
+            bytes_total: Some(4 << 30),
+        };
+        let text = report_text(&report(), Some(&progress));
+        assert!(
+            text.contains(
+                "  acknowledged    1000\n  source read     10/10 files, 4.0 GiB of 4.0 GiB (100%)\n"
+            ),
+            "{text}"
+        );
+        let value: serde_json::Value =
+            serde_json::from_str(&report_json(&report(), Some(&progress))).unwrap();
+        assert_eq!(value["source_progress"]["files_done"], 10);
+        assert_eq!(value["source_progress"]["bytes_total"], 4u64 << 30);
+        let without: serde_json::Value =
+            serde_json::from_str(&report_json(&report(), None)).unwrap();
+        assert!(without.get("source_progress").is_none(), "{without}");
+        assert!(!report_text(&report(), None).contains("source read"));
     }
 }

@@ -1,15 +1,17 @@
 //! The watcher thread: takes every tick from the monitor's feed onto the board, into
-//! the log file, and logs each decision with its reason.
+//! the log file, and logs each decision with its reason, a stage's workers that could
+//! not open their resource, and a finite source's progress every few seconds.
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use brigade_controller::{Action, DecisionRecord, Outcome, Snapshot};
+use brigade_controller::{Action, DecisionRecord, Outcome, Snapshot, StageStats};
 use brigade_runtime::Tick;
 use crossbeam_channel::Receiver;
 
 use crate::config::Error;
 use crate::journal::Journal;
+use crate::progress::ProgressLog;
 use crate::Shared;
 use brigade_controller::units::format_bytes;
 
@@ -18,6 +20,7 @@ use brigade_controller::units::format_bytes;
 pub(crate) fn spawn(
     shared: Arc<Shared>,
     mut journal: Option<Journal>,
+    mut progress: ProgressLog,
     start: Receiver<Receiver<Tick>>,
 ) -> Result<JoinHandle<()>, Error> {
     std::thread::Builder::new()
@@ -33,6 +36,10 @@ pub(crate) fn spawn(
                 }
                 for record in &tick.decisions {
                     log_decision(&tick.snapshot, record);
+                }
+                log_open_failures(&tick.snapshot);
+                if let Some(line) = progress.take(&tick.snapshot) {
+                    tracing::info!(target: "brigade::progress", "{line}");
                 }
                 if let Some(journal) = &mut journal {
                     journal.write(&tick);
@@ -65,6 +72,36 @@ fn log_decision(snapshot: &Snapshot, record: &DecisionRecord) {
         "{}",
         record.decision.reason
     );
+}
+
+/// Logs at warn, once per window, each stage some of whose workers could not open
+/// their resource: how many, and the last error.
+fn log_open_failures(snapshot: &Snapshot) {
+    for stage in snapshot.stages.iter().filter(|s| s.open_failures > 0) {
+        tracing::warn!(
+            target: "brigade::open",
+            tick = snapshot.tick,
+            stage = %stage.name,
+            failures = stage.open_failures,
+            "{}",
+            open_failure(stage)
+        );
+    }
+}
+
+/// `2 workers of `geocode` could not open: connection refused`.
+fn open_failure(stage: &StageStats) -> String {
+    let workers = if stage.open_failures == 1 {
+        "worker"
+    } else {
+        "workers"
+    };
+    format!(
+        "{} {workers} of `{}` could not open: {}",
+        stage.open_failures,
+        stage.name,
+        stage.open_error.as_deref().unwrap_or("no reason given")
+    )
 }
 
 /// What an action sets, in words: `workers → 4`, `memory budget → 64.0 MiB`.
@@ -148,5 +185,28 @@ mod tests {
             "rate limit → 1 per 60 s"
         );
         assert_eq!(outcome(&Outcome::Clamped { value: 8 }), "clamped to 8");
+    }
+
+    #[test]
+    fn an_open_failure_names_the_stage_and_the_error() {
+        let stage = StageStats {
+            name: "geocode".into(),
+            open_failures: 2,
+            open_error: Some("connect to geo.internal:443: connection refused".into()),
+            ..StageStats::default()
+        };
+        assert_eq!(
+            open_failure(&stage),
+            "2 workers of `geocode` could not open: connect to geo.internal:443: connection refused"
+        );
+        let one = StageStats {
+            open_failures: 1,
+            open_error: None,
+            ..stage
+        };
+        assert_eq!(
+            open_failure(&one),
+            "1 worker of `geocode` could not open: no reason given"
+        );
     }
 }

@@ -39,12 +39,13 @@ fn a_drain_timeout_abandons_a_hung_sink_and_reports_it() {
         "{:?}",
         report.failures
     );
-    let text = report_text(report);
+    let text = report_text(report, outcome.progress.as_ref());
     assert!(
         text.contains("failed: the drain did not finish within 0.3 s"),
         "{text}"
     );
-    let json: serde_json::Value = serde_json::from_str(&report_json(report)).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&report_json(report, outcome.progress.as_ref())).unwrap();
     assert_eq!(json["failures"][0]["kind"], "drain_deadline");
     assert_eq!(json["failures"][0]["stages"][0]["name"], "hangs");
     drop(release);

@@ -262,10 +262,11 @@ fn the_log_has_one_line_per_tick_and_a_finished_run_reports() {
     assert_eq!(last.global.totals.in_flight, 0);
     assert_eq!(last.global.totals.dead_lettered, 10);
 
-    let json: serde_json::Value = serde_json::from_str(&report_json(report)).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&report_json(report, outcome.progress.as_ref())).unwrap();
     assert_eq!(json["admitted"], 1000);
     assert_eq!(json["dead_lettered"], 10);
-    let human = report_text(report);
+    let human = report_text(report, outcome.progress.as_ref());
     assert!(human.contains("  admitted        1000\n"), "{human}");
     assert!(
         human.contains("record 7 at stage \"check\", permanent failure: ends in 07"),

@@ -269,7 +269,7 @@ impl Control {
                     idle_timeout_s: self.source.idle_timeout.map(|t| t.as_secs_f64()),
                     guard_reads: source_window.guard_reads,
                     exhausted,
-                    progress: None,
+                    progress: *self.source.progress.lock(),
                 },
                 totals: Totals {
                     admitted,

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::Duration;
 
+use brigade_controller::Progress;
 use crossbeam_channel::Sender;
 use parking_lot::Mutex;
 
@@ -73,7 +74,21 @@ pub trait Source: Send + 'static {
     fn idle_timeout(&self) -> Option<Duration> {
         None
     }
+
+    /// How far a finite source has read (files and bytes done, of the totals when
+    /// known), or `None` if it cannot say. It must be cheap: the source thread calls
+    /// it before the first read, after a read at most every 100 ms, and once more when
+    /// the source is exhausted (or admission stops), never once per record. The last
+    /// value shows in every [`Snapshot`](brigade_controller::Snapshot) as
+    /// `global.source.progress`. A panic here is a panic of the source: admission
+    /// stops and the run drains.
+    fn progress(&self) -> Option<Progress> {
+        None
+    }
 }
+
+/// The least time between two calls of [`Source::progress`] while the source is read.
+const PROGRESS_EVERY: Duration = Duration::from_millis(100);
 
 /// A [`Source`] over any iterator (no acknowledgements, no idle timeout).
 pub struct IterSource<I>(pub I);
@@ -108,6 +123,8 @@ pub(crate) struct SourceCell {
     pub idle_timeout: Option<Duration>,
     /// The acknowledgement point: every position below it has finished.
     pub acked: AtomicU64,
+    /// What the source last said of its progress.
+    pub progress: Mutex<Option<Progress>>,
 }
 
 impl SourceCell {
@@ -118,6 +135,7 @@ impl SourceCell {
             exhausted: AtomicBool::new(false),
             idle_timeout,
             acked: AtomicU64::new(0),
+            progress: Mutex::new(None),
         }
     }
 
@@ -153,6 +171,9 @@ impl<S: Source> SourceDriver<S> {
         let mut position = 0u64;
         let half_timeout = self.cell.idle_timeout.map(|t| t / 2);
         let mut last_read = Instant::now();
+        // Set when the source panicked: it is not asked for its progress again.
+        let mut failed = !self.publish_progress(position);
+        let mut progress_due = last_read + PROGRESS_EVERY;
         while !self.shared.stop.load(SeqCst) {
             self.pump_acks(&mut acks, Duration::ZERO);
             let mut guard = false;
@@ -173,6 +194,7 @@ impl<S: Source> SourceDriver<S> {
                 }
             }
             let Some(hint) = self.call(position, |source| source.next_weight()) else {
+                failed = true;
                 break;
             };
             let mut reserved = None;
@@ -192,11 +214,15 @@ impl<S: Source> SourceDriver<S> {
                     reserved = Some((weight, at));
                 }
             }
-            let Some(item) = self.call(position, |source| source.next()).flatten() else {
-                if let Some((weight, at)) = reserved {
-                    self.shared.budget.release(at, weight);
+            let item = match self.call(position, |source| source.next()) {
+                Some(Some(item)) => item,
+                outcome => {
+                    failed |= outcome.is_none();
+                    if let Some((weight, at)) = reserved {
+                        self.shared.budget.release(at, weight);
+                    }
+                    break;
                 }
-                break;
             };
             let mut read_at = Instant::now();
             let weight = (self.weigher)(&item);
@@ -212,6 +238,11 @@ impl<S: Source> SourceDriver<S> {
                 (read_at - self.shared.started_tick).as_nanos() as u64,
                 SeqCst,
             );
+            if read_at >= progress_due {
+                // The record is read: a panic here stops the loop after it is admitted.
+                failed |= !self.publish_progress(position + 1);
+                progress_due = read_at + PROGRESS_EVERY;
+            }
             let at = match reserved {
                 Some((hinted, at)) => {
                     self.shared.budget.reweigh(at, hinted, weight);
@@ -254,6 +285,9 @@ impl<S: Source> SourceDriver<S> {
                 }
             }
         }
+        if !failed {
+            self.publish_progress(position);
+        }
         self.cell.exhausted.store(true, SeqCst);
         self.first.close();
         self.serial = None;
@@ -276,6 +310,18 @@ impl<S: Source> SourceDriver<S> {
                 });
                 None
             }
+        }
+    }
+
+    /// Asks the source for its progress and publishes it for the control thread;
+    /// false if the source panicked (admission then stops).
+    fn publish_progress(&mut self, position: u64) -> bool {
+        match self.call(position, |source| source.progress()) {
+            Some(progress) => {
+                *self.cell.progress.lock() = progress;
+                true
+            }
+            None => false,
         }
     }
 

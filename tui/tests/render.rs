@@ -63,3 +63,37 @@ fn any_terminal_size_draws_without_panicking() {
         }
     }
 }
+
+#[test]
+fn reading_files_with_known_totals() {
+    // geocode selected: its workers failed to open on the tick before the last.
+    let mut app = common::app_reading_files(30, true);
+    app.update(Command::Down, &mut FakeFeed::default());
+    insta::assert_snapshot!(screen(&app, 120, 40));
+}
+
+#[test]
+fn reading_files_without_totals_on_a_small_terminal() {
+    let app = common::app_reading_files(30, false);
+    insta::assert_snapshot!(screen(&app, 80, 24));
+}
+
+#[test]
+fn the_source_read_to_its_end() {
+    let mut app = common::app_reading_files(99, true);
+    let mut last = common::reading_files(100, true);
+    last.global.source.exhausted = true;
+    app.ingest(last, Vec::new());
+    insta::assert_snapshot!(screen(&app, 100, 30));
+}
+
+#[test]
+fn any_terminal_size_draws_progress_and_open_failures_without_panicking() {
+    let mut app = common::app_reading_files(30, true);
+    app.update(Command::Down, &mut FakeFeed::default());
+    for width in (1..=200).step_by(7) {
+        for height in (1..=60).step_by(5) {
+            screen(&app, width, height);
+        }
+    }
+}

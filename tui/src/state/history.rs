@@ -15,6 +15,10 @@ pub(crate) struct StageHistory {
     pub(crate) target: Ring<f64>,
     /// Utilisation, 0..=1.
     pub(crate) busy: Ring<f64>,
+    /// Workers that could not open their resource, over every tick seen.
+    pub(crate) open_failures: u64,
+    /// The message of the last of those failures.
+    pub(crate) open_error: Option<String>,
 }
 
 impl StageHistory {
@@ -24,6 +28,8 @@ impl StageHistory {
             live: Ring::new(capacity),
             target: Ring::new(capacity),
             busy: Ring::new(capacity),
+            open_failures: 0,
+            open_error: None,
         }
     }
 }
@@ -72,6 +78,10 @@ impl History {
             history.live.push(stage.workers.live as f64);
             history.target.push(stage.workers.target as f64);
             history.busy.push(stage.utilisation());
+            history.open_failures += stage.open_failures;
+            if stage.open_error.is_some() {
+                history.open_error.clone_from(&stage.open_error);
+            }
         }
     }
 
@@ -116,7 +126,33 @@ mod tests {
         );
         assert_eq!(history.stages[0].rate.last(5), [10.0, 10.0]);
         history.record(&snapshot(3.0, 3));
+        assert_eq!(history.stages[0].open_failures, 0);
         assert_eq!(history.at_s.len(), 1);
         assert_eq!(history.stages.len(), 3);
+    }
+
+    fn failing(failures: u64, error: Option<&str>) -> Snapshot {
+        Snapshot {
+            stages: vec![StageStats {
+                open_failures: failures,
+                open_error: error.map(str::to_owned),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn open_failures_add_up_and_the_last_error_stays() {
+        let mut history = History::new(10);
+        history.record(&failing(2, Some("connection refused")));
+        history.record(&failing(0, None));
+        history.record(&failing(1, Some("too many connections")));
+        history.record(&failing(0, None));
+        assert_eq!(history.stages[0].open_failures, 3);
+        assert_eq!(
+            history.stages[0].open_error.as_deref(),
+            Some("too many connections")
+        );
     }
 }

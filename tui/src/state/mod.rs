@@ -2,6 +2,7 @@
 //! asked for. Nothing here draws or talks to the feed.
 
 mod history;
+mod progress;
 mod ring;
 
 use std::collections::BTreeMap;
@@ -9,6 +10,7 @@ use std::collections::BTreeMap;
 use brigade_controller::{DecisionRecord, Snapshot};
 
 pub(crate) use history::History;
+pub(crate) use progress::ReadRate;
 pub(crate) use ring::Ring;
 
 /// Slowest replay speed the keys reach (×).
@@ -26,6 +28,8 @@ pub(crate) struct Board {
     pub(crate) history: History,
     /// Decisions, oldest first.
     pub(crate) log: Ring<DecisionRecord>,
+    /// How fast a finite source reads.
+    pub(crate) read_rate: ReadRate,
 }
 
 impl Board {
@@ -34,15 +38,24 @@ impl Board {
             latest: None,
             history: History::new(history),
             log: Ring::new(log),
+            read_rate: ReadRate::default(),
         }
     }
 
     fn record(&mut self, snapshot: Snapshot, decisions: Vec<DecisionRecord>) {
         self.history.record(&snapshot);
+        self.read_rate.record(&snapshot);
         for decision in decisions {
             self.log.push(decision);
         }
         self.latest = Some(snapshot);
+    }
+
+    /// True when the newest snapshot says how far a finite source has read.
+    pub(crate) fn has_progress(&self) -> bool {
+        self.latest
+            .as_ref()
+            .is_some_and(|s| s.global.source.progress.is_some())
     }
 
     /// Number of stages in the newest snapshot.

@@ -1,5 +1,6 @@
-//! The selected stage up close: its counts, history charts of throughput, workers and
-//! busy time, and histograms of service time, input wait and record size.
+//! The selected stage up close: its counts, workers that could not open their resource
+//! (how many, the last error), history charts of throughput, workers and busy time, and
+//! histograms of service time, input wait and record size.
 
 use brigade_controller::{Snapshot, StageRole, StageStats};
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -10,7 +11,7 @@ use ratatui::widgets::{Axis, Block, Chart, Dataset, GraphType, Paragraph};
 use ratatui::Frame;
 
 use super::distribution::{self, Unit};
-use super::format::{axis, bytes, count, elapsed, micros, rate};
+use super::format::{axis, bytes, count, elapsed, micros, rate, truncate};
 use super::{dim, fit};
 use crate::state::{Board, History, State};
 
@@ -49,11 +50,32 @@ pub(crate) fn render(frame: &mut Frame, area: Rect, state: &State, board: &Board
     ]));
     let inner = block.inner(area);
     frame.render_widget(block, area);
-    let [info, body] = Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(inner);
+    let open = board
+        .history
+        .stages
+        .get(index)
+        .filter(|history| history.open_failures > 0);
+    let [info, failures, body] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Length(u16::from(open.is_some())),
+        Constraint::Min(0),
+    ])
+    .areas(inner);
     frame.render_widget(
         Paragraph::new(facts(snapshot, index, stage, info.width)),
         info,
     );
+    if let Some(open) = open {
+        frame.render_widget(
+            Paragraph::new(open_failures(
+                open.open_failures,
+                open.open_error.as_deref(),
+                stage.open_failures > 0,
+                failures.width,
+            )),
+            failures,
+        );
+    }
 
     let histograms = if body.width >= CHARTS_MIN_WIDTH {
         let [charts, histograms] =
@@ -161,6 +183,22 @@ fn facts(snapshot: &Snapshot, index: usize, stage: &StageStats, width: u16) -> L
         }
     }
     fit(items, width)
+}
+
+/// How many of the stage's workers could not open their resource since the dashboard
+/// started, and the last error, cut to `width`; red while it still happens.
+fn open_failures(failures: u64, error: Option<&str>, now: bool, width: u16) -> Line<'static> {
+    let style = if now {
+        Style::new().fg(Color::Red).add_modifier(Modifier::BOLD)
+    } else {
+        Style::new().fg(Color::Yellow)
+    };
+    let workers = if failures == 1 { "worker" } else { "workers" };
+    let text = match error {
+        Some(error) => format!("✗ {failures} {workers} could not open: {error}"),
+        None => format!("✗ {failures} {workers} could not open"),
+    };
+    Line::styled(truncate(&text, usize::from(width)), style)
 }
 
 /// Throughput, workers and (if wide enough) busy time over the kept ticks.

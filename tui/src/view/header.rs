@@ -1,6 +1,6 @@
 //! The header: the pipeline as a whole. Throughput, bytes in flight against the budget,
 //! RSS, CPU against the cores, the controller's state, the source's idle gap against
-//! its timeout, and the time since the start.
+//! its timeout, the time since the start and, for a finite source, how far it has read.
 
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
@@ -9,10 +9,11 @@ use ratatui::widgets::{Block, Paragraph};
 use ratatui::Frame;
 
 use super::format::{bytes, bytes_of, count, elapsed, rate, seconds, speed};
-use super::{dim, fit, meter, spark, WIDE};
+use super::{dim, fit, meter, progress, spark, WIDE};
 use crate::state::{Board, State};
 
-/// Draws the header into `area` (4 rows: a border, two lines, a border).
+/// Draws the header into `area` (4 rows: a border, two lines, a border; 5 with a
+/// third line for a source's progress).
 pub(crate) fn render(frame: &mut Frame, area: Rect, state: &State, board: &Board) {
     let block = Block::bordered()
         .title(Line::from(vec![
@@ -26,7 +27,12 @@ pub(crate) fn render(frame: &mut Frame, area: Rect, state: &State, board: &Board
         .title(Line::from(tags(state)).right_aligned());
     let inner = block.inner(area);
     frame.render_widget(block, area);
-    let [first, second] = Layout::vertical([1, 1]).areas(inner);
+    let mut rows = inner.rows();
+    let (first, second, third) = (
+        rows.next().unwrap_or_default(),
+        rows.next().unwrap_or_default(),
+        rows.next(),
+    );
     let Some(snapshot) = board.latest.as_ref() else {
         frame.render_widget(
             Paragraph::new(Span::styled("waiting for the first tick…", dim())),
@@ -113,6 +119,15 @@ pub(crate) fn render(frame: &mut Frame, area: Rect, state: &State, board: &Board
     };
     for (line, area) in [budget, cpu, idle].into_iter().zip(meters.iter()) {
         frame.render_widget(Paragraph::new(line), *area);
+    }
+    if let (Some(progress), Some(third)) = (&source.progress, third) {
+        progress::render(
+            frame,
+            third,
+            progress,
+            board.read_rate.bytes_per_s(),
+            source.exhausted,
+        );
     }
 }
 

@@ -15,6 +15,7 @@ const LEGEND: &[(&str, &str)] = &[
     ("wait", "waiting for input: upstream is slower"),
     ("block", "blocked on output or budget: downstream is slower"),
     ("pin", "the operator holds the count (* when narrow)"),
+    ("✗n", "n workers could not open (red: this window)"),
 ];
 
 /// Draws the overlay in the middle of `area`.

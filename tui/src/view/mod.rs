@@ -10,6 +10,7 @@ pub(crate) mod format;
 mod header;
 mod help;
 mod log;
+mod progress;
 mod serial;
 mod stages;
 
@@ -30,7 +31,7 @@ pub(crate) const WIDE: u16 = 100;
 /// Draws the whole screen.
 pub(crate) fn render(state: &State, frame: &mut Frame) {
     let board = state.shown();
-    let areas = Areas::new(frame.area(), board.stages());
+    let areas = Areas::new(frame.area(), board.stages(), board.has_progress());
     header::render(frame, areas.header, state, board);
     stages::render(frame, areas.stages, state, board);
     if let Some(area) = areas.detail {
@@ -62,8 +63,10 @@ struct Areas {
 }
 
 impl Areas {
-    fn new(area: Rect, stages: usize) -> Self {
-        let header = 4.min(area.height);
+    /// The parts for a pipeline of `stages`; the header takes a line more for a
+    /// source's `progress`.
+    fn new(area: Rect, stages: usize, progress: bool) -> Self {
+        let header = (4 + u16::from(progress)).min(area.height);
         let footer = u16::from(area.height > header);
         let mut rest = area.height - header - footer;
         let serial = if rest >= 12 { 3 } else { 0 };
@@ -187,7 +190,7 @@ mod tests {
 
     #[test]
     fn a_tall_screen_has_every_part() {
-        let areas = Areas::new(Rect::new(0, 0, 120, 40), 3);
+        let areas = Areas::new(Rect::new(0, 0, 120, 40), 3, false);
         assert_eq!(areas.stages.height, 6);
         assert!(areas.detail.is_some_and(|d| d.height >= DETAIL_MIN));
         assert!(areas.serial.is_some());
@@ -197,11 +200,11 @@ mod tests {
 
     #[test]
     fn a_small_screen_drops_the_detail_then_the_serial_lane() {
-        let areas = Areas::new(Rect::new(0, 0, 80, 24), 3);
+        let areas = Areas::new(Rect::new(0, 0, 80, 24), 3, false);
         assert_eq!(areas.detail, None);
         assert!(areas.serial.is_some());
         assert!(areas.log.height >= LOG_MIN);
-        let tiny = Areas::new(Rect::new(0, 0, 40, 12), 8);
+        let tiny = Areas::new(Rect::new(0, 0, 40, 12), 8, true);
         assert_eq!(tiny.serial, None);
         assert!(tiny.stages.height >= 4);
         let total = tiny.header.height + tiny.stages.height + tiny.log.height + tiny.footer.height;

@@ -1,6 +1,7 @@
 //! The table of stages, one row each: workers (live/target, pinned), where the workers'
 //! time goes (busy, waiting for input, blocked on output), queue fill, rate and its
-//! sparkline, service time, errors. The selected row is the one the keys act on.
+//! sparkline, service time, errors; a mark on a stage whose workers could not open
+//! their resource. The selected row is the one the keys act on.
 
 use brigade_controller::{Snapshot, StageRole, StageStats};
 use ratatui::layout::{Constraint, Rect};
@@ -9,7 +10,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Cell, HighlightSpacing, Paragraph, Row, Table, TableState};
 use ratatui::Frame;
 
-use super::format::{micros, percent, rate, truncate};
+use super::format::{count, micros, percent, rate, truncate};
 use super::{dim, level, spark, WIDE};
 use crate::state::{Board, State};
 
@@ -84,18 +85,16 @@ pub(crate) fn render(frame: &mut Frame, area: Rect, state: &State, board: &Board
     )
     .style(Style::new().add_modifier(Modifier::BOLD));
     let rows = snapshot.stages.iter().enumerate().map(|(i, stage)| {
-        let history = board
-            .history
-            .stages
-            .get(i)
-            .map(|h| h.rate.last(usize::from(columns.widths[SPARK])));
+        let history = board.history.stages.get(i);
+        let rates = history.map(|h| h.rate.last(usize::from(columns.widths[SPARK])));
         row(
             snapshot,
             i,
             stage,
             columns,
             name_width,
-            history.as_deref().unwrap_or(&[]),
+            rates.as_deref().unwrap_or(&[]),
+            history.map_or(stage.open_failures, |h| h.open_failures),
         )
     });
     let table = Table::new(rows, widths)
@@ -116,6 +115,7 @@ fn row<'a>(
     columns: &Columns,
     name_width: u16,
     rates: &[f64],
+    open_failures: u64,
 ) -> Row<'a> {
     let right = |text: String, style: Style| Cell::from(Line::styled(text, style).right_aligned());
     let workers = &stage.workers;
@@ -172,7 +172,7 @@ fn row<'a>(
         }
     };
     Row::new([
-        name_cell(snapshot, index, stage, name_width),
+        name_cell(snapshot, index, stage, name_width, open_failures),
         workers_cell,
         right(percent(busy), share_style(busy, 0.7, 0.9)),
         right(
@@ -199,9 +199,26 @@ fn row<'a>(
     ])
 }
 
-/// The stage's name, and what kind of sink it is, cut to `width`.
-fn name_cell<'a>(snapshot: &Snapshot, index: usize, stage: &StageStats, width: u16) -> Cell<'a> {
+/// The stage's name, what kind of sink it is, and `✗n` when `open_failures` of its
+/// workers could not open their resource (red while it still happens), cut to `width`.
+fn name_cell<'a>(
+    snapshot: &Snapshot,
+    index: usize,
+    stage: &StageStats,
+    width: u16,
+    open_failures: u64,
+) -> Cell<'a> {
     let width = usize::from(width);
+    let marker = if open_failures > 0 {
+        format!(" ✗{}", count(open_failures))
+    } else {
+        String::new()
+    };
+    let marker_style = if stage.open_failures > 0 {
+        Style::new().fg(Color::Red).add_modifier(Modifier::BOLD)
+    } else {
+        Style::new().fg(Color::Yellow)
+    };
     let role = match stage.role {
         StageRole::Transform => String::new(),
         StageRole::Sink => " sink".into(),
@@ -210,14 +227,26 @@ fn name_cell<'a>(snapshot: &Snapshot, index: usize, stage: &StageStats, width: u
             None => " batch".into(),
         },
     };
-    let room = width.saturating_sub(role.chars().count());
-    if role.is_empty() || room < stage.name.chars().count().min(4) {
-        return Cell::from(truncate(&stage.name, width));
+    let shortest_name = stage.name.chars().count().min(4);
+    let mut tail = vec![(marker, marker_style), (role, dim())];
+    // What does not fit goes: the role first, then the marker.
+    while tail
+        .iter()
+        .map(|(text, _)| text.chars().count())
+        .sum::<usize>()
+        + shortest_name
+        > width
+    {
+        tail.pop();
     }
-    Cell::from(Line::from(vec![
-        Span::raw(truncate(&stage.name, room)),
-        Span::styled(role, dim()),
-    ]))
+    let room = width.saturating_sub(tail.iter().map(|(text, _)| text.chars().count()).sum());
+    let mut spans = vec![Span::raw(truncate(&stage.name, room))];
+    spans.extend(
+        tail.into_iter()
+            .filter(|(text, _)| !text.is_empty())
+            .map(|(text, style)| Span::styled(text, style)),
+    );
+    Cell::from(Line::from(spans))
 }
 
 /// A bar `width` cells long, filled to `ratio` in eighths of a cell.

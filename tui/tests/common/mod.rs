@@ -8,8 +8,8 @@ use std::collections::VecDeque;
 
 use brigade_controller::{
     Action, Decision, DecisionRecord, GlobalStats, Histogram, HistogramData, Knobs, Outcome,
-    Override, QueueStats, SerialStats, Snapshot, SourceStats, StageKnobs, StageRole, StageStats,
-    Totals, WorkerStats,
+    Override, Progress, QueueStats, SerialStats, Snapshot, SourceStats, StageKnobs, StageRole,
+    StageStats, Totals, WorkerStats,
 };
 use brigade_tui::{App, Feed, Options};
 use ratatui::backend::TestBackend;
@@ -364,4 +364,35 @@ impl Feed for FakeFeed {
     fn finished(&self) -> bool {
         self.finished
     }
+}
+
+/// The pipeline at `tick` reading ten files of 400 MiB, 40 MiB a second (totals known
+/// only if `totals`), with two of geocode's workers failing to connect on tick 29.
+pub fn reading_files(tick: u64, totals: bool) -> Snapshot {
+    let mut snapshot = snapshot(tick);
+    snapshot.global.source.idle_timeout_s = None;
+    snapshot.global.source.progress = Some(Progress {
+        files_done: tick / 10,
+        files_total: totals.then_some(10),
+        bytes_done: tick * 40 * MIB,
+        bytes_total: totals.then_some(4000 * MIB),
+    });
+    if tick == 29 {
+        snapshot.stages[1].open_failures = 2;
+        snapshot.stages[1].open_error =
+            Some("connect to geo.internal:443: connection refused (os error 111)".into());
+    }
+    snapshot
+}
+
+/// A dashboard that has seen ticks 1 to `last` of [`reading_files`].
+pub fn app_reading_files(last: u64, totals: bool) -> App {
+    let mut app = App::new(Options {
+        title: "roads.toml".into(),
+        ..Options::default()
+    });
+    for tick in 1..=last {
+        app.ingest(reading_files(tick, totals), Vec::new());
+    }
+    app
 }
