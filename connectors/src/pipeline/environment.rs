@@ -65,3 +65,72 @@ fn checkpoint_dir(dir: &Path) -> Vec<Problem> {
         )),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::pipeline::parse;
+
+    fn with_checkpoint(dir: &Path, checkpoint_dir: &str) -> PipelineSpec {
+        let text = format!(
+            "[source]\ntype = \"file\"\npath = \"in/*.jsonl\"\nformat = \"jsonl\"\n\
+             [sink]\ntype = \"stdout\"\n[checkpoint]\ndir = \"{checkpoint_dir}\"\n"
+        );
+        parse(&text, &dir.join("p.toml")).unwrap()
+    }
+
+    fn entries(dir: &Path) -> Vec<std::path::PathBuf> {
+        let mut entries: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .collect();
+        entries.sort();
+        entries
+    }
+
+    #[test]
+    fn an_existing_or_creatable_checkpoint_dir_passes_and_nothing_is_left_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("state")).unwrap();
+        assert_eq!(check_environment(&with_checkpoint(dir.path(), "state")), []);
+        assert_eq!(
+            entries(&dir.path().join("state")),
+            Vec::<std::path::PathBuf>::new()
+        );
+
+        // Relative to the pipeline file's directory, and not created by the check.
+        assert_eq!(
+            check_environment(&with_checkpoint(dir.path(), "new/deeper")),
+            []
+        );
+        assert_eq!(entries(dir.path()), [dir.path().join("state")]);
+    }
+
+    #[test]
+    fn a_checkpoint_dir_under_a_file_is_a_problem_naming_both() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("taken"), "x").unwrap();
+        let problems = check_environment(&with_checkpoint(dir.path(), "taken/state"));
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].part, "checkpoint");
+        let taken = dir.path().join("taken");
+        assert_eq!(
+            problems[0].message,
+            format!(
+                "{} is not a directory, so checkpoints cannot be kept in {}",
+                taken.display(),
+                taken.join("state").display()
+            )
+        );
+    }
+
+    #[test]
+    fn a_pipeline_without_checkpoints_has_no_checkpoint_problem() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = "[source]\ntype = \"stdin\"\nformat = \"lines\"\n[sink]\ntype = \"stdout\"\n";
+        let spec = parse(text, &dir.path().join("p.toml")).unwrap();
+        assert_eq!(check_environment(&spec), []);
+    }
+}
