@@ -3,7 +3,7 @@
 //! Each connector is a module with its configuration (as a pipeline file writes it),
 //! its check of the environment, and the runtime pieces it builds:
 //!
-//! - [`file`]: files by glob (lines, JSON lines, CSV; gzip by `.gz`), with
+//! - [`file`](mod@file): files by glob (lines, JSON lines, CSV; gzip by `.gz`), with
 //!   checkpoints of acknowledged positions, per file, by fingerprint;
 //! - [`stdin`]: standard input, lines or JSON lines;
 //! - [`exec`]: a stage of long-lived external processes, one per worker, speaking

@@ -691,9 +691,9 @@ impl Reader<'_> {
     }
 
     /// The `type` of a source, stage or sink, one of `types`.
-    fn type_of<'a>(
+    fn type_of(
         &mut self,
-        table: &'a DeTable,
+        table: &DeTable,
         span: Range<usize>,
         path: &str,
         part: &str,
