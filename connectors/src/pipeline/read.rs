@@ -131,12 +131,26 @@ fn interpolate_value(
         },
         DeValue::Array(items) => {
             for (index, item) in items.iter_mut().enumerate() {
-                interpolate_value(reader, item, &format!("{path}[{index}]"), lookup);
+                let item_path = match stage_name(path, item) {
+                    Some(name) => join("stage", &name),
+                    None => format!("{path}[{index}]"),
+                };
+                interpolate_value(reader, item, &item_path, lookup);
             }
         }
         DeValue::Table(table) => interpolate_table(reader, table, path, lookup),
         DeValue::Integer(_) | DeValue::Float(_) | DeValue::Boolean(_) | DeValue::Datetime(_) => {}
     }
+}
+
+/// The name of `item` when it is a `[[stage]]` entry named without `${`, so that its
+/// errors name it as the others do.
+fn stage_name(path: &str, item: &Value) -> Option<String> {
+    if path != "stage" {
+        return None;
+    }
+    let name = item.get_ref().as_table()?.get("name")?.get_ref().as_str()?;
+    (!name.contains('$') && !name.trim().is_empty()).then(|| name.to_owned())
 }
 
 /// `path.key`, or `key` at the top.
@@ -636,28 +650,21 @@ impl Reader<'_> {
             Some(name) => join("stage", name),
             None => format!("stage[{index}]"),
         };
-        let kind = self.type_of(table, span.clone(), &path, "stage", STAGE_TYPES);
-        let kind = match kind? {
-            "exec" => StageKind::Exec(self.connector(
-                span.clone(),
-                table,
-                &path,
-                STAGE_KEYS,
-                "an `exec` stage",
-            )?),
-            _ => StageKind::Fields(self.connector(
-                span.clone(),
-                table,
-                &path,
-                STAGE_KEYS,
-                "a `fields` stage",
-            )?),
+        // The settings are read even when the connector's are wrong: every error at once.
+        let kind = match self.type_of(table, span.clone(), &path, "stage", STAGE_TYPES) {
+            Some("exec") => self
+                .connector(span, table, &path, STAGE_KEYS, "an `exec` stage")
+                .map(StageKind::Exec),
+            Some(_) => self
+                .connector(span, table, &path, STAGE_KEYS, "a `fields` stage")
+                .map(StageKind::Fields),
+            None => None,
         };
-        let settings = self.settings(table, &path, max_workers)?;
+        let settings = self.settings(table, &path, max_workers);
         Some(StageSpec {
             name: name?.to_owned(),
-            kind,
-            settings,
+            kind: kind?,
+            settings: settings?,
         })
     }
 
@@ -669,23 +676,29 @@ impl Reader<'_> {
             Some(field) => self.name(&field).map(str::to_owned),
             None => Some("sink".to_owned()),
         };
-        let kind = self.type_of(table, span.clone(), path, "sink", SINK_TYPES)?;
-        let what = format!("a `{kind}` sink");
-        let config = match kind {
-            "file" => {
-                SinkConfig::File(self.connector(span.clone(), table, path, SINK_KEYS, &what)?)
+        let config = match self.type_of(table, span.clone(), path, "sink", SINK_TYPES) {
+            Some(kind) => {
+                let what = format!("a `{kind}` sink");
+                match kind {
+                    "file" => self
+                        .connector(span, table, path, SINK_KEYS, &what)
+                        .map(SinkConfig::File),
+                    "stdout" => self
+                        .connector(span, table, path, SINK_KEYS, &what)
+                        .map(SinkConfig::Stdout),
+                    _ => self
+                        .connector(span, table, path, SINK_KEYS, &what)
+                        .map(SinkConfig::Sqlite),
+                }
             }
-            "stdout" => {
-                SinkConfig::Stdout(self.connector(span.clone(), table, path, SINK_KEYS, &what)?)
-            }
-            _ => SinkConfig::Sqlite(self.connector(span.clone(), table, path, SINK_KEYS, &what)?),
+            None => None,
         };
         let batch_size = self.optional(table, path, "batch_size", |r, f| r.count(f, 1));
-        let settings = self.settings(table, path, max_workers)?;
+        let settings = self.settings(table, path, max_workers);
         Some(SinkSpec {
             name: name?,
-            config,
-            settings,
+            config: config?,
+            settings: settings?,
             batch_size,
         })
     }

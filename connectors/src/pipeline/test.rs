@@ -462,6 +462,27 @@ fn stage_names_are_required_and_unique() {
 }
 
 #[test]
+fn a_stage_with_a_wrong_connector_setting_still_has_its_runtime_keys_checked() {
+    let text = format!("{MINIMAL}[[stage]]\nname = \"a\"\ntype = \"exec\"\ncommand = 1\npin = 0\n");
+    assert_eq!(
+        errors(&text),
+        [
+            "p.toml:11:11: stage.a.command: invalid type: integer `1`, expected a sequence",
+            "p.toml:12:7: stage.a.pin: expected a whole number, at least 1, got 0",
+        ]
+    );
+    let text = MINIMAL.replace("\"stdout\"", "\"nowhere\"\nbatch_size = 0");
+    assert_eq!(
+        errors(&text),
+        [
+            "p.toml:7:8: sink.type: unknown sink type `nowhere`; expected one of: file, stdout, \
+             sqlite",
+            "p.toml:8:14: sink.batch_size: expected a whole number, at least 1, got 0",
+        ]
+    );
+}
+
+#[test]
 fn a_static_policy_gives_one_count_per_stage_and_the_sink() {
     let stage = "[[stage]]\nname = \"a\"\ntype = \"fields\"\n";
     let text = format!("[runtime]\npolicy = \"static:1,2,3\"\n{MINIMAL}{stage}");
@@ -585,7 +606,7 @@ fn environment_variables_are_interpolated_after_parsing() {
     );
     assert_eq!(
         error(&text),
-        "p.toml:11:17: stage[0].command[1]: the environment variable `RAW` is not valid UTF-8"
+        "p.toml:11:17: stage.e.command[1]: the environment variable `RAW` is not valid UTF-8"
     );
 }
 
