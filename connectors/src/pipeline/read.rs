@@ -436,15 +436,7 @@ impl Reader<'_> {
         };
         let runtime = match Field::get(root, "", "runtime") {
             Some(field) => self.table(&field).and_then(|table| self.runtime(table)),
-            None => Some(RuntimeSettings {
-                memory_budget: None,
-                tick: None,
-                policy: "adaptive".to_owned(),
-                serial_threshold: None,
-                max_workers: None,
-                queue_capacity: None,
-                retry: RetrySettings::default(),
-            }),
+            None => Some(RuntimeSettings::default()),
         };
         let max_workers = runtime
             .as_ref()

@@ -56,6 +56,22 @@ pub struct RuntimeSettings {
     pub retry: RetrySettings,
 }
 
+impl Default for RuntimeSettings {
+    /// What a file without `[runtime]` gets: the adaptive policy and the runtime's
+    /// defaults.
+    fn default() -> Self {
+        Self {
+            memory_budget: None,
+            tick: None,
+            policy: "adaptive".to_owned(),
+            serial_threshold: None,
+            max_workers: None,
+            queue_capacity: None,
+            retry: RetrySettings::default(),
+        }
+    }
+}
+
 /// `[runtime] retry = { attempts, initial_backoff, max_backoff }`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RetrySettings {

@@ -202,9 +202,8 @@ fn a_full_file_reads_every_key() {
 fn a_minimal_file_takes_the_defaults() {
     let spec = spec(MINIMAL);
     assert_eq!(spec.name, "orders", "the file's stem");
+    assert_eq!(spec.runtime, RuntimeSettings::default());
     assert_eq!(spec.runtime.policy, "adaptive");
-    assert_eq!(spec.runtime.memory_budget, None);
-    assert_eq!(spec.runtime.retry, RetrySettings::default());
     assert_eq!(
         spec.runtime.retry.policy(),
         brigade_runtime::RetryPolicy::default()
@@ -478,6 +477,21 @@ fn a_stage_with_a_wrong_connector_setting_still_has_its_runtime_keys_checked() {
             "p.toml:7:8: sink.type: unknown sink type `nowhere`; expected one of: file, stdout, \
              sqlite",
             "p.toml:8:14: sink.batch_size: expected a whole number, at least 1, got 0",
+        ]
+    );
+}
+
+#[test]
+fn a_stage_name_that_is_not_a_bare_key_is_quoted_in_messages() {
+    let text = format!(
+        "{MINIMAL}[[stage]]\nname = \"clean up\"\ntype = \"fields\"\nset = {{ when = \"${{WHEN}}\" }}\nrate_limit = 0\n"
+    );
+    assert_eq!(
+        errors(&text),
+        [
+            "p.toml:11:16: stage.\"clean up\".set.when: the environment variable `WHEN` is \
+             not set",
+            "p.toml:12:14: stage.\"clean up\".rate_limit: expected a number above zero, got 0",
         ]
     );
 }
