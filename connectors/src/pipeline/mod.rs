@@ -12,6 +12,7 @@ mod interpolate;
 mod probe;
 mod read;
 mod spec;
+mod suggest;
 #[cfg(test)]
 mod test;
 

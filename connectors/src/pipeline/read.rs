@@ -22,6 +22,7 @@ use super::spec::{
     Attempts, CheckpointSettings, PipelineSpec, RetrySettings, RuntimeSettings, SinkConfig,
     SinkSpec, SourceConfig, SourceSpec, StageKind, StageSettings, StageSpec,
 };
+use super::suggest::did_you_mean;
 use crate::file::Format;
 
 type Value<'i> = Spanned<DeValue<'i>>;
@@ -255,9 +256,10 @@ impl<'t> Reader<'t> {
         for (key, _) in table.iter() {
             if !allowed.contains(&key.get_ref().as_ref()) {
                 let message = format!(
-                    "unknown key `{}`; expected one of: {}",
+                    "unknown key `{}`; expected one of: {}{}",
                     key.get_ref(),
-                    allowed.join(", ")
+                    allowed.join(", "),
+                    did_you_mean(key.get_ref(), allowed)
                 );
                 self.error(key.span(), place(path), message);
             }
@@ -751,7 +753,12 @@ impl Reader<'_> {
                 } else {
                     format!("expected one of: {}", fields.join(", "))
                 };
-                let message = format!("unknown key `{}` for {what}; {expected}", key.get_ref());
+                let known: Vec<&str> = fields.iter().chain(runtime_keys).copied().collect();
+                let message = format!(
+                    "unknown key `{}` for {what}; {expected}{}",
+                    key.get_ref(),
+                    did_you_mean(key.get_ref(), &known)
+                );
                 self.error(key.span(), path, message);
             }
             if unknown {

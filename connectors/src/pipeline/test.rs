@@ -278,6 +278,13 @@ fn an_unknown_key_names_the_connector_and_the_keys_it_takes() {
         error(&text),
         "p.toml:8:1: sink: unknown key `path` for a `stdout` sink; it takes no settings"
     );
+    // A misspelt runtime key is suggested.
+    let text = MINIMAL.replace("type = \"stdout\"", "type = \"stdout\"\nworker = 2");
+    assert_eq!(
+        error(&text),
+        "p.toml:8:1: sink: unknown key `worker` for a `stdout` sink; it takes no settings \
+         (did you mean `workers`?)"
+    );
     let text = format!("{MINIMAL}[[stage]]\nname = \"a\"\ntype = \"fields\"\nremove = []\n");
     let message = error(&text);
     assert!(
