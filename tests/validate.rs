@@ -100,7 +100,7 @@ fn a_bad_file_gets_each_problem_in_one_line_with_its_place() {
             format!("{path}:13:28: stage.enrich.workers.max: expected a whole number, at least 1, got 0"),
             format!(
                 "{path}:26:1: sink: unknown key `tabel` for a `sqlite` sink; expected one of: \
-                 path, table, columns, key, create_table, busy_timeout"
+                 path, table, columns, key, create_table, busy_timeout (did you mean `table`?)"
             ),
         ]
     );
