@@ -208,12 +208,10 @@ fn a_minimal_file_takes_the_defaults() {
         spec.runtime.retry.policy(),
         brigade_runtime::RetryPolicy::default()
     );
-    assert_eq!(
-        spec.source.config,
-        SourceConfig::Stdin(crate::stdin::StdinSourceConfig {
-            format: Format::Jsonl
-        })
-    );
+    let SourceConfig::Stdin(stdin) = &spec.source.config else {
+        panic!("{:?}", spec.source)
+    };
+    assert_eq!(stdin.format, Format::Jsonl);
     assert!(spec.stages.is_empty());
     assert_eq!(spec.sink.config.type_name(), "stdout");
     assert_eq!(
