@@ -7,6 +7,7 @@ mod mode_args;
 mod policy_arg;
 mod replay;
 mod sim_command;
+mod validate_command;
 
 use std::process::ExitCode;
 
@@ -15,7 +16,8 @@ use clap::{CommandFactory, Parser, Subcommand};
 /// brigade: an adaptive, self-tuning stage runtime for ETL pipelines.
 ///
 /// `brigade demo` runs a pipeline for real and opens the dashboard; `brigade sim`
-/// compares the controllers in virtual time. The library is in README.md.
+/// compares the controllers in virtual time; `brigade validate` checks a pipeline
+/// file. The library is in README.md.
 #[derive(Debug, Parser)]
 #[command(name = "brigade", version)]
 struct Cli {
@@ -27,6 +29,7 @@ struct Cli {
 enum Command {
     Demo(demo_command::DemoArgs),
     Sim(sim_command::SimArgs),
+    Validate(validate_command::ValidateArgs),
 }
 
 fn main() -> ExitCode {
@@ -40,6 +43,7 @@ fn main() -> ExitCode {
                 .and_then(sim_command::run)
                 .map(|()| ExitCode::SUCCESS)
         }
+        Command::Validate(args) => Ok(validate_command::run(&args)),
     };
     match result {
         Ok(code) => code,

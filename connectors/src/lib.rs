@@ -8,6 +8,7 @@
 //! - [`stdin`]: standard input, lines or JSON lines;
 //! - [`exec`]: a stage of long-lived external processes, one per worker, speaking
 //!   JSON lines;
+//! - [`fields`]: a stage renaming, dropping and setting fields of object records;
 //! - [`out`]: JSON lines to a file (flushed and fsynced per batch) or standard output;
 //! - [`sqlite`]: batched, idempotent inserts into SQLite;
 //! - [`dead_letter`]: the dead-letter file.
@@ -23,6 +24,7 @@
 
 pub mod dead_letter;
 pub mod exec;
+pub mod fields;
 pub mod file;
 pub mod out;
 pub mod pipeline;

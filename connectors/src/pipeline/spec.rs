@@ -1,0 +1,237 @@
+//! The validated description of a pipeline file: what [`load`](super::load) returns.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use brigade_runtime::RetryPolicy;
+
+use crate::dead_letter::DeadLetterConfig;
+use crate::exec::ExecConfig;
+use crate::fields::FieldsConfig;
+use crate::file::FileSourceConfig;
+use crate::out::{FileSinkConfig, StdoutSinkConfig};
+use crate::sqlite::SqliteSinkConfig;
+use crate::stdin::StdinSourceConfig;
+
+/// A pipeline file, read and checked: every value in range, every name unique.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PipelineSpec {
+    /// `name`, or the file's stem.
+    pub name: String,
+    /// The file it was read from.
+    pub path: PathBuf,
+    /// The file's directory: relative paths in connectors resolve against it.
+    pub base: PathBuf,
+    /// `[runtime]`.
+    pub runtime: RuntimeSettings,
+    /// `[source]`.
+    pub source: SourceSpec,
+    /// `[[stage]]`, in order.
+    pub stages: Vec<StageSpec>,
+    /// `[sink]`.
+    pub sink: SinkSpec,
+    /// `[dead_letter]`; without it dead letters are only counted and logged.
+    pub dead_letter: Option<DeadLetterConfig>,
+    /// `[checkpoint]`; only with a file source.
+    pub checkpoint: Option<CheckpointSettings>,
+}
+
+/// `[runtime]`: the settings of the whole pipeline. `None` leaves the runtime's
+/// default.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RuntimeSettings {
+    /// `memory_budget`: bytes admitted and not yet finished.
+    pub memory_budget: Option<u64>,
+    /// `tick`: how often the controller decides.
+    pub tick: Option<Duration>,
+    /// `policy`: a name `brigade_controller::from_name` takes; `adaptive` by default.
+    pub policy: String,
+    /// `serial_threshold`: records at least this heavy go one at a time.
+    pub serial_threshold: Option<u64>,
+    /// `max_workers`: the most workers of a stage that does not set its own.
+    pub max_workers: Option<usize>,
+    /// `queue_capacity`: the input queue of a stage that does not set its own.
+    pub queue_capacity: Option<usize>,
+    /// `retry`: how transient failures are retried.
+    pub retry: RetrySettings,
+}
+
+impl Default for RuntimeSettings {
+    /// What a file without `[runtime]` gets: the adaptive policy and the runtime's
+    /// defaults.
+    fn default() -> Self {
+        Self {
+            memory_budget: None,
+            tick: None,
+            policy: "adaptive".to_owned(),
+            serial_threshold: None,
+            max_workers: None,
+            queue_capacity: None,
+            retry: RetrySettings::default(),
+        }
+    }
+}
+
+/// `[runtime] retry = { attempts, initial_backoff, max_backoff }`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RetrySettings {
+    /// Calls in all, the first included; default 5.
+    pub attempts: Attempts,
+    /// Sleep before the first retry; default 10ms.
+    pub initial_backoff: Duration,
+    /// Longest sleep between two calls; default 2s.
+    pub max_backoff: Duration,
+}
+
+/// How many calls a transiently failing record gets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Attempts {
+    /// At most this many calls (at least 1).
+    Times(u32),
+    /// `"forever"`: retried until it succeeds or the pipeline stops.
+    Forever,
+}
+
+impl RetrySettings {
+    /// The runtime's retry policy; `forever` is `u32::MAX` calls.
+    pub fn policy(&self) -> RetryPolicy {
+        RetryPolicy {
+            attempts: match self.attempts {
+                Attempts::Times(times) => times,
+                Attempts::Forever => u32::MAX,
+            },
+            initial_backoff: self.initial_backoff,
+            max_backoff: self.max_backoff,
+        }
+    }
+}
+
+impl Default for RetrySettings {
+    fn default() -> Self {
+        let policy = RetryPolicy::default();
+        Self {
+            attempts: Attempts::Times(policy.attempts),
+            initial_backoff: policy.initial_backoff,
+            max_backoff: policy.max_backoff,
+        }
+    }
+}
+
+/// `[source]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SourceSpec {
+    /// Its connector and settings.
+    pub config: SourceConfig,
+}
+
+/// A source's connector and its settings.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SourceConfig {
+    /// `type = "file"`.
+    File(FileSourceConfig),
+    /// `type = "stdin"`.
+    Stdin(StdinSourceConfig),
+}
+
+impl SourceConfig {
+    /// The `type` as written.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            SourceConfig::File(_) => "file",
+            SourceConfig::Stdin(_) => "stdin",
+        }
+    }
+}
+
+/// One `[[stage]]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StageSpec {
+    /// `name`: unique among the stages and the sink.
+    pub name: String,
+    /// Its connector and settings.
+    pub kind: StageKind,
+    /// Its worker pool and limits.
+    pub settings: StageSettings,
+}
+
+/// A stage's connector and its settings.
+#[derive(Clone, Debug, PartialEq)]
+pub enum StageKind {
+    /// `type = "exec"`.
+    Exec(ExecConfig),
+    /// `type = "fields"`.
+    Fields(FieldsConfig),
+}
+
+impl StageKind {
+    /// The `type` as written.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            StageKind::Exec(_) => "exec",
+            StageKind::Fields(_) => "fields",
+        }
+    }
+}
+
+/// The runtime keys a stage or the sink may have: its worker pool and its limits.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StageSettings {
+    /// `workers.min`: fewest workers; default 1.
+    pub min: usize,
+    /// `workers.max`: most workers; default `[runtime] max_workers`, else 64.
+    pub max: usize,
+    /// `workers.initial`: workers it starts with; default `pin`, else `min`.
+    pub initial: usize,
+    /// `pin`: the worker count held fixed (no policy changes it), within min..=max.
+    pub pin: Option<usize>,
+    /// `queue_capacity`: its input queue; default `[runtime] queue_capacity`.
+    pub queue_capacity: Option<usize>,
+    /// `concurrency_limit`: most calls in progress at once.
+    pub concurrency_limit: Option<usize>,
+    /// `rate_limit`: most records per second.
+    pub rate_limit: Option<f64>,
+}
+
+/// `[sink]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SinkSpec {
+    /// `name`: `sink` by default; unique among the stages and the sink.
+    pub name: String,
+    /// Its connector and settings.
+    pub config: SinkConfig,
+    /// Its worker pool and limits.
+    pub settings: StageSettings,
+    /// `batch_size`: the records per batch it starts with.
+    pub batch_size: Option<usize>,
+}
+
+/// A sink's connector and its settings.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SinkConfig {
+    /// `type = "file"`.
+    File(FileSinkConfig),
+    /// `type = "stdout"`.
+    Stdout(StdoutSinkConfig),
+    /// `type = "sqlite"`.
+    Sqlite(SqliteSinkConfig),
+}
+
+impl SinkConfig {
+    /// The `type` as written.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            SinkConfig::File(_) => "file",
+            SinkConfig::Stdout(_) => "stdout",
+            SinkConfig::Sqlite(_) => "sqlite",
+        }
+    }
+}
+
+/// `[checkpoint]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CheckpointSettings {
+    /// `dir`: where checkpoints are kept (relative to the pipeline file's directory).
+    pub dir: PathBuf,
+    /// `interval`: how often acknowledged positions are written; default 1s.
+    pub interval: Duration,
+}
