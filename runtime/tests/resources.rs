@@ -398,7 +398,7 @@ fn a_refused_dead_letter_stops_admission_and_caps_the_acknowledgements() {
             Ok(())
         })
         .try_map("check", |x: u64| {
-            if x % 100 == 0 {
+            if x.is_multiple_of(100) {
                 Err(Failure::permanent(x, "malformed"))
             } else {
                 Ok(x)
@@ -429,4 +429,50 @@ fn a_refused_dead_letter_stops_admission_and_caps_the_acknowledgements() {
     assert!(report.admitted > 301, "{}", report.admitted);
     assert!(report.acknowledged <= 300, "{}", report.acknowledged);
     assert!(acks.lock().unwrap().iter().all(|&ack| ack <= 300));
+}
+
+#[test]
+fn a_worker_that_cannot_open_leaves_once_its_input_closes_empty() {
+    let report = Pipeline::from_iter(Vec::<u64>::new())
+        .retry(quick_retries())
+        .try_map_with(
+            "lookup",
+            || Err::<(), _>(BoxError::from("no such host")),
+            |_, x| Ok(x),
+        )
+        .sink("discard", |_| {})
+        .run()
+        .unwrap();
+    assert!(report.is_clean(), "{:?}", report.failures);
+    assert_eq!(report.admitted, 0);
+}
+
+#[test]
+fn a_drain_deadline_abandons_a_worker_that_cannot_open() {
+    let running = Pipeline::from_iter(0..10u64)
+        .tick(Duration::from_millis(10))
+        .retry(quick_retries())
+        .try_batch_sink_with(
+            "store",
+            || Err::<(), _>(BoxError::from("connection refused")),
+            |_, _| Ok(Vec::new()),
+        )
+        .start()
+        .unwrap();
+    let monitor = running.monitor();
+    wait_for("the ten records' admission", || {
+        let history = monitor.history();
+        history.iter().map(|s| s.global.source.records).sum::<u64>() == 10
+    });
+    let started = std::time::Instant::now();
+    let report = running.shutdown_within(Duration::from_millis(300));
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert!(
+        matches!(report.failures[..], [RunFailure::DrainDeadline { .. }]),
+        "{:?}",
+        report.failures
+    );
+    // Nothing was written, so nothing is acknowledged.
+    assert_eq!(report.completed, 0);
+    assert_eq!(report.acknowledged, 0);
 }
