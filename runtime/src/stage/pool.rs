@@ -234,6 +234,21 @@ mod tests {
     }
 
     #[test]
+    fn workers_that_cannot_open_give_up_their_slot_but_the_last_one_stays() {
+        let pool = Pool::new(2, 8, 4);
+        // Four workers counted live, as `fill` counts them before they start.
+        pool.live.store(4, SeqCst);
+        assert!(pool.give_up_slot());
+        assert_eq!((pool.live(), pool.target()), (3, 3));
+        assert!(pool.give_up_slot());
+        assert!(pool.give_up_slot());
+        // Below the minimum: the stage cannot use workers that cannot open.
+        assert_eq!((pool.live(), pool.target()), (1, 1));
+        assert!(!pool.give_up_slot(), "the only worker keeps trying");
+        assert_eq!((pool.live(), pool.target()), (1, 1));
+    }
+
+    #[test]
     fn a_refused_thread_lowers_the_target_to_the_workers_running() {
         let pool = Arc::new(Pool::new(1, 8, 1));
         pool.set_target(4);
