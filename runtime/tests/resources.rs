@@ -476,3 +476,39 @@ fn a_drain_deadline_abandons_a_worker_that_cannot_open() {
     assert_eq!(report.completed, 0);
     assert_eq!(report.acknowledged, 0);
 }
+
+#[test]
+fn a_flat_map_with_a_resource_retries_transient_failures_on_the_same_resource() {
+    let counts = Arc::new(Counts::default());
+    let in_open = counts.clone();
+    let total = Arc::new(AtomicU64::new(0));
+    let in_sink = total.clone();
+    let report = Pipeline::from_iter(0..200u64)
+        .retry(quick_retries())
+        .try_flat_map_with(
+            "expand",
+            // The resource remembers the records that failed once on it.
+            move || Ok((Connection::open(&in_open), BTreeSet::new())),
+            |(connection, failed_once), x: u64, out| {
+                if x.is_multiple_of(7) && failed_once.insert(x) {
+                    return Err(Failure::transient(x, "deadlock victim"));
+                }
+                out.emit(connection.query(x));
+                out.emit(1);
+                Ok(())
+            },
+        )
+        .workers(1, 3)
+        .initial_workers(3)
+        .sink("sum", move |x| {
+            in_sink.fetch_add(x, SeqCst);
+        })
+        .run()
+        .unwrap();
+    assert!(report.is_clean(), "{:?}", report.failures);
+    assert_eq!((report.completed, report.dead_lettered), (200, 0));
+    assert_eq!(report.stages[0].retries, 29, "every seventh record, once");
+    assert_eq!(total.load(SeqCst), (0..200u64).map(|x| x * 2 + 1).sum());
+    assert_eq!(counts.opens.load(SeqCst), 3);
+    assert_eq!(counts.drops.load(SeqCst), 3);
+}
