@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use brigade_controller::Controller;
 
-use crate::failure::{DeadLetter, RetryPolicy};
+use crate::context::DeadLetterHandler;
+use crate::failure::RetryPolicy;
 
 /// What to do with a record heavier than the whole memory budget.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -81,7 +82,7 @@ pub(crate) struct Config {
     pub max_workers: usize,
     pub batch_size: usize,
     pub controller: Option<Box<dyn Controller>>,
-    pub dead_letters: Option<Box<dyn FnMut(DeadLetter) + Send>>,
+    pub dead_letters: Option<DeadLetterHandler>,
     /// The first misuse of a per-stage method, reported at start.
     pub misuse: Option<BuildError>,
 }

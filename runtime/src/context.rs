@@ -9,16 +9,20 @@ use std::time::Instant;
 use parking_lot::Mutex;
 
 use crate::budget::Budget;
-use crate::failure::{panic_message, DeadLetter, RetryPolicy};
+use crate::failure::{panic_message, DeadLetter, DeadLetterRefused, RetryPolicy};
 use crate::ledger::Ledger;
 use crate::report::RunFailure;
+
+/// The user's dead-letter output: it takes a letter or hands it back refused.
+pub(crate) type DeadLetterHandler =
+    Box<dyn FnMut(DeadLetter) -> Result<(), DeadLetterRefused> + Send>;
 
 /// Where dead letters go.
 pub(crate) enum DeadLetters {
     /// Kept for the report.
     Keep(Vec<DeadLetter>),
     /// Handed to the user's function.
-    Call(Box<dyn FnMut(DeadLetter) + Send>),
+    Call(DeadLetterHandler),
 }
 
 /// State shared by the source thread, the workers, the serial lane and the control
@@ -71,10 +75,11 @@ impl Shared {
     /// Sends a record to the dead-letter output. The caller settles the budget and
     /// the ledger afterwards.
     ///
-    /// A handler that panics loses nothing: admission stops, the run reports the
-    /// panic, this letter's facts (its record went into the call) and every later
-    /// letter are kept for the report instead, and the source is never acknowledged
-    /// past this letter's position, so a rerun reads its record again.
+    /// A handler that panics or refuses the letter loses nothing: admission stops,
+    /// the run reports it, this letter (only its facts after a panic, whose call
+    /// took the record) and every later letter are kept for the report instead, and
+    /// the source is never acknowledged past this letter's position, so a rerun
+    /// reads its record again.
     pub(crate) fn dead_letter(&self, letter: DeadLetter) {
         let mut output = self.dead_letters.lock();
         let DeadLetters::Call(handler) = &mut *output else {
@@ -85,17 +90,31 @@ impl Shared {
             return;
         };
         let copy = letter.without_record();
+        let position = copy.position;
         let stage = letter.stage.clone();
-        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| handler(letter))) {
-            self.ack_ceiling.fetch_min(copy.position, SeqCst);
-            *output = DeadLetters::Keep(vec![copy]);
-            drop(output);
-            self.stop.store(true, SeqCst);
-            self.fail(RunFailure::DeadLetterHandlerPanicked {
-                message: panic_message(&*payload),
-                stage,
-            });
-        }
+        let (kept, failure) = match catch_unwind(AssertUnwindSafe(|| handler(letter))) {
+            Ok(Ok(())) => return,
+            Ok(Err(DeadLetterRefused { letter, error })) => {
+                let failure = RunFailure::DeadLetterOutputRefused {
+                    message: error.to_string(),
+                    stage,
+                    position,
+                };
+                (letter, failure)
+            }
+            Err(payload) => {
+                let failure = RunFailure::DeadLetterHandlerPanicked {
+                    message: panic_message(&*payload),
+                    stage,
+                };
+                (copy, failure)
+            }
+        };
+        self.ack_ceiling.fetch_min(position, SeqCst);
+        *output = DeadLetters::Keep(vec![kept]);
+        drop(output);
+        self.stop.store(true, SeqCst);
+        self.fail(failure);
     }
 
     /// The highest position the source may be acknowledged at.

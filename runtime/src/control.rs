@@ -191,6 +191,7 @@ impl Control {
             let rollup = &mut state.rollups[i];
             stage.collect(rollup, now);
             stage.pool().reap();
+            let (open_failures, open_error) = stage.take_open_failures();
             let mut stats = StageStats {
                 name: stage.name().to_owned(),
                 role: stage.role(),
@@ -207,6 +208,8 @@ impl Control {
                     max_depth: state.samples.depth_max[i],
                     capacity: stage.queue_capacity() as u64,
                 },
+                open_failures,
+                open_error,
                 ..StageStats::default()
             };
             let sink_latency = rollup.close(&mut stats);

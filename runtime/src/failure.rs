@@ -82,6 +82,61 @@ impl<T> fmt::Debug for Failure<T> {
     }
 }
 
+/// A record a batch write could not write while it wrote the others: returned by a
+/// [`try_batch_sink_partial`](crate::Builder::try_batch_sink_partial) or
+/// [`try_batch_sink_with`](crate::Builder::try_batch_sink_with) in its `Ok` list, it
+/// goes to the dead-letter output on its own (cause [`DeadLetterCause::Permanent`],
+/// its own error, its own source position) and every record of the batch not listed
+/// counts as written.
+///
+/// `index` is the record's position in the batch handed to the write. A list naming
+/// an index twice or past the batch leaves the write's outcome unknown: then every
+/// record of the batch is dead-lettered (those listed at a valid index with their
+/// record, the others with their facts only) and none counts as written, so that
+/// nothing is lost or finished twice.
+///
+/// ```
+/// use brigade_runtime::{Failure, Rejected};
+///
+/// fn write(batch: Vec<String>) -> Result<Vec<Rejected<String>>, Failure<Vec<String>>> {
+///     let mut rejected = Vec::new();
+///     for (index, line) in batch.into_iter().enumerate() {
+///         if line.is_empty() {
+///             rejected.push(Rejected::new(index, line, "empty line"));
+///         }
+///     }
+///     Ok(rejected)
+/// }
+///
+/// let rejected = write(vec!["a".into(), String::new()]).unwrap();
+/// assert_eq!(rejected[0].index, 1);
+/// ```
+pub struct Rejected<T> {
+    /// The record's position in the batch handed to the write (0-based).
+    pub index: usize,
+    /// The record, handed back.
+    pub record: T,
+    /// Why it was not written.
+    pub error: BoxError,
+}
+
+impl<T> Rejected<T> {
+    /// The record at `index` of the batch, not written because of `error`.
+    pub fn new(index: usize, record: T, error: impl Into<BoxError>) -> Self {
+        Self {
+            index,
+            record,
+            error: error.into(),
+        }
+    }
+}
+
+impl<T> fmt::Debug for Rejected<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Rejected({}: {})", self.index, self.error)
+    }
+}
+
 /// Why a record went to the dead-letter output.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -174,6 +229,32 @@ impl fmt::Debug for DeadLetter {
             .field("error", &self.error)
             .field("has_record", &self.has_record())
             .finish()
+    }
+}
+
+/// A dead letter the dead-letter output could not take (a file that is full or
+/// unwritable), handed back with the reason by a
+/// [`try_on_dead_letter`](crate::Builder::try_on_dead_letter) handler.
+pub struct DeadLetterRefused {
+    /// The letter, handed back.
+    pub letter: DeadLetter,
+    /// Why the output refused it.
+    pub error: BoxError,
+}
+
+impl DeadLetterRefused {
+    /// `letter` could not be written because of `error`.
+    pub fn new(letter: DeadLetter, error: impl Into<BoxError>) -> Self {
+        Self {
+            letter,
+            error: error.into(),
+        }
+    }
+}
+
+impl fmt::Debug for DeadLetterRefused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DeadLetterRefused({:?}: {})", self.letter, self.error)
     }
 }
 

@@ -16,6 +16,17 @@
 //!   which everything finished.
 //! - **Safe resizing and drain**: workers join and retire between records;
 //!   [`Running::shutdown`] finishes what is in flight and reports.
+//! - **Per-worker resources**: a `_with` stage's worker
+//!   ([`Builder::try_map_with`], [`Builder::try_flat_map_with`],
+//!   [`Builder::try_batch_sink_with`]) opens its own connection or process on its
+//!   thread when it joins and drops it when it leaves. An open that fails shows in
+//!   the Snapshot; the stage stays at the workers that opened, and its only worker
+//!   retries with backoff: the pipeline stalls, it loses nothing.
+//! - **Partial batch failures**: a batch write may [`Rejected`] some records; only
+//!   those are dead-lettered, each at its own source position.
+//! - **A dead-letter output that fails stops admission**: a letter refused by
+//!   [`Builder::try_on_dead_letter`]'s handler is kept in the report, and the source
+//!   is never acknowledged past it.
 //!
 //! ```
 //! use std::sync::atomic::{AtomicU64, Ordering};
@@ -104,7 +115,9 @@ mod usage;
 mod weigh;
 
 pub use config::{BuildError, Oversize};
-pub use failure::{BoxError, DeadLetter, DeadLetterCause, Failure, RetryPolicy};
+pub use failure::{
+    BoxError, DeadLetter, DeadLetterCause, DeadLetterRefused, Failure, Rejected, RetryPolicy,
+};
 pub use monitor::{Monitor, Tick};
 pub use pipeline::{Admission, Builder, Emitter, Pipeline, Running};
 pub use report::{Report, RunFailure, StageInFlight, StageReport};

@@ -18,17 +18,18 @@ use crate::clock::Instant;
 use crate::config::{BuildError, Config, Oversize};
 use crate::context::{DeadLetters, Shared};
 use crate::control::{Control, ControlSummary};
-use crate::failure::{DeadLetter, Failure, RetryPolicy};
+use crate::failure::{BoxError, DeadLetter, DeadLetterRefused, Failure, Rejected, RetryPolicy};
 use crate::ledger::{Envelope, Finished, Ledger};
 use crate::limits::Limits;
 use crate::metrics::{Figures, WindowSlot};
 use crate::monitor::Monitor;
 use crate::queue::Queue;
 use crate::report::{Report, RunFailure, StageInFlight, StageReport};
-use crate::serial::{SerialFn, SerialLane};
+use crate::serial::{SerialFn, SerialLane, SerialMake};
 use crate::source::{IterSource, Source, SourceCell, SourceDriver};
-use crate::stage::sink::{SinkCore, SinkFn, SinkStep};
-use crate::stage::transform::{Scratch, TransformCore, TransformFn, TransformStep};
+use crate::stage::resource::Opener;
+use crate::stage::sink::{self, SinkCore, SinkFn, SinkStep};
+use crate::stage::transform::{self, TransformCore, TransformFn, TransformStep};
 use crate::stage::{Lane, Pool, Stage, StageControl};
 use crate::weigh::{by_trait, Weigh, Weigher};
 
@@ -41,6 +42,21 @@ struct StageSpec {
     queue_capacity: Option<usize>,
     concurrency_limit: Option<usize>,
     rate_limit: Option<f64>,
+}
+
+impl StageSpec {
+    /// A stage with the default settings.
+    fn new(name: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+            min: 1,
+            max: None,
+            initial: None,
+            queue_capacity: None,
+            concurrency_limit: None,
+            rate_limit: None,
+        }
+    }
 }
 
 /// Starts the source and serial-lane threads.
@@ -72,7 +88,7 @@ struct ResolvedSpec {
 /// Where records of type `T` go next: the rest of the pipeline as seen from upstream.
 struct Downstream<T> {
     queue: Arc<Queue<Envelope<T>>>,
-    serial: SerialFn<T>,
+    serial: SerialMake<T>,
     weigher: Weigher<T>,
 }
 
@@ -168,7 +184,28 @@ macro_rules! config_methods {
 
         /// Where dead letters go (default: kept in the [`Report`], every one of them, so
         /// a long run that dead-letters steadily should hand them to a handler).
-        pub fn on_dead_letter(mut self, handler: impl FnMut(DeadLetter) + Send + 'static) -> Self {
+        pub fn on_dead_letter(
+            mut self,
+            mut handler: impl FnMut(DeadLetter) + Send + 'static,
+        ) -> Self {
+            self.config.dead_letters = Some(Box::new(move |letter| {
+                handler(letter);
+                Ok(())
+            }));
+            self
+        }
+
+        /// Where dead letters go, through an output that can fail (a dead-letter file
+        /// that is full or unwritable): a handler that cannot take a letter hands it
+        /// back in a [`DeadLetterRefused`]. Then admission stops, the run reports
+        /// [`RunFailure::DeadLetterOutputRefused`], that letter (record included) and
+        /// every later one are kept in [`Report::dead_letters`], and the source is
+        /// never acknowledged past the refused letter's position, so a rerun reads
+        /// its record again.
+        pub fn try_on_dead_letter(
+            mut self,
+            handler: impl FnMut(DeadLetter) -> Result<(), DeadLetterRefused> + Send + 'static,
+        ) -> Self {
             self.config.dead_letters = Some(Box::new(handler));
             self
         }
@@ -453,21 +490,23 @@ impl<T: Send + 'static> Builder<T> {
     }
 
     fn then<U: Send + 'static>(
+        self,
+        name: &str,
+        func: TransformFn<(), T, U>,
+        weigher: Weigher<U>,
+    ) -> Builder<U> {
+        self.then_with(name, Opener::none(), func, weigher)
+    }
+
+    fn then_with<R: 'static, U: Send + 'static>(
         mut self,
         name: &str,
-        func: TransformFn<T, U>,
+        opener: Opener<R>,
+        func: TransformFn<R, T, U>,
         weigher: Weigher<U>,
     ) -> Builder<U> {
         let index = self.specs.len();
-        self.specs.push(StageSpec {
-            name: name.to_owned(),
-            min: 1,
-            max: None,
-            initial: None,
-            queue_capacity: None,
-            concurrency_limit: None,
-            rate_limit: None,
-        });
+        self.specs.push(StageSpec::new(name));
         let upstream = self.assemble;
         let in_weigher = self.weigher;
         let name = name.to_owned();
@@ -477,6 +516,7 @@ impl<T: Send + 'static> Builder<T> {
             let core = Arc::new(TransformCore {
                 name: name.clone(),
                 index,
+                opener,
                 func,
                 weigher: down.weigher,
                 shared: asm.shared.clone(),
@@ -495,22 +535,37 @@ impl<T: Send + 'static> Builder<T> {
             let next = down.serial;
             let limits_of = stage.clone();
             let window = stage.serial_window();
-            let serial: SerialFn<T> = Arc::new(move |envelope, lane| {
-                let mut outputs = Vec::new();
-                let weight = envelope.weight;
-                serial_call(limits_of.limits(), &window, weight, lane, |figures| {
-                    core.process(
-                        envelope,
-                        Lane::Serial,
-                        Instant::now(),
-                        figures,
-                        &mut Scratch::default(),
-                        |out, _| outputs.push(out),
-                    );
-                });
-                for out in outputs {
-                    next(out, lane);
-                }
+            let serial: SerialMake<T> = Box::new(move || {
+                let mut next = next();
+                // The lane's own resource, opened at its first record and kept.
+                let mut scratch = None;
+                Box::new(move |envelope: Envelope<T>, lane: &mut Figures| {
+                    if scratch.is_none() {
+                        scratch = core
+                            .opener
+                            .open_patiently(&core.shared)
+                            .map(transform::Scratch::new);
+                    }
+                    // None: the drain was abandoned while the open kept failing.
+                    let Some(scratch) = scratch.as_mut() else {
+                        return;
+                    };
+                    let mut outputs = Vec::new();
+                    let weight = envelope.weight;
+                    serial_call(limits_of.limits(), &window, weight, lane, |figures| {
+                        core.process(
+                            envelope,
+                            Lane::Serial,
+                            Instant::now(),
+                            figures,
+                            scratch,
+                            |out, _| outputs.push(out),
+                        );
+                    });
+                    for out in outputs {
+                        next(out, lane);
+                    }
+                }) as SerialFn<T>
             });
             asm.stages.push(stage);
             upstream(
@@ -538,7 +593,7 @@ impl<T: Send + 'static> Builder<T> {
     ) -> Builder<U> {
         self.then(
             name,
-            Box::new(move |record, out| {
+            Box::new(move |_: &mut (), record, out| {
                 out.push(f(record));
                 Ok(())
             }),
@@ -555,7 +610,7 @@ impl<T: Send + 'static> Builder<T> {
     ) -> Builder<U> {
         self.then(
             name,
-            Box::new(move |record, out| {
+            Box::new(move |_: &mut (), record, out| {
                 out.push(f(record)?);
                 Ok(())
             }),
@@ -570,7 +625,7 @@ impl<T: Send + 'static> Builder<T> {
     {
         self.then(
             name,
-            Box::new(move |record, out| {
+            Box::new(move |_: &mut (), record, out| {
                 if keep(&record) {
                     out.push(record);
                 }
@@ -589,7 +644,7 @@ impl<T: Send + 'static> Builder<T> {
     ) -> Builder<U> {
         self.then(
             name,
-            Box::new(move |record, out| {
+            Box::new(move |_: &mut (), record, out| {
                 f(record, &mut Emitter { out });
                 Ok(())
             }),
@@ -606,22 +661,24 @@ impl<T: Send + 'static> Builder<T> {
     ) -> Builder<U> {
         self.then(
             name,
-            Box::new(move |record, out| f(record, &mut Emitter { out })),
+            Box::new(move |_: &mut (), record, out| f(record, &mut Emitter { out })),
             by_trait(),
         )
     }
 
-    fn finish(mut self, name: &str, role: StageRole, func: SinkFn<T>) -> Pipeline {
+    fn finish(self, name: &str, role: StageRole, func: SinkFn<(), T>) -> Pipeline {
+        self.finish_with(name, role, Opener::none(), func)
+    }
+
+    fn finish_with<R: 'static>(
+        mut self,
+        name: &str,
+        role: StageRole,
+        opener: Opener<R>,
+        func: SinkFn<R, T>,
+    ) -> Pipeline {
         let index = self.specs.len();
-        self.specs.push(StageSpec {
-            name: name.to_owned(),
-            min: 1,
-            max: None,
-            initial: None,
-            queue_capacity: None,
-            concurrency_limit: None,
-            rate_limit: None,
-        });
+        self.specs.push(StageSpec::new(name));
         let upstream = self.assemble;
         let in_weigher = self.weigher;
         let name = name.to_owned();
@@ -631,6 +688,7 @@ impl<T: Send + 'static> Builder<T> {
             let core = Arc::new(SinkCore {
                 name: name.clone(),
                 index,
+                opener,
                 func,
                 shared: asm.shared.clone(),
             });
@@ -644,17 +702,31 @@ impl<T: Send + 'static> Builder<T> {
             ));
             let limits_of = stage.clone();
             let window = stage.serial_window();
-            let serial: SerialFn<T> = Arc::new(move |envelope, lane| {
-                let weight = envelope.weight;
-                serial_call(limits_of.limits(), &window, weight, lane, |figures| {
-                    core.process(
-                        &mut vec![envelope],
-                        Lane::Serial,
-                        Instant::now(),
-                        figures,
-                        &mut crate::stage::sink::Scratch::default(),
-                    );
-                });
+            let serial: SerialMake<T> = Box::new(move || {
+                // The lane's own resource, opened at its first record and kept.
+                let mut scratch = None;
+                Box::new(move |envelope: Envelope<T>, lane: &mut Figures| {
+                    if scratch.is_none() {
+                        scratch = core
+                            .opener
+                            .open_patiently(&core.shared)
+                            .map(sink::Scratch::new);
+                    }
+                    // None: the drain was abandoned while the open kept failing.
+                    let Some(scratch) = scratch.as_mut() else {
+                        return;
+                    };
+                    let weight = envelope.weight;
+                    serial_call(limits_of.limits(), &window, weight, lane, |figures| {
+                        core.process(
+                            &mut vec![envelope],
+                            Lane::Serial,
+                            Instant::now(),
+                            figures,
+                            scratch,
+                        );
+                    });
+                }) as SerialFn<T>
             });
             asm.stages.push(stage);
             upstream(
@@ -679,9 +751,9 @@ impl<T: Send + 'static> Builder<T> {
         self.finish(
             name,
             StageRole::Sink,
-            Box::new(move |batch| {
+            Box::new(move |_: &mut (), batch| {
                 batch.drain(..).for_each(&f);
-                Ok(())
+                Ok(Vec::new())
             }),
         )
     }
@@ -695,9 +767,11 @@ impl<T: Send + 'static> Builder<T> {
         self.finish(
             name,
             StageRole::Sink,
-            Box::new(move |batch| {
+            Box::new(move |_: &mut (), batch| {
                 let record = batch.pop().expect("per-record sinks get batches of one");
-                f(record).map_err(|failure| failure.map_record(|record| vec![record]))
+                f(record)
+                    .map(|()| Vec::new())
+                    .map_err(|failure| failure.map_record(|record| vec![record]))
             }),
         )
     }
@@ -708,23 +782,139 @@ impl<T: Send + 'static> Builder<T> {
         self.finish(
             name,
             StageRole::BatchSink,
-            Box::new(move |batch| {
+            Box::new(move |_: &mut (), batch| {
                 f(std::mem::take(batch));
-                Ok(())
+                Ok(Vec::new())
             }),
         )
     }
 
-    /// Ends the pipeline with a fallible batching sink. A failure hands the batch back.
+    /// Ends the pipeline with a fallible batching sink. A failure hands the batch back
+    /// (transient: the whole batch is retried with backoff; permanent: every record
+    /// is dead-lettered).
     pub fn try_batch_sink(
         self,
         name: &str,
-        f: impl Fn(Vec<T>) -> Result<(), Failure<Vec<T>>> + Send + Sync + 'static,
+        write: impl Fn(Vec<T>) -> Result<(), Failure<Vec<T>>> + Send + Sync + 'static,
     ) -> Pipeline {
         self.finish(
             name,
             StageRole::BatchSink,
-            Box::new(move |batch| f(std::mem::take(batch))),
+            Box::new(move |_: &mut (), batch| write(std::mem::take(batch)).map(|()| Vec::new())),
+        )
+    }
+
+    /// A [`try_batch_sink`](Builder::try_batch_sink) that may write part of a batch:
+    /// `Ok` lists the records the write [`Rejected`] while it wrote the others. Each
+    /// of those is dead-lettered on its own (cause permanent, its own error and
+    /// source position); the rest count as written. `Err` keeps the whole-batch
+    /// meaning of [`try_batch_sink`](Builder::try_batch_sink).
+    pub fn try_batch_sink_partial(
+        self,
+        name: &str,
+        write: impl Fn(Vec<T>) -> Result<Vec<Rejected<T>>, Failure<Vec<T>>> + Send + Sync + 'static,
+    ) -> Pipeline {
+        self.finish(
+            name,
+            StageRole::BatchSink,
+            Box::new(move |_: &mut (), batch| write(std::mem::take(batch))),
+        )
+    }
+
+    /// A [`try_map`](Builder::try_map) whose workers each hold a resource (a
+    /// connection, a process) that `open` makes on the worker's own thread when it
+    /// joins the pool, before it takes a record. Dropping the resource closes it:
+    /// each worker drops its own when it retires or its input closes. The serial
+    /// lane opens one of its own at its first record and keeps it.
+    ///
+    /// An `open` that fails (or panics) is counted in the Snapshot
+    /// (`open_failures`, `open_error`). The worker then retires, and the pool's
+    /// target drops by one, if other workers are live; the only worker retries with
+    /// the pipeline's [`RetryPolicy`] backoff (capped at its longest) until it opens,
+    /// stalling the stage without losing a record.
+    pub fn try_map_with<R: 'static, U: Weigh + Send + 'static>(
+        self,
+        name: &str,
+        open: impl Fn() -> Result<R, BoxError> + Send + Sync + 'static,
+        f: impl Fn(&mut R, T) -> Result<U, Failure<T>> + Send + Sync + 'static,
+    ) -> Builder<U> {
+        self.then_with(
+            name,
+            Opener::new(Box::new(open)),
+            Box::new(move |resource: &mut R, record, out| {
+                out.push(f(resource, record)?);
+                Ok(())
+            }),
+            by_trait(),
+        )
+    }
+
+    /// A [`try_flat_map`](Builder::try_flat_map) whose workers each hold a resource
+    /// opened when they join and dropped (closed) when they leave, as
+    /// [`try_map_with`](Builder::try_map_with) describes.
+    pub fn try_flat_map_with<R: 'static, U: Weigh + Send + 'static>(
+        self,
+        name: &str,
+        open: impl Fn() -> Result<R, BoxError> + Send + Sync + 'static,
+        f: impl Fn(&mut R, T, &mut Emitter<'_, U>) -> Result<(), Failure<T>> + Send + Sync + 'static,
+    ) -> Builder<U> {
+        self.then_with(
+            name,
+            Opener::new(Box::new(open)),
+            Box::new(move |resource: &mut R, record, out| {
+                f(resource, record, &mut Emitter { out })
+            }),
+            by_trait(),
+        )
+    }
+
+    /// A [`try_batch_sink_partial`](Builder::try_batch_sink_partial) whose workers
+    /// each hold a resource (a database connection) opened when they join and
+    /// dropped (closed) when they leave, as [`try_map_with`](Builder::try_map_with)
+    /// describes.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    /// use brigade_runtime::{Pipeline, Rejected};
+    ///
+    /// let written = Arc::new(AtomicUsize::new(0));
+    /// let counter = written.clone();
+    /// let report = Pipeline::from_iter(0..100u64)
+    ///     .try_batch_sink_with(
+    ///         "store",
+    ///         move || Ok(counter.clone()),
+    ///         |connection, batch| {
+    ///             let mut rejected = Vec::new();
+    ///             for (index, n) in batch.into_iter().enumerate() {
+    ///                 if n == 13 {
+    ///                     rejected.push(Rejected::new(index, n, "unlucky"));
+    ///                 } else {
+    ///                     connection.fetch_add(1, Ordering::Relaxed);
+    ///                 }
+    ///             }
+    ///             Ok(rejected)
+    ///         },
+    ///     )
+    ///     .run()
+    ///     .unwrap();
+    /// assert_eq!(written.load(Ordering::Relaxed), 99);
+    /// assert_eq!(report.dead_letters[0].position, 13);
+    /// ```
+    pub fn try_batch_sink_with<R: 'static>(
+        self,
+        name: &str,
+        open: impl Fn() -> Result<R, BoxError> + Send + Sync + 'static,
+        write: impl Fn(&mut R, Vec<T>) -> Result<Vec<Rejected<T>>, Failure<Vec<T>>>
+            + Send
+            + Sync
+            + 'static,
+    ) -> Pipeline {
+        self.finish_with(
+            name,
+            StageRole::BatchSink,
+            Opener::new(Box::new(open)),
+            Box::new(move |resource: &mut R, batch| write(resource, std::mem::take(batch))),
         )
     }
 }

@@ -83,6 +83,11 @@ impl<T> Queue<T> {
         self.len.load(SeqCst)
     }
 
+    /// True once the queue is closed and empty: nothing more will come.
+    pub(crate) fn is_closed_and_empty(&self) -> bool {
+        self.closed.load(SeqCst) && self.len.load(SeqCst) == 0
+    }
+
     /// The capacity in force.
     pub(crate) fn capacity(&self) -> usize {
         self.capacity.load(SeqCst)

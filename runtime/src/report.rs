@@ -59,6 +59,19 @@ pub enum RunFailure {
         /// The stage whose dead letter the handler was given.
         stage: String,
     },
+    /// The dead-letter output refused a letter
+    /// ([`Builder::try_on_dead_letter`](crate::Builder::try_on_dead_letter)):
+    /// admission stopped, this letter and every later one were kept in
+    /// [`Report::dead_letters`] instead, and the source was not acknowledged past
+    /// `position`.
+    DeadLetterOutputRefused {
+        /// The output's error.
+        message: String,
+        /// The stage whose dead letter was refused.
+        stage: String,
+        /// The source position of the refused letter's record.
+        position: u64,
+    },
     /// The drain did not finish by its deadline
     /// ([`Running::shutdown_within`](crate::Running::shutdown_within)): these records
     /// were neither written nor dead-lettered, and were not acknowledged.
@@ -83,6 +96,16 @@ impl std::fmt::Display for RunFailure {
                 f,
                 "the dead-letter handler panicked on a dead letter of stage `{stage}`: \
                  {message}; admission stopped, and the dead letters since are in the report"
+            ),
+            RunFailure::DeadLetterOutputRefused {
+                message,
+                stage,
+                position,
+            } => write!(
+                f,
+                "the dead-letter output refused a letter from stage `{stage}` at position \
+                 {position}: {message}; admission stopped, and the dead letters since are in \
+                 the report"
             ),
             RunFailure::DrainDeadline {
                 after_s,

@@ -20,7 +20,11 @@ use crate::metrics::{Figures, Slot};
 /// Runs one record through the rest of the pipeline in the serial lane, adding the
 /// time spent in stage functions to the lane's figures (and starting and ending the
 /// lane's call clock around each call).
-pub(crate) type SerialFn<T> = Arc<dyn Fn(Envelope<T>, &mut Figures) + Send + Sync>;
+pub(crate) type SerialFn<T> = Box<dyn FnMut(Envelope<T>, &mut Figures)>;
+
+/// Makes the lane's [`SerialFn`] on the lane's own thread, so that it may hold the
+/// resources the lane opens for its stages, which need not be `Send`.
+pub(crate) type SerialMake<T> = Box<dyn FnOnce() -> SerialFn<T> + Send>;
 
 /// The lane's figures since the last tick.
 #[derive(Default, Clone, Copy)]
@@ -47,16 +51,18 @@ pub(crate) struct SerialLane {
 }
 
 impl SerialLane {
-    /// Starts the lane's thread: it runs every record it receives through `run`.
+    /// Starts the lane's thread: it runs every record it receives through the
+    /// function `make` makes there.
     pub(crate) fn start<T: Send + 'static>(
         self: &Arc<Self>,
         records: Receiver<Envelope<T>>,
-        run: SerialFn<T>,
+        make: SerialMake<T>,
     ) -> std::io::Result<JoinHandle<()>> {
         let lane = self.clone();
         std::thread::Builder::new()
             .name("brigade:serial".into())
             .spawn(move || {
+                let mut run = make();
                 let lane_figures = || Figures {
                     clock: Some(lane.clock.clone()),
                     ..Figures::default()

@@ -120,7 +120,7 @@ impl StageBuilder {
         self
     }
 
-    fn build(&self, window_s: f64) -> (StageStats, StageKnobs) {
+    pub(crate) fn build(&self, window_s: f64) -> (StageStats, StageKnobs) {
         let worker_s = self.workers as f64 * window_s;
         let mut stats = StageStats {
             name: self.name.clone(),

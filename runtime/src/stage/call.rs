@@ -27,25 +27,25 @@ pub(crate) struct Failed<R> {
 /// permanently, panics, or has been called `policy.attempts` times; a transient failure
 /// sleeps the policy's backoff and calls again with the input it handed back. Counts
 /// the busy time, errors and retries in `figures`, and the last call's service time.
-/// Returns the end of the last call, and how it failed, if it did.
-pub(crate) fn with_retries<R>(
+/// Returns the end of the last call, and what the call returned or how it failed.
+pub(crate) fn with_retries<R, O>(
     policy: &RetryPolicy,
     start: Instant,
     figures: &mut Figures,
     mut input: R,
-    mut call: impl FnMut(R) -> Result<(), Failure<R>>,
-) -> (Instant, Option<Failed<R>>) {
+    mut call: impl FnMut(R) -> Result<O, Failure<R>>,
+) -> (Instant, Result<O, Failed<R>>) {
     let mut attempt = 1;
     let mut call_start = start;
     figures.call_starts(start);
-    let (end, failed) = loop {
+    let (end, outcome) = loop {
         let outcome = catch_unwind(AssertUnwindSafe(|| call(input)));
         let end = Instant::now();
         let took = (end - call_start).as_nanos() as u64;
         figures.counts.busy_ns += took;
         figures.service_ns = took;
         let failed = match outcome {
-            Ok(Ok(())) => break (end, None),
+            Ok(Ok(output)) => break (end, Ok(output)),
             Ok(Err(Failure::Transient { record, .. })) if attempt < policy.attempts => {
                 figures.counts.errors += 1;
                 let pause = policy.backoff(attempt);
@@ -74,10 +74,10 @@ pub(crate) fn with_retries<R>(
             },
         };
         figures.counts.errors += 1;
-        break (end, Some(failed));
+        break (end, Err(failed));
     };
     figures.call_ends();
-    (end, failed)
+    (end, outcome)
 }
 
 #[cfg(test)]
@@ -106,7 +106,7 @@ mod test {
                 Ok(())
             }
         });
-        assert!(failed.is_none());
+        assert!(failed.is_ok());
         assert_eq!(seen, vec![1, 2, 3]);
         assert_eq!(figures.counts.errors, 2);
         assert_eq!(figures.counts.retries, 2);
@@ -124,9 +124,11 @@ mod test {
         let mut calls = 0;
         let (_, failed) = with_retries(&policy(3, 0), Instant::now(), &mut figures, 7u32, |n| {
             calls += 1;
-            Err(Failure::transient(n, "timeout"))
+            Err::<(), _>(Failure::transient(n, "timeout"))
         });
-        let failed = failed.expect("it never succeeds");
+        let Err(failed) = failed else {
+            panic!("it never succeeds")
+        };
         assert_eq!(calls, 3);
         assert_eq!(failed.record, Some(7));
         assert_eq!(
@@ -144,9 +146,11 @@ mod test {
         let mut calls = 0;
         let (_, failed) = with_retries(&policy(5, 0), Instant::now(), &mut figures, 7u32, |n| {
             calls += 1;
-            Err(Failure::permanent(n, "malformed"))
+            Err::<(), _>(Failure::permanent(n, "malformed"))
         });
-        let failed = failed.expect("it fails");
+        let Err(failed) = failed else {
+            panic!("it fails")
+        };
         assert_eq!(calls, 1);
         assert_eq!(failed.record, Some(7));
         assert_eq!(failed.cause, DeadLetterCause::Permanent);
@@ -156,10 +160,16 @@ mod test {
     #[test]
     fn a_panic_fails_the_call_and_takes_its_input() {
         let mut figures = Figures::default();
-        let (_, failed) = with_retries(&policy(5, 0), Instant::now(), &mut figures, 7u32, |_| {
-            panic!("bad record")
-        });
-        let failed = failed.expect("it panics");
+        let (_, failed) = with_retries(
+            &policy(5, 0),
+            Instant::now(),
+            &mut figures,
+            7u32,
+            |_| -> Result<(), _> { panic!("bad record") },
+        );
+        let Err(failed) = failed else {
+            panic!("it panics")
+        };
         assert_eq!(failed.record, None);
         assert_eq!(failed.cause, DeadLetterCause::Panicked);
         assert!(failed.error.contains("bad record"), "{}", failed.error);

@@ -7,6 +7,7 @@
 
 mod call;
 mod pool;
+pub(crate) mod resource;
 pub(crate) mod sink;
 pub(crate) mod transform;
 
@@ -19,12 +20,14 @@ use parking_lot::Mutex;
 
 use crate::budget::Location;
 use crate::clock::Instant;
+use crate::context::Shared;
 use crate::ledger::Envelope;
 use crate::limits::Limits;
 use crate::metrics::{Figures, StageRollup, WindowSlot, FLUSH_AFTER, FLUSH_RECORDS};
 use crate::queue::{Pop, Queue};
 
 pub(crate) use pool::Pool;
+use resource::OpenFailures;
 
 /// How long an idle worker waits for input before it checks whether to retire.
 const POLL: Duration = Duration::from_millis(20);
@@ -52,8 +55,20 @@ impl Lane {
 pub(crate) trait Step: Send + Sync + 'static {
     /// The records the stage takes.
     type In: Send + 'static;
-    /// Buffers a worker reuses between calls.
-    type Scratch: Default;
+    /// What a worker holds for its life: its resource (`()` for most stages) and
+    /// the buffers it reuses between calls. Opened on the worker's own thread, so it
+    /// need not be `Send`; dropping it closes the resource.
+    type Scratch;
+
+    /// Opens a joining worker's scratch: `None` if its resource failed to open (the
+    /// failure is counted in [`Step::open_failures`]).
+    fn open(&self) -> Option<Self::Scratch>;
+
+    /// The resource failures since the control thread last took them.
+    fn open_failures(&self) -> &OpenFailures;
+
+    /// What the pipeline shares (the retry policy, the abandon flag).
+    fn shared(&self) -> &Shared;
 
     /// Processes a batch taken from the queue (one record but for batching sinks),
     /// leaving `batch` empty. Returns the last instant it read (the end of its last
@@ -90,6 +105,9 @@ pub(crate) trait StageControl: Send + Sync {
     fn collect(&self, rollup: &mut StageRollup, now: Instant);
     /// Closes the input queue: the workers finish what it holds and leave.
     fn close_input(&self);
+    /// The workers' failures to open their resource since the last call, and the
+    /// last one's message.
+    fn take_open_failures(&self) -> (u64, Option<String>);
 }
 
 /// A stage: input queue, worker pool, limits, and the step its workers run.
@@ -154,12 +172,21 @@ impl<S: Step> Stage<S> {
     /// clock read when it arrived. The figures go to the worker's window in flushes
     /// (see [`crate::metrics`]).
     fn work(&self, slot: WindowSlot) {
+        let mut scratch = match self.join() {
+            Ok(scratch) => scratch,
+            Err(closed) => {
+                slot.lock().retired = true;
+                if closed && self.pool.leave_on_close() {
+                    self.step.close_output();
+                }
+                return;
+            }
+        };
         let mut batch = Vec::new();
         let mut figures = Figures {
             clock: Some(slot.clone()),
             ..Figures::default()
         };
-        let mut scratch = S::Scratch::default();
         // Waiting began at `waiting_since`; wait time before `accounted` is already in
         // the figures.
         let mut waiting_since = Instant::now();
@@ -238,6 +265,38 @@ impl<S: Step> Stage<S> {
             self.step.close_output();
         }
     }
+
+    /// Opens a joining worker's resource, on its own thread, before it takes a
+    /// record. When the open fails and other workers are live, this one retires and
+    /// the pool's target drops by one, so the stage stays at the size that works.
+    /// Alone, it retries with the pipeline's backoff (capped at its longest) until it
+    /// opens: the stage stalls and loses nothing. It leaves without a resource when
+    /// its input closes and drains (`Err(true)`: it may be the last out), when the
+    /// pool shrinks, or when the drain is abandoned (`Err(false)`).
+    fn join(&self) -> Result<S::Scratch, bool> {
+        let mut attempt = 0;
+        loop {
+            if let Some(scratch) = self.step.open() {
+                return Ok(scratch);
+            }
+            if self.pool.give_up_slot() {
+                return Err(false);
+            }
+            attempt += 1;
+            let leave = std::cell::Cell::new(None);
+            let keep_trying = resource::back_off(self.step.shared(), attempt, || {
+                if self.input.is_closed_and_empty() {
+                    leave.set(Some(true));
+                } else if self.pool.should_retire() {
+                    leave.set(Some(false));
+                }
+                leave.get().is_some()
+            });
+            if !keep_trying {
+                return Err(leave.get().unwrap_or(false));
+            }
+        }
+    }
 }
 
 impl<S: Step> StageControl for Stage<S> {
@@ -289,5 +348,9 @@ impl<S: Step> StageControl for Stage<S> {
 
     fn close_input(&self) {
         self.input.close();
+    }
+
+    fn take_open_failures(&self) -> (u64, Option<String>) {
+        self.step.open_failures().take()
     }
 }

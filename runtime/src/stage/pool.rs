@@ -130,6 +130,21 @@ impl Pool {
         }
     }
 
+    /// Asked by a joining worker whose resource failed to open: true means retire
+    /// now, because other workers are live, and the target drops to the workers
+    /// left (below the minimum if need be: the stage cannot use more workers than
+    /// can open). False for the only live worker, which must keep trying.
+    pub(crate) fn give_up_slot(&self) -> bool {
+        let _state = self.state.lock();
+        if self.live.load(SeqCst) <= 1 {
+            return false;
+        }
+        let left = self.live.fetch_sub(1, SeqCst) - 1;
+        let target = self.target.load(SeqCst);
+        self.target.store(target.min(left), SeqCst);
+        true
+    }
+
     /// A worker leaves because its input is closed and drained. Returns true for the
     /// last one, which must close the stage's output.
     pub(crate) fn leave_on_close(&self) -> bool {
@@ -216,6 +231,21 @@ mod tests {
         pool.target.store(0, SeqCst);
         settle(&pool, 0);
         pool.join();
+    }
+
+    #[test]
+    fn workers_that_cannot_open_give_up_their_slot_but_the_last_one_stays() {
+        let pool = Pool::new(2, 8, 4);
+        // Four workers counted live, as `fill` counts them before they start.
+        pool.live.store(4, SeqCst);
+        assert!(pool.give_up_slot());
+        assert_eq!((pool.live(), pool.target()), (3, 3));
+        assert!(pool.give_up_slot());
+        assert!(pool.give_up_slot());
+        // Below the minimum: the stage cannot use workers that cannot open.
+        assert_eq!((pool.live(), pool.target()), (1, 1));
+        assert!(!pool.give_up_slot(), "the only worker keeps trying");
+        assert_eq!((pool.live(), pool.target()), (1, 1));
     }
 
     #[test]

@@ -13,37 +13,42 @@ use crate::queue::Queue;
 use crate::weigh::Weigher;
 
 use super::call::{self, Failed};
+use super::resource::{OpenFailures, Opener};
 use super::{Lane, Step};
 
-/// A transform's function: takes a record, pushes zero or more outputs.
-pub(crate) type TransformFn<In, Out> =
-    Box<dyn Fn(In, &mut Vec<Out>) -> Result<(), Failure<In>> + Send + Sync>;
+/// A transform's function: takes the worker's resource (`()` for most stages) and a
+/// record, pushes zero or more outputs.
+pub(crate) type TransformFn<R, In, Out> =
+    Box<dyn Fn(&mut R, In, &mut Vec<Out>) -> Result<(), Failure<In>> + Send + Sync>;
 
 /// The part of a transform the parallel workers and the serial lane share.
-pub(crate) struct TransformCore<In, Out> {
+pub(crate) struct TransformCore<R, In, Out> {
     pub name: String,
     pub index: usize,
-    pub func: TransformFn<In, Out>,
+    pub opener: Opener<R>,
+    pub func: TransformFn<R, In, Out>,
     pub weigher: Weigher<Out>,
     pub shared: Arc<Shared>,
 }
 
-/// Reused buffers for a worker's calls.
-pub(crate) struct Scratch<Out> {
+/// A worker's resource and the buffers it reuses between calls.
+pub(crate) struct Scratch<R, Out> {
+    resource: R,
     outputs: Vec<Out>,
     weights: Vec<u64>,
 }
 
-impl<Out> Default for Scratch<Out> {
-    fn default() -> Self {
+impl<R, Out> Scratch<R, Out> {
+    pub(crate) fn new(resource: R) -> Self {
         Self {
+            resource,
             outputs: Vec::new(),
             weights: Vec::new(),
         }
     }
 }
 
-impl<In: Send + 'static, Out: Send + 'static> TransformCore<In, Out> {
+impl<R: 'static, In: Send + 'static, Out: Send + 'static> TransformCore<R, In, Out> {
     /// Processes one record that has waited since `start`, and hands each output,
     /// weighed and counted in the budget at its next location, to `emit`. Returns the
     /// last instant it read: the end of the call, or of a wait for the budget.
@@ -53,7 +58,7 @@ impl<In: Send + 'static, Out: Send + 'static> TransformCore<In, Out> {
         lane: Lane,
         start: Instant,
         figures: &mut Figures,
-        scratch: &mut Scratch<Out>,
+        scratch: &mut Scratch<R, Out>,
         mut emit: impl FnMut(Envelope<Out>, &mut Figures),
     ) -> Instant {
         let Envelope {
@@ -66,14 +71,14 @@ impl<In: Send + 'static, Out: Send + 'static> TransformCore<In, Out> {
             call::with_retries(&self.shared.retry, start, figures, value, |value| {
                 scratch.outputs.clear();
                 scratch.weights.clear();
-                (self.func)(value, &mut scratch.outputs)?;
+                (self.func)(&mut scratch.resource, value, &mut scratch.outputs)?;
                 scratch
                     .weights
                     .extend(scratch.outputs.iter().map(|o| (self.weigher)(o)));
                 Ok(())
             });
         let shared = &self.shared;
-        if let Some(Failed {
+        if let Err(Failed {
             record,
             cause,
             error,
@@ -134,21 +139,33 @@ impl<In: Send + 'static, Out: Send + 'static> TransformCore<In, Out> {
 }
 
 /// A transform in the parallel brigade: its core and the queue of the next stage.
-pub(crate) struct TransformStep<In, Out> {
-    pub core: Arc<TransformCore<In, Out>>,
+pub(crate) struct TransformStep<R, In, Out> {
+    pub core: Arc<TransformCore<R, In, Out>>,
     pub output: Arc<Queue<Envelope<Out>>>,
 }
 
-impl<In: Send + 'static, Out: Send + 'static> Step for TransformStep<In, Out> {
+impl<R: 'static, In: Send + 'static, Out: Send + 'static> Step for TransformStep<R, In, Out> {
     type In = In;
-    type Scratch = Scratch<Out>;
+    type Scratch = Scratch<R, Out>;
+
+    fn open(&self) -> Option<Scratch<R, Out>> {
+        self.core.opener.try_open().map(Scratch::new)
+    }
+
+    fn open_failures(&self) -> &OpenFailures {
+        &self.core.opener.failures
+    }
+
+    fn shared(&self) -> &Shared {
+        &self.core.shared
+    }
 
     fn run(
         &self,
         batch: &mut Vec<Envelope<In>>,
         start: Instant,
         figures: &mut Figures,
-        scratch: &mut Scratch<Out>,
+        scratch: &mut Scratch<R, Out>,
     ) -> Instant {
         let mut end = start;
         let mut unblocked = None;

@@ -5,6 +5,7 @@ mod batch;
 mod breaker;
 mod buffer;
 mod knee;
+mod open_ceiling;
 mod right_size;
 mod usl;
 
@@ -16,6 +17,7 @@ use batch::{BATCH_POINTS, FULL_BATCH};
 use breaker::Trip;
 use buffer::{absorb, buffer};
 use knee::Probe;
+use open_ceiling::{cap_decisions, OpenCeiling};
 use usl::Usl;
 
 /// Utilisation a right-sized stage aims for: headroom for bursts without paying for
@@ -140,6 +142,11 @@ const TYPICAL_CALLS: u64 = 20;
 ///    row shrinks to that count (scale down lazily, never while a backlog drains);
 ///    windows in which a giant or a full pipeline holds the source up, or a stage
 ///    upstream short of workers holds this one's input back, do not count.
+/// 7. **Open failures** (`adaptive/open-ceiling`): a stage whose workers failed to
+///    open their resource (a connection, a process) in a window is capped at the
+///    workers live then (at least its minimum) for 30 s of snapshot time, so no rule
+///    grows it into the failure again and again; then it may probe one worker more,
+///    and a probe that passes another 30 s without a failure lifts the cap.
 ///
 /// A stage waits a window after a change before its figures count; a stage that
 /// reversed direction does not reverse again for 300 ticks, and after two reversals
@@ -202,6 +209,8 @@ struct StageState {
     giant_pending: bool,
     /// (records per call, seconds per call) of recent windows, for batch sinks.
     batch_points: Vec<(f64, f64)>,
+    /// The cap after its workers failed to open their resource.
+    open_ceiling: Option<OpenCeiling>,
     /// Bigger batches stopped paying.
     batch_done: bool,
     /// Records per second the stage finished in the last two windows, newest last.
@@ -386,6 +395,14 @@ impl Controller for Adaptive {
         self.stages
             .resize_with(snapshot.stages.len(), StageState::default);
         let tick = snapshot.tick;
+        let caps: Vec<Option<usize>> = self
+            .stages
+            .iter_mut()
+            .zip(&snapshot.stages)
+            .map(|(state, stats)| {
+                OpenCeiling::update(&mut state.open_ceiling, stats, snapshot.at_s)
+            })
+            .collect();
         let views: Vec<View> = snapshot
             .stages
             .iter()
@@ -518,8 +535,9 @@ impl Controller for Adaptive {
         // alone would only pass the limit to the other.
         let probing = undone || self.stages.iter().any(|state| state.probe.is_some());
         let mut grown = Vec::new();
+        let at_cap = |b: usize| caps[b].is_some_and(|cap| views[b].workers >= cap);
         if !probing {
-            for &b in &bottlenecks {
+            for &b in bottlenecks.iter().filter(|&&b| !at_cap(b)) {
                 let rate = self.rate_past(b, rate);
                 let decisions = self.grow(b, &snapshot.stages[b], &views[b], rate, tick, snapshot);
                 if !decisions.is_empty() {
@@ -530,7 +548,9 @@ impl Controller for Adaptive {
         }
         // Capped at its knee, or at the most workers it may have: it cannot grow.
         let capped = |b: usize| {
-            self.stages[b].cap.is_some() || views[b].workers >= snapshot.stages[b].workers.max
+            self.stages[b].cap.is_some()
+                || views[b].workers >= snapshot.stages[b].workers.max
+                || at_cap(b)
         };
         if let Some(b) = bottleneck.filter(|&b| !grown.contains(&b) && capped(b)) {
             out.extend(buffer(b, &snapshot.stages[b], &views[b], snapshot));
@@ -564,6 +584,7 @@ impl Controller for Adaptive {
                 out.push(decision);
             }
         }
+        cap_decisions(&mut out, &caps, |i| current_workers(snapshot, i));
         out
     }
 }

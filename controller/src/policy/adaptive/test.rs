@@ -1056,3 +1056,32 @@ fn calls_that_slow_down_retune_the_batch_before_adding_workers() {
     }
     assert_eq!(first, Some(Action::SetBatchSize { stage: 0, size: 64 }));
 }
+
+#[test]
+fn a_stage_whose_workers_failed_to_open_grows_no_further_until_the_cooldown() {
+    let mut policy = Adaptive::new();
+    let failing = |tick| {
+        let mut snapshot = with_calls(database(&[8]).tick(tick).build());
+        snapshot.stages[0].open_failures = 1;
+        snapshot.stages[0].open_error = Some("too many connections".to_owned());
+        snapshot
+    };
+    // A lasting bottleneck, but its ninth connection was refused.
+    assert!(set_workers(&policy.decide(&failing(2))).is_empty());
+    assert!(set_workers(&policy.decide(&failing(3))).is_empty());
+    for tick in 4..33 {
+        let decisions = decide(&mut policy, database(&[8]).tick(tick));
+        assert!(
+            set_workers(&decisions).iter().all(|&(_, n)| n <= 8),
+            "tick {tick}: {decisions:?}"
+        );
+    }
+    // 30 s after the last failure it may probe one worker more, not double.
+    let decisions = decide(&mut policy, database(&[8]).tick(33));
+    assert_eq!(set_workers(&decisions), vec![(0, 9)], "{decisions:?}");
+    assert!(
+        decisions[0].reason.contains("capped at 9"),
+        "{}",
+        decisions[0].reason
+    );
+}
