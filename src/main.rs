@@ -6,6 +6,7 @@ mod live;
 mod mode_args;
 mod policy_arg;
 mod replay;
+mod run_command;
 mod sim_command;
 mod validate_command;
 
@@ -15,9 +16,10 @@ use clap::{CommandFactory, Parser, Subcommand};
 
 /// brigade: an adaptive, self-tuning stage runtime for ETL pipelines.
 ///
-/// `brigade demo` runs a pipeline for real and opens the dashboard; `brigade sim`
-/// compares the controllers in virtual time; `brigade validate` checks a pipeline
-/// file. The library is in README.md.
+/// `brigade run` runs a pipeline file (files, standard input, external programs,
+/// SQLite) and `brigade validate` checks one; `brigade demo` runs a synthetic
+/// pipeline for real and opens the dashboard; `brigade sim` compares the controllers
+/// in virtual time. The library is in README.md.
 #[derive(Debug, Parser)]
 #[command(name = "brigade", version)]
 struct Cli {
@@ -27,13 +29,15 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    Run(run_command::RunArgs),
+    Validate(validate_command::ValidateArgs),
     Demo(demo_command::DemoArgs),
     Sim(sim_command::SimArgs),
-    Validate(validate_command::ValidateArgs),
 }
 
 fn main() -> ExitCode {
     let result = match Cli::parse().command {
+        Command::Run(args) => args.into_config().and_then(run_command::run),
         Command::Demo(args) => args.into_config().and_then(demo_command::run),
         Command::Sim(args) => {
             if let Err(err) = args.check() {

@@ -54,8 +54,9 @@ pub struct FileSourceConfig {
     #[serde(default)]
     pub id: Option<String>,
     /// How often the checkpoint is written while acknowledgements come (default 1s);
-    /// it is always written when the source is dropped.
-    #[serde(default)]
+    /// it is always written when the source is dropped. A pipeline file sets it in
+    /// `[checkpoint] interval`, with the other checkpoint settings.
+    #[serde(skip)]
     pub checkpoint_interval: Option<Span>,
 }
 

@@ -342,6 +342,10 @@ impl Source for FileSource {
     fn ack(&mut self, position: u64) {
         self.ledger.ack(position);
     }
+
+    fn progress(&self) -> Option<Progress> {
+        Some(self.stats.progress())
+    }
 }
 
 impl Drop for FileSource {

@@ -32,6 +32,14 @@ pub struct FileStats {
 }
 
 impl FileStats {
+    /// The last failure to write the checkpoint, if the latest attempt failed.
+    pub fn last_checkpoint_error(&self) -> Option<String> {
+        self.checkpoint_error
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
     /// Files and bytes done of the totals.
     pub fn progress(&self) -> Progress {
         Progress {

@@ -4,7 +4,8 @@
 use std::fs::OpenOptions;
 use std::path::Path;
 
-use super::spec::PipelineSpec;
+use super::spec::{PipelineSpec, SinkConfig, SourceConfig, StageKind};
+use crate::file::CheckpointStore;
 use crate::Problem;
 
 /// Every problem of `spec`'s environment, one per line to show: unreadable inputs,
@@ -12,7 +13,13 @@ use crate::Problem;
 pub fn check_environment(spec: &PipelineSpec) -> Vec<Problem> {
     let mut problems = connector_checks(spec);
     if let Some(checkpoint) = &spec.checkpoint {
-        problems.extend(checkpoint_dir(&spec.base.join(&checkpoint.dir)));
+        let dir = spec.base.join(&checkpoint.dir);
+        let found = checkpoint_dir(&dir);
+        if found.is_empty() && dir.exists() {
+            // Writable: now the checkpoints already there must read.
+            problems.extend(CheckpointStore::check_dir(&dir));
+        }
+        problems.extend(found);
     }
     problems
 }
@@ -21,8 +28,29 @@ pub fn check_environment(spec: &PipelineSpec) -> Vec<Problem> {
 /// exec stage's, the sink's and the dead-letter file's `check(&self, base)`. Those are
 /// written in the connectors' modules; this is the one place that calls them (the
 /// `fields` stage has no environment to check).
-fn connector_checks(_spec: &PipelineSpec) -> Vec<Problem> {
-    Vec::new()
+fn connector_checks(spec: &PipelineSpec) -> Vec<Problem> {
+    let base = &spec.base;
+    let mut problems = match &spec.source.config {
+        SourceConfig::File(config) => config.check(base),
+        SourceConfig::Stdin(_) => Vec::new(),
+    };
+    for stage in &spec.stages {
+        if let StageKind::Exec(config) = &stage.kind {
+            problems.extend(config.check(base).into_iter().map(|problem| Problem {
+                part: format!("stage.{}", stage.name),
+                ..problem
+            }));
+        }
+    }
+    problems.extend(match &spec.sink.config {
+        SinkConfig::File(config) => config.check(base),
+        SinkConfig::Stdout(_) => Vec::new(),
+        SinkConfig::Sqlite(config) => config.check(base),
+    });
+    if let Some(config) = &spec.dead_letter {
+        problems.extend(config.check(base));
+    }
+    problems
 }
 
 /// The checkpoint directory: a writable directory, or one that can be created (its

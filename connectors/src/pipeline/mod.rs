@@ -6,6 +6,7 @@
 //! `orders.toml:14:1: sink: unknown key \`tabel\` for a \`file\` sink; expected one of:
 //! path`. `${NAME}` in a string value is the environment variable `NAME`.
 
+mod build;
 mod environment;
 mod error;
 mod interpolate;
@@ -18,6 +19,7 @@ mod test;
 
 use std::path::Path;
 
+pub use build::{build, BuildError, Built, Figures, Overrides, DECODE_STAGE};
 pub use environment::check_environment;
 pub use error::{Errors, PipelineError};
 pub use spec::{

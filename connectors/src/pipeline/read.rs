@@ -15,6 +15,7 @@ use serde::de::DeserializeOwned;
 use toml::de::{DeString, DeTable, DeValue, ValueDeserializer};
 use toml::Spanned;
 
+use super::build::DECODE_STAGE;
 use super::error::{Errors, PipelineError};
 use super::interpolate::{interpolate, Lookup};
 use super::probe::fields_of;
@@ -878,13 +879,20 @@ impl Reader<'_> {
         };
         for (index, stage) in spec.stages.iter().enumerate() {
             let earlier = spec.stages[..index].iter().any(|s| s.name == stage.name);
-            if earlier || stage.name == spec.sink.name {
+            let decode = stage.name == DECODE_STAGE;
+            if earlier || decode || stage.name == spec.sink.name {
                 let at = entries
                     .get(index)
                     .and_then(|entry| entry.get_ref().as_table())
                     .and_then(|table| table.get("name"))
                     .map_or(0..0, Spanned::span);
-                let other = if earlier { "another stage" } else { "the sink" };
+                let other = if decode {
+                    "the stage that parses what the source reads"
+                } else if earlier {
+                    "another stage"
+                } else {
+                    "the sink"
+                };
                 self.error(
                     at,
                     &join("stage", &stage.name),
@@ -896,9 +904,24 @@ impl Reader<'_> {
                 );
             }
         }
+        if spec.sink.name == DECODE_STAGE {
+            let at = root.get("sink").map_or(0..0, Spanned::span);
+            self.error(
+                at,
+                "sink.name",
+                format!(
+                    "`{DECODE_STAGE}` is the stage that parses what the source reads; \
+                     expected another name"
+                ),
+            );
+        }
         if let Some(counts) = spec.runtime.policy.strip_prefix("static:") {
             let given = counts.split(',').count();
-            let parts = spec.stages.len() + 1;
+            let names: Vec<&str> = std::iter::once(DECODE_STAGE)
+                .chain(spec.stages.iter().map(|stage| stage.name.as_str()))
+                .chain([spec.sink.name.as_str()])
+                .collect();
+            let parts = names.len();
             if given > 1 && given != parts {
                 let at = runtime_key(root, "policy");
                 self.error(
@@ -906,9 +929,9 @@ impl Reader<'_> {
                     "runtime.policy",
                     format!(
                         "`{}` gives {given} worker counts, and the pipeline has {parts} \
-                         stages with the sink; expected one count per stage and one for \
-                         the sink, in order",
-                        spec.runtime.policy
+                         stages ({}); expected one count per stage, in order",
+                        spec.runtime.policy,
+                        names.join(", ")
                     ),
                 );
             }
