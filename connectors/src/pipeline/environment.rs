@@ -101,7 +101,11 @@ mod tests {
     use super::*;
     use crate::pipeline::parse;
 
+    /// A pipeline reading `in/a.jsonl` (created) under `dir`, checkpointed in
+    /// `checkpoint_dir`.
     fn with_checkpoint(dir: &Path, checkpoint_dir: &str) -> PipelineSpec {
+        std::fs::create_dir_all(dir.join("in")).unwrap();
+        std::fs::write(dir.join("in/a.jsonl"), "{}\n").unwrap();
         let text = format!(
             "[source]\ntype = \"file\"\npath = \"in/*.jsonl\"\nformat = \"jsonl\"\n\
              [sink]\ntype = \"stdout\"\n[checkpoint]\ndir = \"{checkpoint_dir}\"\n"
@@ -133,7 +137,10 @@ mod tests {
             check_environment(&with_checkpoint(dir.path(), "new/deeper")),
             []
         );
-        assert_eq!(entries(dir.path()), [dir.path().join("state")]);
+        assert_eq!(
+            entries(dir.path()),
+            [dir.path().join("in"), dir.path().join("state")]
+        );
     }
 
     #[test]

@@ -58,7 +58,7 @@ name = "orders"
 [runtime]
 memory_budget = "256MiB"
 tick = "100ms"
-policy = "static:1,2,4"
+policy = "static:1,1,2,4"
 serial_threshold = 8388608
 max_workers = 8
 queue_capacity = 32
@@ -119,7 +119,7 @@ fn a_full_file_reads_every_key() {
     let runtime = &spec.runtime;
     assert_eq!(runtime.memory_budget, Some(256 << 20));
     assert_eq!(runtime.tick, Some(Duration::from_millis(100)));
-    assert_eq!(runtime.policy, "static:1,2,4");
+    assert_eq!(runtime.policy, "static:1,1,2,4");
     assert_eq!(runtime.serial_threshold, Some(8 << 20));
     assert_eq!(runtime.max_workers, Some(8));
     assert_eq!(runtime.queue_capacity, Some(32));
@@ -502,17 +502,16 @@ fn a_stage_name_that_is_not_a_bare_key_is_quoted_in_messages() {
 }
 
 #[test]
-fn a_static_policy_gives_one_count_per_stage_and_the_sink() {
+fn a_static_policy_gives_one_count_per_stage_decode_and_sink_included() {
     let stage = "[[stage]]\nname = \"a\"\ntype = \"fields\"\n";
-    let text = format!("[runtime]\npolicy = \"static:1,2,3\"\n{MINIMAL}{stage}");
+    let text = format!("[runtime]\npolicy = \"static:1,2\"\n{MINIMAL}{stage}");
     assert_eq!(
         error(&text),
-        "p.toml:2:10: runtime.policy: `static:1,2,3` gives 3 worker counts, and the pipeline \
-         has 2 stages with the sink; expected one count per stage and one for the sink, in \
-         order"
+        "p.toml:2:10: runtime.policy: `static:1,2` gives 2 worker counts, and the pipeline \
+         has 3 stages (decode, a, sink); expected one count per stage, in order"
     );
     spec(&format!(
-        "[runtime]\npolicy = \"static:1,2\"\n{MINIMAL}{stage}"
+        "[runtime]\npolicy = \"static:1,2,3\"\n{MINIMAL}{stage}"
     ));
     spec(&format!(
         "[runtime]\npolicy = \"static:3\"\n{MINIMAL}{stage}"
