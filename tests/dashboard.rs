@@ -167,3 +167,96 @@ fn find_last(haystack: &[u8], needle: &[u8]) -> Option<usize> {
         .windows(needle.len())
         .rposition(|window| window == needle)
 }
+
+/// Writes `files` JSON-lines files of `lines` records each (ids from 0) under
+/// `dir/in`, and a pipeline file reading them through a field edit into
+/// `out.jsonl`, its sink held to `rate` records a second, with a checkpoint.
+fn slow_pipeline(dir: &Path, files: usize, lines: usize, rate: u32) -> std::path::PathBuf {
+    std::fs::create_dir_all(dir.join("in")).unwrap();
+    for file in 0..files {
+        let text: String = (0..lines)
+            .map(|line| format!("{{\"id\":{}}}\n", file * lines + line))
+            .collect();
+        std::fs::write(dir.join(format!("in/part{file}.jsonl")), text).unwrap();
+    }
+    let pipeline = dir.join("slow.toml");
+    std::fs::write(
+        &pipeline,
+        format!(
+            "name = \"slow\"\n\
+             [source]\ntype = \"file\"\npath = \"in/*.jsonl\"\nformat = \"jsonl\"\n\
+             [[stage]]\nname = \"tag\"\ntype = \"fields\"\nset = {{ seen = true }}\n\
+             [sink]\ntype = \"file\"\npath = \"out.jsonl\"\nrate_limit = {rate}\n\
+             [dead_letter]\npath = \"dead.jsonl\"\n\
+             [checkpoint]\ndir = \"state\"\ninterval = \"100ms\"\n"
+        ),
+    )
+    .unwrap();
+    pipeline
+}
+
+/// The ids in the JSON-lines file at `path`, in file order.
+fn ids(path: &Path) -> Vec<u64> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|line| {
+            let value: serde_json::Value = serde_json::from_str(line).unwrap();
+            value["id"].as_u64().unwrap()
+        })
+        .collect()
+}
+
+#[test]
+fn a_pipeline_run_shows_its_progress_and_drains_on_quit_losing_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (files, lines) = (4, 5_000);
+    let pipeline = slow_pipeline(dir.path(), files, lines, 2_000);
+    let pipeline = pipeline.to_str().unwrap();
+    let mut terminal = Pty::spawn(
+        env!("CARGO_BIN_EXE_brigade"),
+        &["run", pipeline],
+        dir.path(),
+        ROWS,
+        COLS,
+    );
+    // The header's progress line: files done of the total.
+    terminal.wait_for("the input's progress", PATIENCE, |s| {
+        s.rows(0, COLS)
+            .take(5)
+            .any(|row| row.contains("files") && row.contains("/4"))
+    });
+    terminal.wait_for("records written", PATIENCE, |s| {
+        stage_row(s, "sink").is_some_and(|row| !row.contains(" 0 "))
+    });
+    terminal.type_keys("q");
+    let status = terminal.wait_exit(PATIENCE);
+    assert!(status.success(), "{status:?}");
+    let report = terminal.screen().contents();
+    assert!(report.contains("checkpoint"), "{report}");
+
+    // Quit drained what was admitted: written once, and acknowledged.
+    let first = ids(&dir.path().join("out.jsonl"));
+    assert!(
+        !first.is_empty() && first.len() < files * lines,
+        "{}",
+        first.len()
+    );
+    let mut seen = first.clone();
+    seen.sort_unstable();
+    seen.dedup();
+    assert_eq!(seen.len(), first.len(), "a record was written twice");
+
+    // The same command again reads only the rest: every record exactly once.
+    let rerun = std::process::Command::new(env!("CARGO_BIN_EXE_brigade"))
+        .args(["run", pipeline, "--headless"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(rerun.status.success(), "{rerun:?}");
+    let mut all = ids(&dir.path().join("out.jsonl"));
+    all.sort_unstable();
+    let expected: Vec<u64> = (0..(files * lines) as u64).collect();
+    assert_eq!(all, expected);
+    assert_eq!(ids(&dir.path().join("dead.jsonl")), Vec::<u64>::new());
+}
