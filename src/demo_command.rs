@@ -13,7 +13,7 @@ use brigade_scenario::{self as scenario, Scenario};
 use brigade_synthetic::{Finished, Options};
 use clap::Args;
 
-use crate::live::{Keeper, LiveFeed};
+use crate::live;
 use crate::mode_args::{parse_duration, ModeArgs, ReportFormat};
 use crate::policy_arg;
 
@@ -99,22 +99,11 @@ pub fn run(config: DemoConfig) -> Result<ExitCode> {
         watch.finish(outcome.report)
     } else {
         let (running, watch) = brigade_synthetic::start(&config.scenario, options)?.split();
-        let keeper = Keeper::start(running);
-        let dashboard = brigade_tui::Options {
-            title: format!("{} · {}", config.scenario.name, config.policy),
-            ..brigade_tui::Options::default()
-        };
-        brigade_tui::run(LiveFeed::new(&keeper), dashboard)
-            .context("the dashboard cannot use this terminal")?;
-        if !keeper.is_finished() {
-            let left = keeper
-                .monitor()
-                .latest()
-                .map_or(0, |s| s.global.totals.in_flight);
-            eprintln!("brigade: quit before the drain ended; {left} records were left in flight");
-            return Ok(ExitCode::FAILURE);
+        let title = format!("{} · {}", config.scenario.name, config.policy);
+        match live::watch(running, title)? {
+            Some(watched) => watch.finish(watched.report),
+            None => return Ok(ExitCode::FAILURE),
         }
-        watch.finish(keeper.report())
     };
     print_report(&config, &finished)?;
     for failure in &finished.report.failures {

@@ -2,7 +2,10 @@
 //! pipeline and waits for its end, and the dashboard's [`Feed`] over the pipeline's
 //! [`Monitor`].
 
+use std::sync::Arc;
 use std::thread::{self, JoinHandle};
+
+use anyhow::{Context, Result};
 
 use brigade_controller::{DecisionRecord, Override, Snapshot};
 use brigade_runtime::{Admission, Monitor, Report, Running, Tick};
@@ -52,6 +55,37 @@ impl Keeper {
     pub fn report(self) -> Report {
         self.thread.join().expect("the keeper thread panicked")
     }
+}
+
+/// What the dashboard leaves of a run it watched to the end of its drain.
+pub struct Watched {
+    /// The run's report.
+    pub report: Report,
+    /// The last snapshot the run closed.
+    pub last: Option<Arc<Snapshot>>,
+}
+
+/// Watches `running` in the dashboard, titled `title`, until the operator quits.
+/// `None` if they quit before the drain ended (said on standard error: the records
+/// still in flight).
+pub fn watch(running: Running, title: String) -> Result<Option<Watched>> {
+    let keeper = Keeper::start(running);
+    let dashboard = brigade_tui::Options {
+        title,
+        ..brigade_tui::Options::default()
+    };
+    brigade_tui::run(LiveFeed::new(&keeper), dashboard)
+        .context("the dashboard cannot use this terminal")?;
+    let last = keeper.monitor().latest();
+    if !keeper.is_finished() {
+        let left = last.map_or(0, |s| s.global.totals.in_flight);
+        eprintln!("brigade: quit before the drain ended; {left} records were left in flight");
+        return Ok(None);
+    }
+    Ok(Some(Watched {
+        report: keeper.report(),
+        last,
+    }))
 }
 
 /// The dashboard's view of a live pipeline.

@@ -1,5 +1,5 @@
 //! A `--policy` value checked before anything runs: a policy that exists, and, for
-//! `static:A,B,…`, one worker count per stage of every scenario it will drive.
+//! `static:A,B,…`, one worker count per stage of every pipeline it will drive.
 
 use anyhow::{bail, Result};
 use brigade_controller::from_name;
@@ -8,6 +8,13 @@ use brigade_scenario::Scenario;
 /// Checks that `policy` names a policy and that its per-stage worker counts, if it
 /// has them, match `scenario`'s stages.
 pub fn check(policy: &str, scenario: &Scenario) -> Result<()> {
+    let names: Vec<&str> = scenario.stages.iter().map(|s| s.name.as_str()).collect();
+    check_stages(policy, &format!("scenario `{}`", scenario.name), &names)
+}
+
+/// Checks that `policy` names a policy and that its per-stage worker counts, if it
+/// has them, are one per stage of `pipeline` (`stages`, in pipeline order).
+pub fn check_stages(policy: &str, pipeline: &str, stages: &[&str]) -> Result<()> {
     from_name(policy)?;
     let Some(counts) = policy
         .strip_prefix("static:")
@@ -16,14 +23,12 @@ pub fn check(policy: &str, scenario: &Scenario) -> Result<()> {
         return Ok(());
     };
     let given = counts.split(',').count();
-    let stages = scenario.stages.len();
-    if given != stages {
-        let names: Vec<&str> = scenario.stages.iter().map(|s| s.name.as_str()).collect();
+    if given != stages.len() {
         bail!(
-            "--policy {policy} gives {given} worker counts, and scenario `{}` has {stages} \
-             stages ({}): give one count per stage, in pipeline order",
-            scenario.name,
-            names.join(", ")
+            "--policy {policy} gives {given} worker counts, and {pipeline} has {} stages \
+             ({}): give one count per stage, in pipeline order",
+            stages.len(),
+            stages.join(", ")
         );
     }
     Ok(())

@@ -11,13 +11,14 @@ use brigade_connectors::pipeline::{
     self, Built, Figures, Overrides, PipelineSpec, SinkConfig, SourceConfig,
 };
 use brigade_controller::units::format_bytes;
-use brigade_controller::{from_name, Progress};
+use brigade_controller::Progress;
 use brigade_daemon::{report_json, report_text, Daemon};
 use brigade_runtime::Report;
 use clap::Args;
 
-use crate::live::{Keeper, LiveFeed};
+use crate::live;
 use crate::mode_args::{Mode, ModeArgs, ReportFormat};
+use crate::policy_arg;
 
 /// Run a pipeline file: read its source, run its stages, write its sink.
 ///
@@ -62,7 +63,8 @@ impl RunArgs {
             )
         })?;
         if let Some(policy) = &self.mode.policy {
-            check_policy(policy, &spec)?;
+            let pipeline = format!("pipeline `{}`", spec.name);
+            policy_arg::check_stages(policy, &pipeline, &stage_names(&spec))?;
         }
         let mut mode = self.mode.mode()?;
         let streams = matches!(spec.source.config, SourceConfig::Stdin(_))
@@ -83,31 +85,13 @@ impl RunArgs {
     }
 }
 
-/// `--policy` must name a policy, and `static:A,B,…` give one count per stage: the
-/// decode stage, the file's stages and the sink.
-fn check_policy(policy: &str, spec: &PipelineSpec) -> Result<()> {
-    from_name(policy)?;
-    let Some(counts) = policy
-        .strip_prefix("static:")
-        .filter(|counts| counts.contains(','))
-    else {
-        return Ok(());
-    };
-    let names: Vec<&str> = std::iter::once(pipeline::DECODE_STAGE)
+/// The runtime's stages of `spec`, in order: the decode stage, the file's stages and
+/// the sink.
+fn stage_names(spec: &PipelineSpec) -> Vec<&str> {
+    std::iter::once(pipeline::DECODE_STAGE)
         .chain(spec.stages.iter().map(|stage| stage.name.as_str()))
         .chain([spec.sink.name.as_str()])
-        .collect();
-    let given = counts.split(',').count();
-    if given != names.len() {
-        bail!(
-            "--policy {policy} gives {given} worker counts, and pipeline `{}` has {} stages \
-             ({}): give one count per stage, in pipeline order",
-            spec.name,
-            names.len(),
-            names.join(", ")
-        );
-    }
-    Ok(())
+        .collect()
 }
 
 /// Checks the environment, runs the pipeline to its end (or the operator's drain) and
@@ -143,31 +127,19 @@ pub fn run(config: RunConfig) -> Result<ExitCode> {
         for pin in pins {
             running.monitor().apply(pin);
         }
-        let keeper = Keeper::start(running);
         let policy = config
             .overrides
             .policy
             .as_deref()
             .unwrap_or(&config.spec.runtime.policy);
-        let dashboard = brigade_tui::Options {
-            title: format!("{} · {policy}", config.spec.name),
-            ..brigade_tui::Options::default()
-        };
-        brigade_tui::run(LiveFeed::new(&keeper), dashboard)
-            .context("the dashboard cannot use this terminal")?;
-        if !keeper.is_finished() {
-            let left = keeper
-                .monitor()
-                .latest()
-                .map_or(0, |s| s.global.totals.in_flight);
-            eprintln!("brigade: quit before the drain ended; {left} records were left in flight");
+        let Some(watched) = live::watch(running, format!("{} · {policy}", config.spec.name))?
+        else {
             return Ok(ExitCode::FAILURE);
-        }
-        let progress = keeper
-            .monitor()
-            .latest()
+        };
+        let progress = watched
+            .last
             .and_then(|snapshot| snapshot.global.source.progress);
-        (keeper.report(), progress)
+        (watched.report, progress)
     };
     print_report(&config, &report, progress.as_ref(), &figures)?;
     for failure in &report.failures {

@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::record::json_kind;
+
 /// `[[stage]] type = "fields"`. Applied in this order: `rename`, then `drop`, then
 /// `set`, so a field can be renamed and a new one set under its old name.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
@@ -30,7 +32,7 @@ impl FieldsConfig {
         let Value::Object(object) = value else {
             return Err(format!(
                 "the fields stage needs a JSON object, got {}",
-                kind(value)
+                json_kind(value)
             ));
         };
         for (from, to) in &self.rename {
@@ -45,18 +47,6 @@ impl FieldsConfig {
             object.insert(name.clone(), set.clone());
         }
         Ok(())
-    }
-}
-
-/// What kind of JSON value `value` is, for messages.
-fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 

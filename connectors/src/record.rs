@@ -56,3 +56,15 @@ pub fn weigh_value(value: &Value) -> u64 {
             .sum(),
     }
 }
+
+/// What kind of JSON value `value` is, for messages: `a string`, `an object`, …
+pub(crate) fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}

@@ -3,6 +3,8 @@
 use rusqlite::types::Value as Sql;
 use serde_json::Value;
 
+use crate::record::json_kind;
+
 /// The values of `columns` in `record`, in order: numbers as INTEGER (or REAL when not
 /// a 64-bit integer), strings as TEXT, booleans as 0/1, null or missing as NULL,
 /// objects and arrays as their JSON text. Err says why the record cannot be a row: it
@@ -11,7 +13,7 @@ pub(crate) fn row(record: &Value, columns: &[String], key: &[String]) -> Result<
     let Value::Object(fields) = record else {
         return Err(format!(
             "the record is not a JSON object but {}",
-            kind(record)
+            json_kind(record)
         ));
     };
     if let Some(missing) = key
@@ -38,17 +40,6 @@ fn sql_value(value: &Value) -> Sql {
         },
         Value::String(text) => Sql::Text(text.clone()),
         Value::Array(_) | Value::Object(_) => Sql::Text(value.to_string()),
-    }
-}
-
-fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 
