@@ -136,7 +136,10 @@ fn every_example_validates_and_runs_with_the_counts_it_promises() {
         .collect();
     found.sort();
     let expected: Vec<&str> = EXPECTED.iter().map(|(name, ..)| *name).collect();
-    assert_eq!(found, expected, "every example has its expected counts here");
+    assert_eq!(
+        found, expected,
+        "every example has its expected counts here"
+    );
 
     let copy = copy_of_examples();
     for &(name, records, dead) in EXPECTED {
@@ -152,7 +155,10 @@ fn every_example_validates_and_runs_with_the_counts_it_promises() {
         assert_eq!(written(&report), records, "{name}: {report}");
         assert_eq!(dead_letters(&report), dead, "{name}: {report}");
         assert_eq!(report["dead_lettered"], dead, "{name}: {report}");
-        assert_eq!(report["admitted"], report["acknowledged"], "{name}: {report}");
+        assert_eq!(
+            report["admitted"], report["acknowledged"],
+            "{name}: {report}"
+        );
     }
 }
 
@@ -176,8 +182,14 @@ fn the_jsonl_example_names_its_two_bad_lines_and_reads_nothing_twice() {
     assert_eq!(
         dead_letter_origins(&out.join("orders-dead.jsonl")),
         [
-            ("data/orders/2026-12-02.jsonl:2".to_owned(), "decode".to_owned()),
-            ("data/orders/2026-12-02.jsonl:4".to_owned(), "tidy".to_owned()),
+            (
+                "data/orders/2026-12-02.jsonl:2".to_owned(),
+                "decode".to_owned()
+            ),
+            (
+                "data/orders/2026-12-02.jsonl:4".to_owned(),
+                "tidy".to_owned()
+            ),
         ]
     );
 
@@ -211,7 +223,10 @@ fn the_sqlite_example_upserts_and_a_replay_leaves_the_table_exact() {
         table.keys().map(String::as_str).collect::<Vec<_>>(),
         ["c-03", "c-08", "c-17", "c-21", "c-42", "c-51"]
     );
-    assert_eq!(table["c-17"].2, "silver", "the gzipped export's update wins");
+    assert_eq!(
+        table["c-17"].2, "silver",
+        "the gzipped export's update wins"
+    );
     assert_eq!(table["c-42"].0, "Johnson, Katherine");
 
     // A rerun skips the finished gzip file and reads nothing new from the plain one.
