@@ -174,9 +174,13 @@ fn print_report(
             connectors_text(spec, figures)
         ),
     };
-    std::io::stdout()
-        .write_all(text.as_bytes())
-        .context("cannot write the report")
+    // A stdout sink's records own standard output: the report goes beside the
+    // progress lines, so that `brigade run … > out.jsonl` keeps only records.
+    let written = match spec.sink.config {
+        SinkConfig::Stdout(_) => std::io::stderr().write_all(text.as_bytes()),
+        _ => std::io::stdout().write_all(text.as_bytes()),
+    };
+    written.context("cannot write the report")
 }
 
 /// The connectors' figures as JSON: source, sink, dead letters, checkpoint.

@@ -68,7 +68,7 @@ fn brigade(args: &[&str], stdin: Option<&[u8]>) -> Output {
 }
 
 /// `brigade run --headless --report json` on `name` in `dir`: the report and the lines
-/// printed before it (a stdout sink's records). Fails the test unless it exits 0.
+/// on standard output (a stdout sink's records). Fails the test unless it exits 0.
 fn run(dir: &Path, name: &str) -> (Value, Vec<String>) {
     let pipeline = dir.join(name);
     let events = fs::read(dir.join("data/events.jsonl")).unwrap();
@@ -86,7 +86,14 @@ fn run(dir: &Path, name: &str) -> (Value, Vec<String>) {
     assert_eq!(output.status.code(), Some(0), "{name}: {output:?}");
     let stdout = String::from_utf8(output.stdout).unwrap();
     let mut lines: Vec<String> = stdout.lines().map(str::to_owned).collect();
-    let report = lines.pop().expect("a report");
+    // A stdout sink's report goes to standard error (its last line), so that the
+    // records alone are on standard output.
+    let report = if name == STDIN_EXAMPLE {
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        stderr.lines().last().expect("a report").to_owned()
+    } else {
+        lines.pop().expect("a report")
+    };
     let report = serde_json::from_str(&report).unwrap_or_else(|e| panic!("{e}: {report}"));
     (report, lines)
 }

@@ -30,7 +30,10 @@ fn every_input_of_the_fuzz_corpus_parses_or_is_refused_naming_the_file() {
                     .map(|stage| &stage.settings)
                     .chain([&spec.sink.settings]);
                 for s in settings {
-                    assert!(1 <= s.min && s.min <= s.initial && s.initial <= s.max, "{s:?}");
+                    assert!(
+                        1 <= s.min && s.min <= s.initial && s.initial <= s.max,
+                        "{s:?}"
+                    );
                 }
                 let retry = &spec.runtime.retry;
                 assert!(retry.initial_backoff <= retry.max_backoff, "{retry:?}");
