@@ -480,4 +480,6 @@ fn typical_call_s(tuning: &Tuning, stats: &StageStats) -> Option<f64> {
 }
 
 #[cfg(test)]
+mod design_test;
+#[cfg(test)]
 mod test;
