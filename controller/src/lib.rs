@@ -41,7 +41,7 @@ pub use decision::{Action, Decision, DecisionRecord, Outcome};
 pub use histogram::{HistogramData, HistogramError};
 pub use knobs::{KnobError, Knobs, Override, StageKnobs};
 pub use policy::{
-    from_name, Adaptive, Controller, Ds2, Hill, Seda, Static, UnknownPolicy, POLICY_NAMES,
+    from_name, Adaptive, Controller, Ds2, Hill, Seda, Static, Tuning, UnknownPolicy, POLICY_NAMES,
 };
 pub use snapshot::{
     GlobalStats, Progress, QueueStats, SerialStats, Snapshot, SourceStats, StageRole, StageStats,

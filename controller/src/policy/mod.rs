@@ -12,7 +12,7 @@ mod static_policy;
 #[cfg(test)]
 pub(crate) mod test_support;
 
-pub use adaptive::Adaptive;
+pub use adaptive::{Adaptive, Tuning};
 pub use ds2::Ds2;
 pub use hill::Hill;
 pub use seda::Seda;

@@ -4,19 +4,6 @@
 use super::{Adaptive, View};
 use crate::{Action, Decision, Snapshot, StageStats};
 
-/// A batching sink whose calls take at least this share of the batch size has full
-/// batches: it could take more per call.
-pub(super) const FULL_BATCH: f64 = 0.8;
-/// Batches grow until the per-record part of a call is this many times its fixed
-/// part (the fixed cost is then 1/(1 + this) of a call: 5%).
-const BATCH_AMORTISED: f64 = 19.0;
-/// Most records per call a batching sink is given.
-const MAX_BATCH: usize = 16_384;
-/// Windows of (batch, call time) kept for the batch fit.
-pub(super) const BATCH_POINTS: usize = 16;
-/// Each batch step multiplies the batch size by at most this.
-const BATCH_STEP: usize = 4;
-
 impl Adaptive {
     /// Rule 3 for a batching sink whose batches are full: bigger batches first.
     pub(super) fn grow_batch(
@@ -30,20 +17,21 @@ impl Adaptive {
         let knobs = snapshot.knobs.stages.get(b)?;
         let batch = knobs.batch_size.max(1);
         let state = &mut self.stages[b];
-        if state.batch_done || view.per_call < FULL_BATCH * batch as f64 {
+        if state.batch_done || view.per_call < self.tuning.full_batch * batch as f64 {
             return None;
         }
-        let mut target = (batch * BATCH_STEP).min(MAX_BATCH);
+        let mut target = (batch * self.tuning.batch_step).min(self.tuning.max_batch);
         let fit = fit_line(&state.batch_points);
         if let Some((fixed, per_record)) = fit {
             if per_record > 0.0 {
-                let enough = (BATCH_AMORTISED * fixed / per_record).ceil() as usize;
+                let enough = (self.tuning.batch_amortised * fixed / per_record).ceil() as usize;
                 target = target.min(enough.max(1));
             }
         }
         if let Some(budget) = snapshot.global.memory_budget {
             let size = stats.record_size_bytes.mean.max(1.0);
-            target = target.min(((budget as f64 / 16.0 / size) as usize).max(1));
+            target = target
+                .min(((budget as f64 / self.tuning.batch_budget_divisor / size) as usize).max(1));
         }
         // Within a quarter of where it should be: close enough, stop tuning it.
         if target * 4 <= batch * 5 {

@@ -1,30 +1,10 @@
 //! Rule 0, the breaker: a stage that is stuck (a locked database) gets no new calls,
 //! probes for the end of the lock, and after it keeps room for the calls the lock left
-//! hung. The README beside this file says why each figure is what it is.
+//! hung. `DESIGN.md` beside this file says why each figure is what it is, and
+//! `EXPERIMENTS.md` how they were measured.
 
-use super::{clamp_workers, Adaptive, View};
+use super::{clamp_workers, Adaptive, Tuning, View};
 use crate::{Action, Decision, StageKnobs, StageStats};
-
-/// A busy stage that finished less than this share of what it took before is stuck
-/// (a locked database): every call it starts now will hang too.
-const STUCK: f64 = 0.05;
-/// Windows in a row a stage must be stuck before the breaker trips.
-const STUCK_TICKS: u32 = 2;
-/// A call that ends within this many times the stage's usual call time did not hang
-/// behind the lock: the lock is over.
-const UNHUNG_CALL: f64 = 10.0;
-/// Seconds a tripped breaker stays open (workers retire as their hung calls end)
-/// before it half-opens and makes its first probe: Envoy's default base ejection time
-/// for an outlier host. A short lock is over by then.
-const FIRST_PROBE_S: f64 = 30.0;
-/// Seconds between the probes after the first: resilience4j's default wait in the
-/// open state. A lock that outlasted the first probe is a long one, and every probe
-/// made during it hangs as long as the calls it caught.
-const PROBE_S: f64 = 60.0;
-/// After a recovery the pool makes room for the calls still hung, in steps of at least
-/// this share of its count from before the lock (and at least one worker); fewer hung
-/// calls than a step are counted back into that count, and the breaker lets go.
-const HUNG_STEP: f64 = 0.125;
 
 /// A tripped breaker: the stage was stuck, new calls are held back.
 #[derive(Clone, Copy, Debug)]
@@ -46,7 +26,7 @@ pub(super) struct Trip {
 pub(super) enum TripPhase {
     /// Workers retire as their hung calls end.
     Open,
-    /// One call per [`PROBE_S`] may start (a rate limit of `probe_rate` records per
+    /// One call per `tuning.probe_s` may start (a rate limit of `probe_rate` records per
     /// second), each one a probe; a fresh worker is added for a probe only when every
     /// worker is in a call. `spared_s` is `open_s` when the last probe's worker was
     /// added or found waiting.
@@ -61,7 +41,7 @@ impl Adaptive {
     /// Rule 0: the breaker. A stage whose workers are all busy and finish nothing
     /// (a locked database) gets no new calls: every one would hang too, and hung calls
     /// outlive the lock. Open, its workers retire as their hung calls end; half-open,
-    /// one call may start at once and then one every [`PROBE_S`], each one a probe;
+    /// one call may start at once and then one every `tuning.probe_s`, each one a probe;
     /// once calls end as they did before, it gets its workers back, plus one for every
     /// call still hung, until those end.
     pub(super) fn breaker(
@@ -80,13 +60,13 @@ impl Adaptive {
         let stuck = state.intake > 0.0
             && !state.giant_pending
             && stats.queue.mean_depth >= 1.0
-            && view.utilisation >= 0.95
-            && finished < STUCK * state.intake_before_stuck();
+            && view.utilisation >= self.tuning.stuck_busy
+            && finished < self.tuning.stuck * state.intake_before_stuck();
         state.stuck_streak = if stuck { state.stuck_streak + 1 } else { 0 };
         if let Some(trip) = state.trip.as_mut() {
             trip.open_s += window_s;
             if let TripPhase::Draining { since_s, hung } = trip.phase {
-                if state.stuck_streak < STUCK_TICKS {
+                if state.stuck_streak < self.tuning.stuck_ticks {
                     return self
                         .drain(i, stats, tick, since_s, hung)
                         .into_iter()
@@ -96,7 +76,7 @@ impl Adaptive {
                 return self.recover(i, stats, knobs, view, tick, finished);
             }
         }
-        if state.stuck_streak < STUCK_TICKS {
+        if state.stuck_streak < self.tuning.stuck_ticks {
             return Vec::new();
         }
         state.stuck_streak = 0;
@@ -122,17 +102,9 @@ impl Adaptive {
         self.force_resize(i, 1, tick, reason).into_iter().collect()
     }
 
-    /// Stage `i`'s tripped breaker.
-    fn trip(&mut self, i: usize) -> &mut Trip {
-        self.stages[i]
-            .trip
-            .as_mut()
-            .expect("the breaker is tripped")
-    }
-
     /// The breaker while open or half-open: recovers the stage once its calls end
-    /// again; half-opens it after [`FIRST_PROBE_S`], and then finds a worker for a
-    /// probe every [`PROBE_S`].
+    /// again; half-opens it after `tuning.first_probe_s`, and then finds a worker for a
+    /// probe every `tuning.probe_s`.
     fn recover(
         &mut self,
         i: usize,
@@ -142,7 +114,11 @@ impl Adaptive {
         tick: u64,
         finished: f64,
     ) -> Vec<Decision> {
-        let trip = self.trip(i);
+        let tuning = &self.tuning;
+        let trip = self.stages[i]
+            .trip
+            .as_mut()
+            .expect("the breaker is tripped");
         // A call that ended in about its usual time did not hang; and a hung
         // call ends once, so more calls ending in a window than the workers held
         // before means some worker made several. Either way calls end again.
@@ -151,7 +127,7 @@ impl Adaptive {
         let unhung = calls.count > 0
             && trip
                 .usual_call_s
-                .is_some_and(|usual| fastest_s <= UNHUNG_CALL * usual);
+                .is_some_and(|usual| fastest_s <= tuning.unhung_call * usual);
         if unhung || calls.count > trip.restore as u64 {
             let restore = trip.restore;
             let rate_limit = trip.rate_limit;
@@ -162,9 +138,9 @@ impl Adaptive {
                     .is_some_and(|limit| (limit / probe_rate - 1.0).abs() < 1e-6),
                 _ => false,
             };
-            let hung = hung_calls(stats, trip.usual_call_s, 0.0);
+            let hung = hung_calls(tuning, stats, trip.usual_call_s, 0.0);
             let since_s = trip.open_s;
-            let held = if hung >= hung_step(restore) {
+            let held = if hung >= hung_step(tuning, restore) {
                 trip.phase = TripPhase::Draining { since_s, hung };
                 clamp_workers(&stats.workers, restore + hung)
             } else {
@@ -200,9 +176,9 @@ impl Adaptive {
         let open_s = trip.open_s;
         let in_calls = stats.running_calls_s.len() >= stats.workers.live;
         match trip.phase {
-            TripPhase::Open if open_s >= FIRST_PROBE_S => {
-                // One call (one batch) per PROBE_S, the first at once.
-                let per_second = knobs.batch_size.max(1) as f64 / PROBE_S;
+            TripPhase::Open if open_s >= tuning.first_probe_s => {
+                // One call (one batch) per `probe_s`, the first at once.
+                let per_second = knobs.batch_size.max(1) as f64 / tuning.probe_s;
                 trip.phase = TripPhase::HalfOpen {
                     spared_s: open_s,
                     probe_rate: per_second,
@@ -210,9 +186,9 @@ impl Adaptive {
                 let to = stats.workers.live + usize::from(in_calls);
                 let reason = format!(
                     "adaptive/breaker: {} still stuck after {open_s:.0} s ({finished:.0} \
-                     records/s); half-open: one call every {PROBE_S:.0} s, each a probe, \
+                     records/s); half-open: one call every {:.0} s, each a probe, \
                      made by a worker whose hung call ended or by one fresh worker: {} → {to}",
-                    stats.name, view.workers
+                    stats.name, tuning.probe_s, view.workers
                 );
                 let mut out = vec![Decision::new(
                     Action::SetRateLimit {
@@ -220,8 +196,8 @@ impl Adaptive {
                         per_second: Some(per_second),
                     },
                     format!(
-                        "adaptive/breaker: {} half-open: one call every {PROBE_S:.0} s",
-                        stats.name
+                        "adaptive/breaker: {} half-open: one call every {:.0} s",
+                        stats.name, tuning.probe_s
                     ),
                 )];
                 out.extend(self.force_resize(i, to, tick, reason));
@@ -230,7 +206,7 @@ impl Adaptive {
             TripPhase::HalfOpen {
                 spared_s,
                 probe_rate,
-            } if open_s - spared_s >= PROBE_S => {
+            } if open_s - spared_s >= tuning.probe_s => {
                 trip.phase = TripPhase::HalfOpen {
                     spared_s: open_s,
                     probe_rate,
@@ -262,10 +238,14 @@ impl Adaptive {
         since_s: f64,
         hung: usize,
     ) -> Option<Decision> {
-        let trip = self.trip(i);
+        let tuning = &self.tuning;
+        let trip = self.stages[i]
+            .trip
+            .as_mut()
+            .expect("the breaker is tripped");
         let restore = trip.restore;
-        let now_hung = hung_calls(stats, trip.usual_call_s, trip.open_s - since_s);
-        let step = hung_step(restore);
+        let now_hung = hung_calls(tuning, stats, trip.usual_call_s, trip.open_s - since_s);
+        let step = hung_step(tuning, restore);
         let held = stats.workers.target;
         if now_hung < step {
             self.stages[i].trip = None;
@@ -296,8 +276,13 @@ impl Adaptive {
 
 /// Calls of a stage running for longer than `since_s` (they started before then) and
 /// far past its usual call time: hung behind a lock that has since ended.
-fn hung_calls(stats: &StageStats, usual_call_s: Option<f64>, since_s: f64) -> usize {
-    let past = since_s.max(usual_call_s.map_or(0.0, |usual| UNHUNG_CALL * usual));
+fn hung_calls(
+    tuning: &Tuning,
+    stats: &StageStats,
+    usual_call_s: Option<f64>,
+    since_s: f64,
+) -> usize {
+    let past = since_s.max(usual_call_s.map_or(0.0, |usual| tuning.unhung_call * usual));
     stats
         .running_calls_s
         .iter()
@@ -306,6 +291,6 @@ fn hung_calls(stats: &StageStats, usual_call_s: Option<f64>, since_s: f64) -> us
 }
 
 /// The least change in hung calls the pool follows, for a stage of `restore` workers.
-fn hung_step(restore: usize) -> usize {
-    ((restore as f64 * HUNG_STEP).ceil() as usize).max(1)
+fn hung_step(tuning: &Tuning, restore: usize) -> usize {
+    ((restore as f64 * tuning.hung_step).ceil() as usize).max(1)
 }

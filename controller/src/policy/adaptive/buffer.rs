@@ -2,25 +2,9 @@
 //! cannot grow (a buffer for later) and behind a stage whose heavy-tailed calls back
 //! records up (bursts).
 
-use super::{cores_full, StageState, View};
+use super::{cores_full, StageState, Tuning, View};
 use crate::units::format_bytes;
 use crate::{Action, Decision, Snapshot, StageStats};
-
-/// A deeper queue only while bytes in flight are under this share of the budget.
-const BUFFER_ROOM: f64 = 0.7;
-/// A queue holds at most this share of the budget, at the stage's mean record size.
-const BUFFER_SHARE: f64 = 0.6;
-/// A deeper queue holds at most this many seconds of the stage's work: the latency a
-/// buffered record may pay.
-const MAX_BUFFER_S: f64 = 30.0;
-/// Deepest queue the policy asks for, records.
-const MAX_QUEUE: usize = 65_536;
-/// Each deepening multiplies a queue's capacity by at most this.
-const DEEPER: usize = 4;
-/// Windows in a row a queue must fill at some moment to be deepened for bursts.
-const BURST_WINDOWS: u32 = 2;
-/// Most seconds of a stage's work a queue deepened for bursts holds.
-const BURST_S: f64 = 2.0;
 
 /// Rule 4: a bottleneck capped at its knee, with the source held back behind
 /// it and the budget mostly free, gets a deeper input queue: the source keeps
@@ -28,6 +12,7 @@ const BURST_S: f64 = 2.0;
 /// of lighter input, the end of a slow spell). It trades latency for throughput,
 /// bounded by 60% of the budget and 30 s of the stage's work.
 pub(super) fn buffer(
+    tuning: &Tuning,
     b: usize,
     stats: &StageStats,
     view: &View,
@@ -35,19 +20,30 @@ pub(super) fn buffer(
 ) -> Option<Decision> {
     let budget = snapshot.global.memory_budget?;
     let capacity = snapshot.knobs.stages.get(b)?.queue_capacity;
-    let held_back = snapshot
-        .stages
-        .first()
-        .is_some_and(|first| first.queue.mean_depth >= 0.9 * first.queue.capacity as f64);
-    let room = (snapshot.global.inflight_bytes_max as f64) < BUFFER_ROOM * budget as f64;
+    let held_back = snapshot.stages.first().is_some_and(|first| {
+        first.queue.mean_depth >= tuning.buffer_full * first.queue.capacity as f64
+    });
+    let room = (snapshot.global.inflight_bytes_max as f64) < tuning.buffer_room * budget as f64;
     // On full cores, the stages upstream would fill the deeper queue with cores taken
     // from the bottleneck: the buffer would cost throughput now. The first stage's
     // queue is filled by the source alone.
-    if view.fill < 0.9 || !held_back || !room || (b > 0 && cores_full(snapshot)) {
+    if view.fill < tuning.buffer_full
+        || !held_back
+        || !room
+        || (b > 0 && cores_full(tuning, snapshot))
+    {
         return None;
     }
     let size = stats.record_size_bytes.mean.max(1.0);
-    deeper_queue(stats, capacity, budget, MAX_BUFFER_S, snapshot.window_s).map(|to| {
+    deeper_queue(
+        tuning,
+        stats,
+        capacity,
+        budget,
+        tuning.max_buffer_s,
+        snapshot.window_s,
+    )
+    .map(|to| {
         Decision::new(
             Action::SetQueueCapacity {
                 stage: b,
@@ -56,12 +52,13 @@ pub(super) fn buffer(
             format!(
                 "adaptive/buffer: {} cannot keep up and holds the source back, with {} of \
                  the {} budget in flight; its queue {capacity} → {to} records (≤ {:.0}% of \
-                 the budget at {}, ≤ {MAX_BUFFER_S:.0} s of its work)",
+                 the budget at {}, ≤ {:.0} s of its work)",
                 stats.name,
                 format_bytes(snapshot.global.inflight_bytes_max),
                 format_bytes(budget),
-                BUFFER_SHARE * 100.0,
-                format_bytes(size as u64)
+                tuning.buffer_share * 100.0,
+                format_bytes(size as u64),
+                tuning.max_buffer_s
             ),
         )
     })
@@ -72,12 +69,16 @@ pub(super) fn buffer(
 /// than their median (a heavy tail, a batch after a stall) back the records up behind
 /// them, and the source waits while the stage keeps up on average. The queue of
 /// the last stage where that happens (the one the others back up behind) gets 4×
-/// deeper, to hold [`BURST_S`] of the stage's work at most, within the budget.
-pub(super) fn absorb(states: &[StageState], snapshot: &Snapshot) -> Option<Decision> {
+/// deeper, to hold `tuning.burst_s` of the stage's work at most, within the budget.
+pub(super) fn absorb(
+    tuning: &Tuning,
+    states: &[StageState],
+    snapshot: &Snapshot,
+) -> Option<Decision> {
     let budget = snapshot.global.memory_budget?;
     let first = snapshot.stages.first()?;
     let held_back = first.queue.capacity > 0 && first.queue.max_depth >= first.queue.capacity;
-    let room = (snapshot.global.inflight_bytes_max as f64) < BUFFER_ROOM * budget as f64;
+    let room = (snapshot.global.inflight_bytes_max as f64) < tuning.buffer_room * budget as f64;
     if !held_back || !room {
         return None;
     }
@@ -86,9 +87,17 @@ pub(super) fn absorb(states: &[StageState], snapshot: &Snapshot) -> Option<Decis
         .iter()
         .enumerate()
         .rev()
-        .find(|(i, _)| states[*i].full_streak >= BURST_WINDOWS)?;
+        .find(|(i, _)| states[*i].full_streak >= tuning.burst_windows)?;
     let capacity = snapshot.knobs.stages.get(b)?.queue_capacity;
-    deeper_queue(stats, capacity, budget, BURST_S, snapshot.window_s).map(|to| {
+    deeper_queue(
+        tuning,
+        stats,
+        capacity,
+        budget,
+        tuning.burst_s,
+        snapshot.window_s,
+    )
+    .map(|to| {
         Decision::new(
             Action::SetQueueCapacity {
                 stage: b,
@@ -97,8 +106,8 @@ pub(super) fn absorb(states: &[StageState], snapshot: &Snapshot) -> Option<Decis
             format!(
                 "adaptive/burst: {}'s queue filled at some moment of each of the last \
                  {} windows while no stage was short of workers, and the source waited; \
-                 its queue {capacity} → {to} records (≤ {BURST_S:.0} s of its work)",
-                stats.name, states[b].full_streak
+                 its queue {capacity} → {to} records (≤ {:.0} s of its work)",
+                stats.name, states[b].full_streak, tuning.burst_s
             ),
         )
     })
@@ -109,6 +118,7 @@ pub(super) fn absorb(states: &[StageState], snapshot: &Snapshot) -> Option<Decis
 /// window of `window_s`), nor records of its mean weight past 60% of `budget`;
 /// `None` when that is no deeper.
 fn deeper_queue(
+    tuning: &Tuning,
     stats: &StageStats,
     capacity: usize,
     budget: u64,
@@ -116,9 +126,9 @@ fn deeper_queue(
     window_s: f64,
 ) -> Option<usize> {
     let size = stats.record_size_bytes.mean.max(1.0);
-    let most = ((budget as f64 * BUFFER_SHARE / size) as usize)
+    let most = ((budget as f64 * tuning.buffer_share / size) as usize)
         .min((stats.observed_rate(window_s) * work_s) as usize)
-        .min(MAX_QUEUE);
-    let to = (capacity * DEEPER).min(most);
+        .min(tuning.max_queue);
+    let to = (capacity * tuning.deeper).min(most);
     (to > capacity).then_some(to)
 }

@@ -2,20 +2,8 @@
 //! judging each step on the sink's throughput to find the knee past which more
 //! workers stop paying.
 
-use super::{clamp_workers, cores_full, Adaptive, View, BUSY, HELD_BACK};
+use super::{clamp_workers, cores_full, Adaptive, View};
 use crate::{Decision, Snapshot, StageRole, StageStats};
-
-/// A growth step must bring at least this share of the proportional gain in
-/// throughput, or the stage is past its knee.
-const KNEE: f64 = 0.15;
-/// A gain in throughput this large pays for a step whatever its size: the oracle is
-/// the most throughput, and a percent or two of it is worth a worker.
-const MEASURABLE_GAIN: f64 = 0.015;
-/// Below this many workers a bottleneck grows ×4 a step, above it ×2.
-const FAST_START: usize = 8;
-/// Growth steps smaller than this share of the count are not judged: their effect is
-/// within the noise of a window.
-const JUDGED_STEP: f64 = 0.25;
 
 /// A growth step: from `from` to `to` workers, with the sink's throughput before it.
 #[derive(Clone, Copy, Debug)]
@@ -53,14 +41,15 @@ impl Adaptive {
         // A step past the cores taken on full cores is judged so too: the burst that
         // filled them may be over by now, and leave the stage idle.
         let cpu_full = cpu_full || probe.past_the_cores;
-        let passed_on = view.utilisation < BUSY || view.blocked >= HELD_BACK;
+        let passed_on =
+            view.utilisation < self.tuning.busy || view.blocked >= self.tuning.held_back;
         if (passed_on && !cpu_full) || probe.rate_before <= 0.0 {
             return None;
         }
         let gain = rate / probe.rate_before - 1.0;
         let proportional = probe.to as f64 / probe.from as f64 - 1.0;
-        let pays = KNEE * proportional;
-        if proportional < JUDGED_STEP || gain >= pays {
+        let pays = self.tuning.knee * proportional;
+        if proportional < self.tuning.judged_step || gain >= pays {
             return None;
         }
         // Some gain, less than the step's share: the peak lies between the two
@@ -68,8 +57,8 @@ impl Adaptive {
         // On full cores a gain under the threshold may still be real: the stage
         // delivers measurably more and the sink lost nothing.
         let delivered_gain = self.stages[i].delivered() / probe.delivered_before - 1.0;
-        let some_gain = gain >= MEASURABLE_GAIN
-            || (cpu_full && gain >= 0.0 && delivered_gain >= MEASURABLE_GAIN);
+        let some_gain = gain >= self.tuning.measurable_gain
+            || (cpu_full && gain >= 0.0 && delivered_gain >= self.tuning.measurable_gain);
         let (best, verdict) = if some_gain {
             (
                 (((probe.from * probe.to) as f64).sqrt().round() as usize)
@@ -85,7 +74,10 @@ impl Adaptive {
         // with a peak at a few workers); one window's throughput knows better above.
         // A step that brought some gain toward a peak the curve puts at or past it
         // stays: the middle would give back part of a gain both saw.
-        let best = match state.usl.cheapest_near_peak(stats.workers.max.max(1)) {
+        let best = match state
+            .usl
+            .cheapest_near_peak(&self.tuning, stats.workers.max.max(1))
+        {
             Some(peak) if peak > probe.from && peak < probe.to => peak,
             Some(peak) if some_gain && peak >= probe.to => probe.to,
             Some(peak) => best.min(peak),
@@ -128,17 +120,21 @@ impl Adaptive {
         // (Not ×4 on a machine already half busy: a cpu stage would take cores from
         // the others before the step can be judged.)
         let cores = snapshot.global.cores as f64;
-        let half_busy = cores > 0.0 && snapshot.global.cpu_percent >= 50.0 * cores;
-        let factor = if view.workers < FAST_START && !half_busy {
+        let half_busy = cores > 0.0
+            && snapshot.global.cpu_percent >= self.tuning.fast_start_cpu * 100.0 * cores;
+        let factor = if view.workers < self.tuning.fast_start && !half_busy {
             4
         } else {
             2
         };
         let mut to = (view.workers * factor).min(most);
-        if let Some(peak) = state.usl.cheapest_near_peak(stats.workers.max.max(1)) {
+        if let Some(peak) = state
+            .usl
+            .cheapest_near_peak(&self.tuning, stats.workers.max.max(1))
+        {
             // Up to the fitted peak, but in a step big enough to be judged: small
             // unjudged steps would ratchet a noisy stage up for nothing.
-            let judged = (view.workers as f64 * (1.0 + JUDGED_STEP)).ceil() as usize;
+            let judged = (view.workers as f64 * (1.0 + self.tuning.judged_step)).ceil() as usize;
             to = to.min(peak.max(judged));
         }
         let to = clamp_workers(&stats.workers, to);
@@ -160,7 +156,8 @@ impl Adaptive {
                 to,
                 rate_before: rate,
                 delivered_before,
-                past_the_cores: cores_full(snapshot) && view.workers >= snapshot.global.cores,
+                past_the_cores: cores_full(&self.tuning, snapshot)
+                    && view.workers >= snapshot.global.cores,
             });
             out.push(decision);
         }

@@ -1,73 +1,26 @@
-//! `adaptive`: brigade's own policy, the default. The design notes are in `README.md`
-//! beside this file.
+//! `adaptive`: brigade's own policy, the default. The rules and why are in
+//! `DESIGN.md` beside this file, the measurements behind them in `EXPERIMENTS.md`,
+//! and every number they use in [`Tuning`].
 
 mod batch;
 mod breaker;
 mod buffer;
 mod knee;
 mod open_ceiling;
+mod phases;
 mod right_size;
+mod tuning;
 mod usl;
 
 use super::{clamp_workers, current_workers};
 use crate::units::format_bytes;
 use crate::{Action, Controller, Decision, Snapshot, StageRole, StageStats};
 
-use batch::{BATCH_POINTS, FULL_BATCH};
 use breaker::Trip;
-use buffer::{absorb, buffer};
 use knee::Probe;
 use open_ceiling::{cap_decisions, OpenCeiling};
+pub use tuning::Tuning;
 use usl::Usl;
-
-/// Utilisation a right-sized stage aims for: headroom for bursts without paying for
-/// idle workers.
-const TARGET_UTILISATION: f64 = 0.85;
-/// A stage at or above this utilisation with a backlog is the bottleneck.
-const BUSY: f64 = 0.85;
-/// Share of its input queue's capacity that counts as a backlog.
-const BACKLOG: f64 = 0.3;
-/// A stage blocked on output more than this is held back by something downstream.
-const HELD_BACK: f64 = 0.3;
-/// The cores are full when the process uses this share of them.
-const CPU_FULL: f64 = 0.9;
-/// A source unread for longer than this share of a window is stalled.
-const STALL_SHARE: f64 = 0.25;
-/// Weight of the newest window in the smoothed load.
-const LOAD_SMOOTHING: f64 = 0.2;
-/// Weight of the newest window in the slowly smoothed intake.
-const SLOW_SMOOTHING: f64 = 0.02;
-/// Windows in a row a stage must be the bottleneck before it grows: a burst (a giant,
-/// a hiccup downstream) is not a shortage of workers.
-const STREAK: u32 = 2;
-/// Ticks after its last change when a stage counts as settled.
-const SETTLED_TICKS: u64 = 30;
-/// Windows in a row a settled stage must be the bottleneck before it grows.
-const SETTLED_STREAK: u32 = 10;
-/// Windows after the first full window following a change of a stage before its
-/// figures are trusted again.
-const SETTLE_TICKS: u64 = 1;
-/// A stage whose worker count reversed direction waits this many ticks before it
-/// may reverse again under the same load.
-const REVERSAL_COOLDOWN: u64 = 300;
-/// Reversals a stage may make under the same load; past them, a stage reverses again
-/// only when its intake has changed by `LOAD_CHANGE` since its last reversal.
-const FREE_REVERSALS: u32 = 2;
-/// A change of intake that counts as a new load.
-const LOAD_CHANGE: f64 = 0.3;
-/// A record this many times the stage's usual 90th-percentile record weight is a
-/// giant: a stage busy on one finishes nothing for a while, and is not locked. (The
-/// tail, not the median: with weights as spread as s3-idle-timeout's, one record in
-/// four thousand weighs 64 medians.)
-const GIANT: f64 = 64.0;
-/// Share of the machine's memory given to records in flight when the operator set no
-/// budget; the rest is for the process itself and one record's growth past the cap.
-const BUDGET_SHARE: f64 = 0.8;
-/// Records above budget / this go through the serial lane, so that no few giants
-/// can hold the whole budget between them.
-const SERIAL_DIVISOR: u64 = 2;
-/// Calls a window needs before its median call time stands for the stage's.
-const TYPICAL_CALLS: u64 = 20;
 
 /// brigade's policy: finds the bottleneck and grows it fast, stops at the knee where
 /// more workers stop paying, right-sizes every other stage to its load, shrinks
@@ -156,8 +109,12 @@ const TYPICAL_CALLS: u64 = 20;
 /// in a slow spell grows back when the spell ends, or when its calls slow. Pinned
 /// stages are left alone, and nothing happens while the operator has paused the
 /// controller.
+///
+/// Every figure above is a field of [`Tuning`], and these are its defaults.
 #[derive(Debug, Default)]
 pub struct Adaptive {
+    /// The numbers it decides by.
+    tuning: Tuning,
     stages: Vec<StageState>,
     budget_checked: bool,
     /// The sink's throughput of the last two windows, newest last.
@@ -259,7 +216,13 @@ struct View {
 }
 
 impl View {
-    fn of(stats: &StageStats, workers: usize, batch: usize, window_s: f64) -> Self {
+    fn of(
+        tuning: &Tuning,
+        stats: &StageStats,
+        workers: usize,
+        batch: usize,
+        window_s: f64,
+    ) -> Self {
         let calls = stats.service_time_us.count;
         let capacity = stats.queue.capacity.max(1) as f64;
         let per_call = if calls > 0 {
@@ -269,7 +232,7 @@ impl View {
         };
         Self {
             short_of_workers: stats.role != StageRole::BatchSink
-                || per_call >= FULL_BATCH * batch as f64,
+                || per_call >= tuning.full_batch * batch as f64,
             workers,
             utilisation: stats.utilisation(),
             blocked: stats.blocked_share(),
@@ -280,16 +243,16 @@ impl View {
         }
     }
 
-    fn bottleneck(&self) -> bool {
-        self.utilisation >= BUSY
-            && self.fill >= BACKLOG
-            && self.blocked < HELD_BACK
+    fn bottleneck(&self, tuning: &Tuning) -> bool {
+        self.utilisation >= tuning.busy
+            && self.fill >= tuning.backlog
+            && self.blocked < tuning.held_back
             && self.short_of_workers
     }
 
     /// Workers that would run this window's load at the target utilisation.
-    fn right_size(&self) -> usize {
-        ((self.concurrency / TARGET_UTILISATION).ceil() as usize).max(1)
+    fn right_size(&self, tuning: &Tuning) -> usize {
+        ((self.concurrency / tuning.target_utilisation).ceil() as usize).max(1)
     }
 }
 
@@ -297,11 +260,11 @@ impl StageState {
     /// Windows in a row the stage must be the bottleneck to grow: two while it is
     /// being sized, ten once it has been left alone for a while (a burst then is
     /// likelier than a new load).
-    fn streak_needed(&self, tick: u64) -> u32 {
-        if tick > self.changed_at + SETTLED_TICKS {
-            SETTLED_STREAK
+    fn streak_needed(&self, tuning: &Tuning, tick: u64) -> u32 {
+        if tick > self.changed_at + tuning.settled_ticks {
+            tuning.settled_streak
         } else {
-            STREAK
+            tuning.streak
         }
     }
 
@@ -321,6 +284,14 @@ impl Adaptive {
     /// The policy with its defaults.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// The policy deciding by `tuning` instead of the defaults: for experiments.
+    pub fn with_tuning(tuning: Tuning) -> Self {
+        Self {
+            tuning,
+            ..Self::default()
+        }
     }
 
     /// The throughput a step of stage `i` is judged on: the sink's over the last two
@@ -349,14 +320,14 @@ impl Adaptive {
         let budget = match snapshot.knobs.memory_budget {
             Some(budget) => budget,
             None if memory > 0 => {
-                let budget = (memory as f64 * BUDGET_SHARE) as u64;
+                let budget = (memory as f64 * self.tuning.budget_share) as u64;
                 out.push(Decision::new(
                     Action::SetMemoryBudget {
                         bytes: Some(budget),
                     },
                     format!(
                         "adaptive/budget: no budget given; {:.0}% of the machine's {} = {}",
-                        BUDGET_SHARE * 100.0,
+                        self.tuning.budget_share * 100.0,
                         format_bytes(memory),
                         format_bytes(budget)
                     ),
@@ -366,13 +337,14 @@ impl Adaptive {
             None => return,
         };
         if snapshot.knobs.serial_threshold.is_none() {
-            let threshold = budget / SERIAL_DIVISOR;
+            let divisor = self.tuning.serial_divisor;
+            let threshold = budget / divisor;
             out.push(Decision::new(
                 Action::SetSerialThreshold {
                     bytes: Some(threshold),
                 },
                 format!(
-                    "adaptive/budget: records above budget {} / {SERIAL_DIVISOR} = {} go through the serial lane",
+                    "adaptive/budget: records above budget {} / {divisor} = {} go through the serial lane",
                     format_bytes(budget),
                     format_bytes(threshold)
                 ),
@@ -386,205 +358,32 @@ impl Controller for Adaptive {
         "adaptive"
     }
 
+    /// One tick: the budget once, then the phases in order, each adding its
+    /// decisions after the last's; the open-failure caps bound them all.
     fn decide(&mut self, snapshot: &Snapshot) -> Vec<Decision> {
         let mut out = Vec::new();
         if snapshot.paused || snapshot.stages.is_empty() || snapshot.window_s <= 0.0 {
             return out;
         }
         self.set_budget(snapshot, &mut out);
-        self.stages
-            .resize_with(snapshot.stages.len(), StageState::default);
-        let tick = snapshot.tick;
-        let caps: Vec<Option<usize>> = self
-            .stages
-            .iter_mut()
-            .zip(&snapshot.stages)
-            .map(|(state, stats)| {
-                OpenCeiling::update(&mut state.open_ceiling, stats, snapshot.at_s)
-            })
-            .collect();
-        let views: Vec<View> = snapshot
-            .stages
-            .iter()
-            .enumerate()
-            .map(|(i, stats)| {
-                let batch = snapshot.knobs.stages.get(i).map_or(1, |k| k.batch_size);
-                View::of(
-                    stats,
-                    current_workers(snapshot, i),
-                    batch,
-                    snapshot.window_s,
-                )
-            })
-            .collect();
-        let sink = snapshot.stages.last().expect("checked non-empty");
-        let now_rate = sink.observed_rate(snapshot.window_s);
-        self.recent = [self.recent[1], now_rate];
-        for (state, stats) in self.stages.iter_mut().zip(&snapshot.stages) {
-            let out = stats.records_out as f64 / snapshot.window_s;
-            state.out_recent = [state.out_recent[1], out];
-            state.in_total += stats.records_in;
-            state.out_total += stats.records_out;
-        }
-        // Steps are judged, and their baselines taken, on two windows: one window
-        // of a bursty pipeline is too noisy to tell a few percent.
-        let rate = (self.recent[0] + self.recent[1]) / 2.0;
-        // A source left unread for a good part of the window is held back (by the
-        // budget, a giant, a full queue): low utilisation then is a stall, not a
-        // drop in load, and no reason to shrink.
-        // A source read to its end leaves a pipeline draining: no load to size for.
-        let stalled = snapshot.global.source.longest_idle_s > STALL_SHARE * snapshot.window_s
-            || snapshot.global.source.exhausted;
-        let cpu_full = cores_full(snapshot);
-        for (i, view) in views.iter().enumerate() {
-            let state = &mut self.stages[i];
-            state.streak = if view.bottleneck() {
-                state.streak + 1
-            } else {
-                0
-            };
-            let queue = &snapshot.stages[i].queue;
-            state.full_streak = if queue.capacity > 0 && queue.max_depth >= queue.capacity {
-                state.full_streak + 1
-            } else {
-                0
-            };
-            let intake = snapshot.stages[i].records_in as f64 / snapshot.window_s;
-            state.intake += LOAD_SMOOTHING * (intake - state.intake);
-            state.slow_intake += SLOW_SMOOTHING * (intake - state.slow_intake);
-            if state.trip.is_none() && state.stuck_streak == 0 {
-                state.usual_call_s = typical_call_s(&snapshot.stages[i]).or(state.usual_call_s);
-            }
-            // Against the usual weight, or the window's own before there is one (a
-            // giant in the very first window).
-            let sizes = &snapshot.stages[i].record_size_bytes;
-            let took_giant = state
-                .usual_record_bytes
-                .or_else(|| (sizes.count >= 2 && sizes.p90 > 0).then_some(sizes.p90 as f64))
-                .is_some_and(|usual| sizes.max as f64 >= GIANT * usual);
-            state.giant_pending =
-                took_giant || (state.giant_pending && snapshot.stages[i].records_out == 0);
-            if sizes.count >= TYPICAL_CALLS && sizes.p90 > 0 {
-                state.usual_record_bytes = Some(sizes.p90 as f64);
-            }
-            if tick > state.changed_at + SETTLE_TICKS {
-                if let Some(typical) = typical_call_s(&snapshot.stages[i]) {
-                    if state.usl.observe(view.concurrency, typical) {
-                        // The calls changed: what batches cost before says nothing now.
-                        state.batch_points.clear();
-                        state.batch_done = false;
-                    }
-                }
-                state.load = if state.load > 0.0 {
-                    state.load + LOAD_SMOOTHING * (view.concurrency - state.load)
-                } else {
-                    view.concurrency
-                };
-                if let Some(call_s) = view.call_s {
-                    if snapshot.stages[i].role == StageRole::BatchSink {
-                        if state.batch_points.len() == BATCH_POINTS {
-                            state.batch_points.remove(0);
-                        }
-                        state.batch_points.push((view.per_call, call_s));
-                    }
-                }
-            }
-        }
-        for (i, view) in views.iter().enumerate() {
-            let stats = &snapshot.stages[i];
-            if stats.workers.pinned {
-                continue;
-            }
-            let knobs = snapshot.knobs.stages.get(i).cloned().unwrap_or_default();
-            out.extend(self.breaker(i, stats, &knobs, view, tick, snapshot.window_s));
-        }
-        let mut undone = false;
-        for (i, view) in views.iter().enumerate() {
-            let stats = &snapshot.stages[i];
-            if stats.workers.pinned
-                || self.stages[i].trip.is_some()
-                || tick <= self.stages[i].changed_at + SETTLE_TICKS
-            {
-                continue;
-            }
-            let rate = self.rate_past(i, rate);
-            if let Some(decision) = self.judge(i, stats, view, rate, tick, cpu_full) {
-                undone = true;
-                out.push(decision);
-            }
-        }
-        // Every stage short of workers, the fullest queue first.
-        let mut bottlenecks: Vec<usize> = views
-            .iter()
-            .enumerate()
-            .filter(|(i, view)| {
-                view.bottleneck()
-                    && self.stages[*i].streak >= self.stages[*i].streak_needed(tick)
-                    && self.stages[*i].trip.is_none()
-                    && self.stages[*i].stuck_streak == 0
-                    && !snapshot.stages[*i].workers.pinned
-                    && tick > self.stages[*i].changed_at + SETTLE_TICKS
-            })
-            .map(|(i, _)| i)
-            .collect();
-        bottlenecks.sort_by(|&a, &b| views[b].fill.total_cmp(&views[a].fill));
-        let bottleneck = bottlenecks.first().copied();
-        // One growth step at a time, so that its effect on throughput is its own.
-        // A step undone this tick changes the throughput too: the next step waits.
-        // Stages short of workers in the same windows grow in the same step: each
-        // alone would only pass the limit to the other.
-        let probing = undone || self.stages.iter().any(|state| state.probe.is_some());
-        let mut grown = Vec::new();
-        let at_cap = |b: usize| caps[b].is_some_and(|cap| views[b].workers >= cap);
-        if !probing {
-            for &b in bottlenecks.iter().filter(|&&b| !at_cap(b)) {
-                let rate = self.rate_past(b, rate);
-                let decisions = self.grow(b, &snapshot.stages[b], &views[b], rate, tick, snapshot);
-                if !decisions.is_empty() {
-                    grown.push(b);
-                }
-                out.extend(decisions);
-            }
-        }
-        // Capped at its knee, or at the most workers it may have: it cannot grow.
-        let capped = |b: usize| {
-            self.stages[b].cap.is_some()
-                || views[b].workers >= snapshot.stages[b].workers.max
-                || at_cap(b)
+        let window = self.observe(snapshot);
+        out.extend(self.breakers(snapshot, &window));
+        let undone = self.judge_steps(snapshot, &window, &mut out);
+        let bottlenecks = self.bottlenecks(snapshot, &window);
+        // One growth step at a time, so that its effect on throughput is its own. A
+        // step undone this tick changes the throughput too: the next step waits.
+        let probing = undone || self.probing();
+        let grown = if probing {
+            Vec::new()
+        } else {
+            self.grow_bottlenecks(snapshot, &window, &bottlenecks, &mut out)
         };
-        if let Some(b) = bottleneck.filter(|&b| !grown.contains(&b) && capped(b)) {
-            out.extend(buffer(b, &snapshot.stages[b], &views[b], snapshot));
-        }
-        if !probing && !views.iter().any(View::bottleneck) {
-            out.extend(absorb(&self.stages, snapshot));
-        }
-        for (i, view) in views.iter().enumerate() {
-            let stats = &snapshot.stages[i];
-            if grown.contains(&i)
-                || Some(i) == bottleneck
-                || stats.workers.pinned
-                || self.stages[i].trip.is_some()
-                || tick <= self.stages[i].changed_at + SETTLE_TICKS
-            {
-                continue;
-            }
-            let now = Now {
-                tick,
-                rate: self.rate_past(i, rate),
-                stalled,
-                held_upstream: (0..i).any(|j| {
-                    let stats = &snapshot.stages[j];
-                    let most = self.stages[j].cap.unwrap_or(stats.workers.max);
-                    views[j].bottleneck() && views[j].workers < most && !stats.workers.pinned
-                }),
-                probing: undone || self.stages.iter().any(|state| state.probe.is_some()),
-                cpu_full,
-            };
-            if let Some(decision) = self.right_size(i, stats, view, now) {
-                out.push(decision);
-            }
-        }
-        cap_decisions(&mut out, &caps, |i| current_workers(snapshot, i));
+        let bottleneck = bottlenecks.first().copied();
+        self.deepen_queues(snapshot, &window, bottleneck, &grown, probing, &mut out);
+        self.right_size_rest(snapshot, &window, bottleneck, &grown, undone, &mut out);
+        cap_decisions(&self.tuning, &mut out, &window.caps, |i| {
+            current_workers(snapshot, i)
+        });
         out
     }
 }
@@ -630,22 +429,23 @@ impl Adaptive {
             // Calls in progress cannot show more than the workers: a stage shrunk to
             // run its load at the target utilisation that now keeps every worker
             // busy has seen its load rise past the target's headroom.
+            let tuning = &self.tuning;
             let moved = |now: f64, then: Option<f64>| {
-                then.is_some_and(|r| (now - r) * f64::from(direction) >= LOAD_CHANGE * r)
+                then.is_some_and(|r| (now - r) * f64::from(direction) >= tuning.load_change * r)
             };
             let load_moved = if direction > 0 {
                 state
                     .load_at_move
-                    .is_some_and(|r| state.load >= r / TARGET_UTILISATION)
+                    .is_some_and(|r| state.load >= r / tuning.target_utilisation)
             } else {
                 moved(state.load, state.load_at_move)
             };
             let new_load = (moved(state.intake, state.intake_at_move) || load_moved)
-                && (direction < 0 || state.streak >= SETTLED_STREAK);
+                && (direction < 0 || state.streak >= tuning.settled_streak);
             let cooling = state
                 .reversed_at
-                .is_some_and(|at| tick < at + REVERSAL_COOLDOWN);
-            if !new_load && (cooling || state.reversals >= FREE_REVERSALS) {
+                .is_some_and(|at| tick < at + tuning.reversal_cooldown);
+            if !new_load && (cooling || state.reversals >= tuning.free_reversals) {
                 return None;
             }
             state.reversed_at = Some(tick);
@@ -666,17 +466,20 @@ impl Adaptive {
 }
 
 /// True if the process uses the machine's cores to the full.
-fn cores_full(snapshot: &Snapshot) -> bool {
+fn cores_full(tuning: &Tuning, snapshot: &Snapshot) -> bool {
     let cores = snapshot.global.cores as f64;
-    cores > 0.0 && snapshot.global.cpu_percent >= CPU_FULL * cores * 100.0
+    cores > 0.0 && snapshot.global.cpu_percent >= tuning.cpu_full * cores * 100.0
 }
 
 /// The stage's typical call time this window, seconds: the median, which a few giant
 /// records do not drag as they drag the mean.
-fn typical_call_s(stats: &StageStats) -> Option<f64> {
+fn typical_call_s(tuning: &Tuning, stats: &StageStats) -> Option<f64> {
     let histogram = &stats.service_time_us;
-    (histogram.count >= TYPICAL_CALLS && histogram.p50 > 0).then(|| histogram.p50 as f64 / 1e6)
+    (histogram.count >= tuning.typical_calls && histogram.p50 > 0)
+        .then(|| histogram.p50 as f64 / 1e6)
 }
 
+#[cfg(test)]
+mod design_test;
 #[cfg(test)]
 mod test;

@@ -1,14 +1,12 @@
 //! The open-failure ceiling: a stage whose workers failed to open their resource (too
 //! many connections, a command that will not start) is capped at the workers live
 //! then, at least its minimum, so the policy does not grow it into the failure again
-//! and again. After [`OPEN_COOLDOWN_S`] of snapshot time without a failure it may
+//! and again. After `tuning.open_cooldown_s` of snapshot time without a failure it may
 //! probe one worker more; a probe that passes another cooldown without a failure
 //! lifts the cap.
 
+use super::Tuning;
 use crate::{Action, Decision, StageStats};
-
-/// Seconds of snapshot time a stage stays capped after its last failed open.
-pub(super) const OPEN_COOLDOWN_S: f64 = 30.0;
 
 /// A stage's cap after failed opens.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -25,6 +23,7 @@ impl OpenCeiling {
     /// Updates a stage's cap from its window ending at `at_s`; returns the cap in
     /// force, if any.
     pub(super) fn update(
+        tuning: &Tuning,
         ceiling: &mut Option<OpenCeiling>,
         stats: &StageStats,
         at_s: f64,
@@ -32,14 +31,14 @@ impl OpenCeiling {
         if stats.open_failures > 0 {
             *ceiling = Some(OpenCeiling {
                 workers: stats.workers.live.max(stats.workers.min).max(1),
-                until_s: at_s + OPEN_COOLDOWN_S,
+                until_s: at_s + tuning.open_cooldown_s,
                 probing: false,
             });
         } else if let Some(cap) = *ceiling {
             if at_s >= cap.until_s {
                 *ceiling = (!cap.probing).then_some(OpenCeiling {
                     workers: cap.workers + 1,
-                    until_s: at_s + OPEN_COOLDOWN_S,
+                    until_s: at_s + tuning.open_cooldown_s,
                     probing: true,
                 });
             }
@@ -51,6 +50,7 @@ impl OpenCeiling {
 /// Lowers each `SetWorkers` decision above its stage's cap to the cap, saying why, and
 /// drops it if that leaves the stage's worker count (`current`) as it is.
 pub(super) fn cap_decisions(
+    tuning: &Tuning,
     decisions: &mut Vec<Decision>,
     caps: &[Option<usize>],
     current: impl Fn(usize) -> usize,
@@ -68,7 +68,8 @@ pub(super) fn cap_decisions(
         *workers = cap;
         decision.reason.push_str(&format!(
             "; capped at {cap}: its workers failed to open their resource within \
-             {OPEN_COOLDOWN_S:.0} s"
+             {:.0} s",
+            tuning.open_cooldown_s
         ));
         cap != current(*stage)
     });
@@ -92,34 +93,34 @@ mod tests {
     fn a_failed_open_caps_the_stage_at_its_live_workers_then_probes_one_more() {
         let mut ceiling = None;
         assert_eq!(
-            OpenCeiling::update(&mut ceiling, &stats(3, 1, 0), 1.0),
+            OpenCeiling::update(&Tuning::default(), &mut ceiling, &stats(3, 1, 0), 1.0),
             None
         );
         assert_eq!(
-            OpenCeiling::update(&mut ceiling, &stats(3, 1, 2), 2.0),
+            OpenCeiling::update(&Tuning::default(), &mut ceiling, &stats(3, 1, 2), 2.0),
             Some(3)
         );
         assert_eq!(
-            OpenCeiling::update(&mut ceiling, &stats(3, 1, 0), 31.0),
+            OpenCeiling::update(&Tuning::default(), &mut ceiling, &stats(3, 1, 0), 31.0),
             Some(3)
         );
         // The cooldown has passed: one worker more may be tried.
         assert_eq!(
-            OpenCeiling::update(&mut ceiling, &stats(3, 1, 0), 32.0),
+            OpenCeiling::update(&Tuning::default(), &mut ceiling, &stats(3, 1, 0), 32.0),
             Some(4)
         );
         // The probe failed to open: capped at the workers live again.
         assert_eq!(
-            OpenCeiling::update(&mut ceiling, &stats(3, 1, 1), 33.0),
+            OpenCeiling::update(&Tuning::default(), &mut ceiling, &stats(3, 1, 1), 33.0),
             Some(3)
         );
         assert_eq!(
-            OpenCeiling::update(&mut ceiling, &stats(3, 1, 0), 63.0),
+            OpenCeiling::update(&Tuning::default(), &mut ceiling, &stats(3, 1, 0), 63.0),
             Some(4)
         );
         // A probe that passes a cooldown without a failure lifts the cap.
         assert_eq!(
-            OpenCeiling::update(&mut ceiling, &stats(4, 1, 0), 93.0),
+            OpenCeiling::update(&Tuning::default(), &mut ceiling, &stats(4, 1, 0), 93.0),
             None
         );
     }
@@ -128,7 +129,7 @@ mod tests {
     fn the_cap_is_never_below_the_stage_minimum() {
         let mut ceiling = None;
         assert_eq!(
-            OpenCeiling::update(&mut ceiling, &stats(1, 4, 1), 5.0),
+            OpenCeiling::update(&Tuning::default(), &mut ceiling, &stats(1, 4, 1), 5.0),
             Some(4)
         );
     }
@@ -138,9 +139,12 @@ mod tests {
         let grow =
             |stage, workers| Decision::new(Action::SetWorkers { stage, workers }, "bottleneck");
         let mut decisions = vec![grow(0, 8), grow(1, 8), grow(2, 2)];
-        cap_decisions(&mut decisions, &[Some(4), Some(3), Some(3)], |stage| {
-            [2, 3, 3][stage]
-        });
+        cap_decisions(
+            &Tuning::default(),
+            &mut decisions,
+            &[Some(4), Some(3), Some(3)],
+            |stage| [2, 3, 3][stage],
+        );
         // Stage 0 grows to its cap only; stage 1 is at its cap already; stage 2
         // shrinks, which a cap never stops.
         assert_eq!(set_workers(&decisions), vec![(0, 4), (2, 2)]);

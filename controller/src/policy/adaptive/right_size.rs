@@ -3,14 +3,8 @@
 //! while a backlog drains).
 
 use super::knee::Probe;
-use super::{clamp_workers, Adaptive, Now, View, BACKLOG, HELD_BACK, TARGET_UTILISATION};
+use super::{clamp_workers, Adaptive, Now, View};
 use crate::{Decision, StageStats};
-
-/// An input queue fuller than this share of its capacity is a backlog to drain
-/// before shrinking.
-const CALM_FILL: f64 = 0.25;
-/// Windows in a row a stage must look oversized before it shrinks (scale down lazily).
-pub(super) const CALM_TICKS: u32 = 30;
 
 impl Adaptive {
     /// Rule 6: sizes a stage that is not the bottleneck to its load.
@@ -30,10 +24,11 @@ impl Adaptive {
             cpu_full,
         } = now;
         let state = &mut self.stages[i];
-        let target = clamp_workers(&stats.workers, view.right_size());
+        let tuning = &self.tuning;
+        let target = clamp_workers(&stats.workers, view.right_size(tuning));
         let working = state.stuck_streak == 0 && view.short_of_workers;
-        if view.utilisation >= 0.9
-            && view.fill < BACKLOG
+        if view.utilisation >= tuning.grow_busy
+            && view.fill < tuning.backlog
             && working
             && !cpu_full
             && target > view.workers
@@ -49,7 +44,7 @@ impl Adaptive {
                 view.utilisation * 100.0,
                 view.concurrency,
                 view.workers,
-                TARGET_UTILISATION * 100.0
+                tuning.target_utilisation * 100.0
             );
             let decision = self.resize(i, view.workers, target, tick, reason)?;
             let delivered_before = self.stages[i].delivered();
@@ -63,11 +58,11 @@ impl Adaptive {
             });
             return Some(decision);
         }
-        let smoothed = ((state.load / TARGET_UTILISATION).ceil() as usize).max(1);
+        let smoothed = ((state.load / tuning.target_utilisation).ceil() as usize).max(1);
         let target = clamp_workers(&stats.workers, smoothed);
         // A queue backed up behind a stage that mostly waits on its own output is
         // not a backlog this stage could drain faster.
-        let no_backlog = view.fill < CALM_FILL || view.blocked >= HELD_BACK;
+        let no_backlog = view.fill < tuning.calm_fill || view.blocked >= tuning.held_back;
         // A stalled window says nothing either way, nor does one held back by a
         // stage upstream: the count neither grows nor starts again (with a giant
         // every few seconds it never got to 30).
@@ -78,17 +73,18 @@ impl Adaptive {
                 0
             };
         }
-        if state.calm < CALM_TICKS {
+        if state.calm < tuning.calm_ticks {
             return None;
         }
         state.calm = 0;
         let reason = format!(
-            "adaptive/right-size: {} ran {:.1} calls in progress on {} workers for {CALM_TICKS} windows with no backlog; {} → {target} workers for {:.0}% utilisation",
+            "adaptive/right-size: {} ran {:.1} calls in progress on {} workers for {} windows with no backlog; {} → {target} workers for {:.0}% utilisation",
             stats.name,
             state.load,
             view.workers,
+            tuning.calm_ticks,
             view.workers,
-            TARGET_UTILISATION * 100.0
+            tuning.target_utilisation * 100.0
         );
         self.resize(i, view.workers, target, tick, reason)
     }

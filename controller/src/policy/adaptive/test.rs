@@ -1,6 +1,5 @@
 //! The adaptive policy on hand-made Snapshots and on small models of a pipeline.
 
-use super::right_size::CALM_TICKS;
 use super::*;
 use crate::policy::test_support::{drive, rate_limits, set_workers, SnapshotBuilder, StageBuilder};
 
@@ -238,13 +237,13 @@ fn oversized(tick: u64, stalled: bool, queue: f64) -> Snapshot {
 #[test]
 fn shrinks_lazily_and_never_during_a_stall_or_a_backlog() {
     let mut policy = Adaptive::new();
-    for tick in 2..2 + u64::from(CALM_TICKS) - 1 {
+    for tick in 2..2 + u64::from(Tuning::default().calm_ticks) - 1 {
         assert!(set_workers(&policy.decide(&oversized(tick, false, 0.0))).is_empty());
     }
     // A stalled source: low load then is not a drop in load, so stalled windows do
     // not count, however many...
-    let start = 2 + u64::from(CALM_TICKS) - 1;
-    for tick in start..start + 2 * u64::from(CALM_TICKS) {
+    let start = 2 + u64::from(Tuning::default().calm_ticks) - 1;
+    for tick in start..start + 2 * u64::from(Tuning::default().calm_ticks) {
         assert!(set_workers(&policy.decide(&oversized(tick, true, 0.0))).is_empty());
     }
     // ...nor do they start the count again (the demo's giants, one every few
@@ -255,7 +254,7 @@ fn shrinks_lazily_and_never_during_a_stall_or_a_backlog() {
     assert_eq!(set_workers(&decisions), vec![(1, 3)]);
     assert!(decisions[0].reason.contains("adaptive/right-size"));
     let mut backlogged = Adaptive::new();
-    for tick in 2..2 + 2 * u64::from(CALM_TICKS) {
+    for tick in 2..2 + 2 * u64::from(Tuning::default().calm_ticks) {
         assert!(set_workers(&backlogged.decide(&oversized(tick, false, 32.0))).is_empty());
     }
 }
@@ -266,7 +265,7 @@ fn a_stage_held_back_by_a_bottleneck_upstream_is_not_shrunk_to_what_reaches_it()
     let snapshot = oversized(2, false, 0.0);
     policy.decide(&snapshot);
     let write = &snapshot.stages[1];
-    let view = View::of(write, 20, 1, 1.0);
+    let view = View::of(&Tuning::default(), write, 20, 1, 1.0);
     let now = |tick: u64, held_upstream: bool| Now {
         tick,
         rate: 100.0,
@@ -276,7 +275,7 @@ fn a_stage_held_back_by_a_bottleneck_upstream_is_not_shrunk_to_what_reaches_it()
         cpu_full: false,
     };
     policy.stages[1].load = 2.0;
-    let calm = u64::from(CALM_TICKS);
+    let calm = u64::from(Tuning::default().calm_ticks);
     for tick in 3..3 + calm - 10 {
         assert!(policy
             .right_size(1, write, &view, now(tick, false))
@@ -306,7 +305,7 @@ fn a_stage_shrunk_twice_grows_back_once_its_last_shrink_no_longer_holds() {
     // Both workers busy, with a backlog, for ten windows: more than the 85% it was
     // sized for, a load the shrink did not see.
     policy.stages[0].load = 2.0;
-    policy.stages[0].streak = SETTLED_STREAK;
+    policy.stages[0].streak = Tuning::default().settled_streak;
     assert!(policy.resize(0, 2, 4, 230, "grow back".into()).is_some());
 }
 
@@ -583,7 +582,7 @@ fn a_step_with_some_gain_toward_a_peak_the_curve_puts_past_it_stays() {
     // Calls took 6.5 ms from 1 to 8 at a time: no contention seen, the curve's
     // peak is at the stage's most workers.
     for n in [1.0, 2.0, 4.0, 8.0] {
-        policy.stages[0].usl.observe(n, 0.0065);
+        policy.stages[0].usl.observe(&Tuning::default(), n, 0.0065);
     }
     assert_eq!(
         set_workers(&decide(&mut policy, at(8, 1000, 3))),
@@ -620,7 +619,7 @@ fn grows_back_inside_the_cooldown_once_a_new_load_has_lasted() {
     policy.stages[0].streak = 2;
     assert!(policy.resize(0, 3, 16, 215, "grow back".into()).is_none());
     // Ten windows on, the new load has lasted.
-    policy.stages[0].streak = SETTLED_STREAK;
+    policy.stages[0].streak = Tuning::default().settled_streak;
     let decision = policy.resize(0, 3, 16, 225, "grow back".into());
     assert_eq!(set_workers(decision.as_slice()), vec![(0, 16)]);
 }
@@ -629,10 +628,10 @@ fn grows_back_inside_the_cooldown_once_a_new_load_has_lasted() {
 fn does_not_reverse_again_under_the_same_load_inside_the_cooldown() {
     let mut policy = shrunk_in_a_slow_spell();
     policy.stages[0].intake = 480.0;
-    policy.stages[0].streak = SETTLED_STREAK;
+    policy.stages[0].streak = Tuning::default().settled_streak;
     assert!(policy.resize(0, 3, 16, 225, "grow back".into()).is_none());
     // Past the cooldown, a second reversal is free.
-    let later = 175 + REVERSAL_COOLDOWN;
+    let later = 175 + Tuning::default().reversal_cooldown;
     assert!(policy.resize(0, 3, 16, later, "grow back".into()).is_some());
 }
 
@@ -643,7 +642,7 @@ fn grows_back_inside_the_cooldown_once_its_calls_have_slowed() {
     let grows_back_at = |load: f64| {
         let mut policy = shrunk_in_a_slow_spell();
         policy.stages[0].load = load;
-        policy.stages[0].streak = SETTLED_STREAK;
+        policy.stages[0].streak = Tuning::default().settled_streak;
         policy.resize(0, 3, 6, 225, "grow back".into()).is_some()
     };
     // The database slowed: the same 400 records/s now keep all 3 workers in calls.

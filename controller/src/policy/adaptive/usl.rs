@@ -7,23 +7,7 @@
 
 use std::collections::BTreeMap;
 
-/// Concurrency buckets per doubling: points closer than that are averaged together.
-const BUCKETS_PER_DOUBLING: f64 = 4.0;
-/// Windows a bucket averages over before older ones start to fade.
-const BUCKET_MEMORY: f64 = 20.0;
-/// The cheapest count whose predicted throughput is within this share of the peak.
-const NEAR_PEAK: f64 = 0.99;
-/// A call time this many times off the one seen before at the same concurrency
-/// (either way) is a shifted one.
-const SHIFT: f64 = 1.5;
-/// Shifted windows in a row, the same way, that mean the calls themselves changed
-/// (a slower database, a lighter record mix): what was seen before no longer holds.
-const SHIFT_WINDOWS: usize = 3;
-/// Weight a bucket needs before a window is judged against it.
-const SETTLED_WEIGHT: f64 = 3.0;
-/// How far past the concurrencies it was fitted on the curve is trusted to say what
-/// a call should take.
-const SPAN_MARGIN: f64 = 1.25;
+use super::Tuning;
 
 /// Observed call times by concurrency, and the curve through them. Points are kept
 /// per bucket of concurrency (a quarter of a doubling wide), so that a long stay at
@@ -35,7 +19,7 @@ const SPAN_MARGIN: f64 = 1.25;
 pub(super) struct Usl {
     /// Bucket → (sum of concurrency, sum of call time, weight).
     buckets: BTreeMap<i32, (f64, f64, f64)>,
-    /// Windows in a row whose call time was [`SHIFT`] off what was seen before,
+    /// Windows in a row whose call time was `tuning.usl_shift` off what was seen before,
     /// the same way, held out of the points until they say whether the calls
     /// changed: (concurrency, call time, ratio to the expected call time).
     held: Vec<(f64, f64, f64)>,
@@ -63,14 +47,14 @@ impl Usl {
     /// Records one window: `concurrency` calls in progress on average, each taking
     /// `call_s` seconds. True when this window showed that the calls changed, and the
     /// points seen before were rescaled.
-    pub(super) fn observe(&mut self, concurrency: f64, call_s: f64) -> bool {
-        if concurrency < 0.05 || !call_s.is_finite() || call_s <= 0.0 {
+    pub(super) fn observe(&mut self, tuning: &Tuning, concurrency: f64, call_s: f64) -> bool {
+        if concurrency < tuning.usl_min_concurrency || !call_s.is_finite() || call_s <= 0.0 {
             return false;
         }
         let n = concurrency.max(1.0);
-        let way = match self.shift_of(n, call_s) {
-            Some(ratio) if ratio >= SHIFT => 1.0,
-            Some(ratio) if ratio <= 1.0 / SHIFT => -1.0,
+        let way = match self.shift_of(tuning, n, call_s) {
+            Some(ratio) if ratio >= tuning.usl_shift => 1.0,
+            Some(ratio) if ratio <= 1.0 / tuning.usl_shift => -1.0,
             _ => 0.0,
         };
         let same_way = self
@@ -78,42 +62,42 @@ impl Usl {
             .first()
             .is_some_and(|&(_, _, ratio)| (ratio - 1.0).signum() == way);
         if way == 0.0 || !same_way {
-            self.release_held(1.0);
+            self.release_held(tuning, 1.0);
         }
         if way == 0.0 {
-            self.add(n, call_s);
+            self.add(tuning, n, call_s);
             return false;
         }
-        let ratio = self.shift_of(n, call_s).unwrap_or(1.0);
+        let ratio = self.shift_of(tuning, n, call_s).unwrap_or(1.0);
         self.held.push((n, call_s, ratio));
-        if self.held.len() < SHIFT_WINDOWS {
+        if self.held.len() < tuning.usl_shift_windows {
             return false;
         }
         let mean_log =
             self.held.iter().map(|&(_, _, r)| r.ln()).sum::<f64>() / self.held.len() as f64;
-        self.release_held(mean_log.exp());
+        self.release_held(tuning, mean_log.exp());
         true
     }
 
     /// Adds the held windows to the points, after scaling the points already there by
     /// `scale` (1 when the windows were noise, the shift when they were not).
-    fn release_held(&mut self, scale: f64) {
+    fn release_held(&mut self, tuning: &Tuning, scale: f64) {
         if scale != 1.0 {
             for (_, sum_s, _) in self.buckets.values_mut() {
                 *sum_s *= scale;
             }
         }
         for (n, call_s, _) in std::mem::take(&mut self.held) {
-            self.add(n, call_s);
+            self.add(tuning, n, call_s);
         }
     }
 
     /// Adds one window to its bucket.
-    fn add(&mut self, n: f64, call_s: f64) {
-        let bucket = (n.log2() * BUCKETS_PER_DOUBLING).round() as i32;
+    fn add(&mut self, tuning: &Tuning, n: f64, call_s: f64) {
+        let bucket = (n.log2() * tuning.usl_buckets_per_doubling).round() as i32;
         let (sum_n, sum_s, weight) = self.buckets.entry(bucket).or_default();
-        if *weight >= BUCKET_MEMORY {
-            let fade = (BUCKET_MEMORY - 1.0) / *weight;
+        if *weight >= tuning.usl_bucket_memory {
+            let fade = (tuning.usl_bucket_memory - 1.0) / *weight;
             *sum_n *= fade;
             *sum_s *= fade;
             *weight *= fade;
@@ -126,14 +110,16 @@ impl Usl {
     /// The ratio of `call_s` to what was seen before at concurrency `n`: the fitted
     /// curve, within the span of concurrencies it was fitted on, or else the
     /// window's bucket once it has a few windows. `None` when nothing was seen there.
-    fn shift_of(&self, n: f64, call_s: f64) -> Option<f64> {
+    fn shift_of(&self, tuning: &Tuning, n: f64, call_s: f64) -> Option<f64> {
         let (low, high) = self.span();
-        let bucket = (n.log2() * BUCKETS_PER_DOUBLING).round() as i32;
+        let bucket = (n.log2() * tuning.usl_buckets_per_doubling).round() as i32;
         let expected = match (self.curve(), self.buckets.get(&bucket)) {
-            (Some(curve), _) if n >= low / SPAN_MARGIN && n <= high * SPAN_MARGIN => {
+            (Some(curve), _)
+                if n >= low / tuning.usl_span_margin && n <= high * tuning.usl_span_margin =>
+            {
                 curve.call_s(n)
             }
-            (_, Some(&(_, sum_s, weight))) if weight >= SETTLED_WEIGHT => sum_s / weight,
+            (_, Some(&(_, sum_s, weight))) if weight >= tuning.usl_settled_weight => sum_s / weight,
             _ => return None,
         };
         Some(call_s / expected)
@@ -195,14 +181,14 @@ impl Usl {
         None
     }
 
-    /// The cheapest worker count (≤ `most`) whose predicted throughput is within 1% of
-    /// the best the curve predicts up to `most`.
-    pub(super) fn cheapest_near_peak(&self, most: usize) -> Option<usize> {
+    /// The cheapest worker count (≤ `most`) whose predicted throughput is within
+    /// `tuning.usl_near_peak` of the best the curve predicts up to `most`.
+    pub(super) fn cheapest_near_peak(&self, tuning: &Tuning, most: usize) -> Option<usize> {
         let curve = self.curve()?;
         let best = (1..=most)
             .map(|n| curve.throughput(n as f64))
             .fold(0.0, f64::max);
-        (1..=most).find(|&n| curve.throughput(n as f64) >= NEAR_PEAK * best)
+        (1..=most).find(|&n| curve.throughput(n as f64) >= tuning.usl_near_peak * best)
     }
 
     /// The fit in words, for decision reasons ("" when there is none).
@@ -251,6 +237,7 @@ mod tests {
         let mut usl = Usl::default();
         for &n in counts {
             usl.observe(
+                &Tuning::default(),
                 n,
                 0.0065 * (1.0 + sigma * (n - 1.0) + kappa * n * (n - 1.0)),
             );
@@ -262,40 +249,40 @@ mod tests {
     fn finds_the_peak_of_a_contended_database() {
         // σ 0.05, κ 0.004: the peak is at sqrt(0.95 / 0.004) ≈ 15.4.
         let usl = observed(0.05, 0.004, &[1.0, 2.0, 4.0, 8.0, 16.0]);
-        let cheapest = usl.cheapest_near_peak(64).unwrap();
+        let cheapest = usl.cheapest_near_peak(&Tuning::default(), 64).unwrap();
         assert!((12..=15).contains(&cheapest), "{cheapest}");
     }
 
     #[test]
     fn no_peak_without_coherency_means_grow_to_the_limit() {
         let usl = observed(0.0, 0.0, &[1.0, 2.0, 4.0]);
-        assert_eq!(usl.cheapest_near_peak(40), Some(40));
+        assert_eq!(usl.cheapest_near_peak(&Tuning::default(), 40), Some(40));
     }
 
     #[test]
     fn calls_that_all_slow_down_rescale_the_curve_instead_of_bending_it() {
         let mut usl = observed(0.05, 0.004, &[1.0, 2.0, 4.0, 8.0, 16.0]);
-        let before = usl.cheapest_near_peak(64);
+        let before = usl.cheapest_near_peak(&Tuning::default(), 64);
         let slower = |n: f64| 2.0 * 0.0065 * (1.0 + 0.05 * (n - 1.0) + 0.004 * n * (n - 1.0));
         // Two slow windows could be noise; the third means the calls changed.
-        assert!(!usl.observe(16.0, slower(16.0)));
-        assert!(!usl.observe(16.0, slower(16.0)));
+        assert!(!usl.observe(&Tuning::default(), 16.0, slower(16.0)));
+        assert!(!usl.observe(&Tuning::default(), 16.0, slower(16.0)));
         assert!(
             usl.describe().contains("one call 6.50 ms"),
             "{}",
             usl.describe()
         );
-        assert!(usl.observe(16.0, slower(16.0)));
+        assert!(usl.observe(&Tuning::default(), 16.0, slower(16.0)));
         assert!(
             usl.describe().contains("one call 13.00 ms"),
             "{}",
             usl.describe()
         );
-        assert_eq!(usl.cheapest_near_peak(64), before);
+        assert_eq!(usl.cheapest_near_peak(&Tuning::default(), 64), before);
         // Growing on from there follows the rescaled curve: no contention read
         // into the change.
-        assert!(!usl.observe(24.0, slower(24.0)));
-        assert_eq!(usl.cheapest_near_peak(64), before);
+        assert!(!usl.observe(&Tuning::default(), 24.0, slower(24.0)));
+        assert_eq!(usl.cheapest_near_peak(&Tuning::default(), 64), before);
     }
 
     #[test]
@@ -303,7 +290,7 @@ mod tests {
         let mut usl = observed(0.05, 0.004, &[1.0, 2.0, 4.0, 8.0, 16.0]);
         let call = |n: f64| 0.0065 * (1.0 + 0.05 * (n - 1.0) + 0.004 * n * (n - 1.0));
         for factor in [1.6, 1.6, 1.0, 1.6, 1.6, 0.9] {
-            assert!(!usl.observe(16.0, factor * call(16.0)));
+            assert!(!usl.observe(&Tuning::default(), 16.0, factor * call(16.0)));
         }
         let (_, one_call, _) = usl.points().next().unwrap();
         assert!((one_call - 0.0065).abs() < 1e-9, "{one_call}");
@@ -317,6 +304,6 @@ mod tests {
     fn needs_a_spread_of_concurrencies() {
         let usl = observed(0.05, 0.004, &[4.0, 4.5, 5.0]);
         assert!(!usl.confident());
-        assert_eq!(usl.cheapest_near_peak(64), None);
+        assert_eq!(usl.cheapest_near_peak(&Tuning::default(), 64), None);
     }
 }
