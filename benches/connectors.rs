@@ -18,8 +18,9 @@
 //!   table, generated the same way (a smaller input: SQLite writes far fewer MiB/s);
 //! - `BENCH_RUNS` (default 3): runs of each command, alternating commands; the tables
 //!   give medians;
-//! - `BENCH_TICK` (default: the pipeline's, 1s): `--tick` for every `brigade run`; a
-//!   small input needs a short tick for the controller to act before the end.
+//! - `BENCH_TICK` (default: the pipeline's, 1s): `--tick` for every `brigade run`
+//!   (and the library example's tick); a small input needs a short tick for the
+//!   controller to act before the end.
 //!
 //! The input: JSON lines of 200–500 bytes (ids, a UUID, a timestamp, strings, numbers,
 //! a nested object, an array of objects, free text with escapes), from a fixed seed,
@@ -245,7 +246,7 @@ fn remove(paths: &[&Path]) -> Result<()> {
 fn median(values: &mut [f64]) -> f64 {
     values.sort_by(f64::total_cmp);
     let mid = values.len() / 2;
-    if values.len() % 2 == 0 {
+    if values.len().is_multiple_of(2) {
         (values[mid - 1] + values[mid]) / 2.0
     } else {
         values[mid]
@@ -314,13 +315,13 @@ fn throughput(settings: &Settings, bins: &Binaries, cache: &Path, input: &Input)
                     run
                 }
                 _ => {
-                    let run = measure(
-                        Command::new(&bins.library)
-                            .arg(input.glob())
-                            .arg(&out)
-                            .stdout(output_file(&report)?),
-                        || Ok(()),
-                    )?;
+                    let mut command = Command::new(&bins.library);
+                    command
+                        .arg(input.glob())
+                        .arg(&out)
+                        .args(&settings.tick)
+                        .stdout(output_file(&report)?);
+                    let run = measure(&mut command, || Ok(()))?;
                     let written = json_file(&report)?["written"].as_u64();
                     ensure!(
                         written == Some(input.records),
@@ -345,9 +346,7 @@ fn throughput(settings: &Settings, bins: &Binaries, cache: &Path, input: &Input)
         .map(|runs| runs.iter().map(|r| r.peak_rss).max().unwrap_or(0))
         .collect();
     let jq = rates[1];
-    println!(
-        "| command | median s | MiB/s | × jq | peak RSS MiB |\n|---|---:|---:|---:|---:|"
-    );
+    println!("| command | median s | MiB/s | × jq | peak RSS MiB |\n|---|---:|---:|---:|---:|");
     for (i, tool) in tools.iter().enumerate() {
         println!(
             "| {tool} | {:.2} | {:.1} | {:.2} | {:.1} |",
@@ -431,8 +430,14 @@ fn sqlite(settings: &Settings, bins: &Binaries, cache: &Path, input: &Input) -> 
     fs::write(&pipeline, sqlite_pipeline(input))?;
     let report = work.join("report.json");
     let ticks = work.join("ticks.jsonl");
-    let leftovers = ["out.db", "out.db-wal", "out.db-shm", "out.db-journal", "dead.jsonl"]
-        .map(|name| work.join(name));
+    let leftovers = [
+        "out.db",
+        "out.db-wal",
+        "out.db-shm",
+        "out.db-journal",
+        "dead.jsonl",
+    ]
+    .map(|name| work.join(name));
 
     let mut runs: Vec<Vec<SqliteRun>> = SQLITE_POLICIES.iter().map(|_| Vec::new()).collect();
     for _ in 0..settings.runs {
@@ -592,8 +597,7 @@ impl Input {
             return Ok(input);
         }
         if dir.exists() {
-            fs::remove_dir_all(&dir)
-                .with_context(|| format!("cannot clear {}", dir.display()))?;
+            fs::remove_dir_all(&dir).with_context(|| format!("cannot clear {}", dir.display()))?;
         }
         fs::create_dir_all(&dir)?;
         let started = Instant::now();
@@ -632,7 +636,8 @@ impl Input {
 
     /// The input already in `dir`, if its manifest is there and its files add up.
     fn cached(dir: &Path, manifest: &Path) -> Option<Input> {
-        let summary: serde_json::Value = serde_json::from_str(&fs::read_to_string(manifest).ok()?).ok()?;
+        let summary: serde_json::Value =
+            serde_json::from_str(&fs::read_to_string(manifest).ok()?).ok()?;
         let files: Vec<PathBuf> = (0..FILES)
             .map(|part| dir.join(format!("part-{part:02}.jsonl")))
             .collect();
@@ -671,7 +676,14 @@ impl Rng {
     }
 }
 
-const EVENTS: [&str; 6] = ["view", "click", "add_to_cart", "purchase", "refund", "signup"];
+const EVENTS: [&str; 6] = [
+    "view",
+    "click",
+    "add_to_cart",
+    "purchase",
+    "refund",
+    "signup",
+];
 const COUNTRIES: [&str; 8] = ["DE", "FR", "GB", "US", "JP", "BR", "IN", "NG"];
 const CURRENCIES: [&str; 4] = ["EUR", "USD", "GBP", "JPY"];
 const NAMES: [&str; 8] = [
@@ -679,8 +691,18 @@ const NAMES: [&str; 8] = [
 ];
 const TAGS: [&str; 6] = ["new", "returning", "mobile", "desktop", "promo", "beta"];
 const WORDS: [&str; 12] = [
-    "fast", "order", "shipped", "late", "\\\"gift\\\"", "café", "box", "red", "size", "10%",
-    "line\\nbreak", "ok",
+    "fast",
+    "order",
+    "shipped",
+    "late",
+    "\\\"gift\\\"",
+    "café",
+    "box",
+    "red",
+    "size",
+    "10%",
+    "line\\nbreak",
+    "ok",
 ];
 
 /// One record, 200–500 bytes, as a JSON line.

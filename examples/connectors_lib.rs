@@ -3,8 +3,11 @@
 //! `brigade_connectors`' pieces and the runtime's builder, without a pipeline file.
 //!
 //! ```sh
-//! cargo run --release --example connectors_lib -- 'data/*.jsonl' out.jsonl
+//! cargo run --release --example connectors_lib -- 'data/*.jsonl' out.jsonl [TICK]
 //! ```
+//!
+//! `TICK` (such as `250ms`; default 1s) is how often the controller measures and
+//! decides, as `brigade run --tick`.
 //!
 //! - the source: a [`FileSource`] over the glob, yielding each line unparsed (`Raw`);
 //! - `decode`: each line parsed into a [`Record`] (a JSON value and its `file:line`), a
@@ -23,8 +26,10 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
+use brigade::controller::units::parse_duration;
 use brigade::controller::Adaptive;
 use brigade::runtime::{BoxError, Failure};
 use brigade::Pipeline;
@@ -42,8 +47,16 @@ const FIRST_BATCH: usize = 100;
 
 fn main() -> Result<ExitCode> {
     let mut args = std::env::args().skip(1);
-    let (Some(glob), Some(out), None) = (args.next(), args.next(), args.next()) else {
-        bail!("usage: connectors_lib 'IN_GLOB' OUT_FILE");
+    let (Some(glob), Some(out), tick, None) = (args.next(), args.next(), args.next(), args.next())
+    else {
+        bail!("usage: connectors_lib 'IN_GLOB' OUT_FILE [TICK]");
+    };
+    let tick = match tick {
+        Some(text) => match parse_duration(&text) {
+            Ok(seconds) if seconds > 0.0 => Duration::from_secs_f64(seconds),
+            _ => bail!("TICK `{text}`: expected a positive duration such as 250ms"),
+        },
+        None => Duration::from_secs(1),
     };
 
     let source_config = FileSourceConfig {
@@ -76,6 +89,7 @@ fn main() -> Result<ExitCode> {
             }
         })
         .controller(Adaptive::new())
+        .tick(tick)
         .memory_budget(MEMORY_BUDGET)
         .try_batch_sink_with(
             "sink",
