@@ -25,7 +25,7 @@
 //! The input: JSON lines of 200–500 bytes (ids, a UUID, a timestamp, strings, numbers,
 //! a nested object, an array of objects, free text with escapes), from a fixed seed,
 //! in 8 files, cached in `target/connectors-bench/` and reused while the size, seed and
-//! generator are the same.
+//! generator are the same (`rm -r target/connectors-bench` frees the space).
 //!
 //! The first table, each command measured for wall time and the child's peak RSS
 //! (`wait4`'s `ru_maxrss`), output to a file in the same cache directory (same disk
@@ -131,8 +131,10 @@ impl Settings {
                 .with_context(|| format!("BENCH_RUNS={text}: a whole number, at least 1"))?,
             Err(_) => 3,
         };
+        let input = size("BENCH_SIZE", "1GiB")?;
+        ensure!(input > 0, "BENCH_SIZE=0: the first table needs some input");
         Ok(Settings {
-            size: size("BENCH_SIZE", "1GiB")?,
+            size: input,
             sqlite_size: size("BENCH_SQLITE_SIZE", "256MiB")?,
             runs,
             tick: std::env::var("BENCH_TICK").ok(),
