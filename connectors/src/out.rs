@@ -4,9 +4,14 @@
 //! Several workers may each open their own [`FileSink`] on the same path: the file is
 //! opened with `O_APPEND` and each batch is one `write` of one buffer, which a local
 //! file system does not interleave with another's (network file systems may).
+//!
+//! A crash (`kill -9`, power loss) during a write may leave a torn last line, part of
+//! a batch that was never acknowledged and will be written again from the checkpoint:
+//! [`FileSink::repair_torn_tail`] cuts it off, once per run, before any worker opens
+//! the file.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -66,6 +71,28 @@ impl FileSink {
         })
     }
 
+    /// Cuts a torn last line (one not ending in `\n`) off `config.path`, relative to
+    /// `base`, and returns the bytes cut; a missing or empty file, or one ending in
+    /// `\n`, is left alone. Call it once, before any worker opens the file: a torn
+    /// tail is a batch a crash interrupted, never acknowledged, so written again.
+    pub fn repair_torn_tail(config: &FileSinkConfig, base: &Path) -> io::Result<u64> {
+        let path = base.join(&config.path);
+        let mut file = match OpenOptions::new().read(true).write(true).open(&path) {
+            Ok(file) => file,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(0),
+            Err(error) => return Err(with_path(&path, error)),
+        };
+        let length = file.metadata().map_err(|e| with_path(&path, e))?.len();
+        let keep = complete_length(&mut file, length).map_err(|e| with_path(&path, e))?;
+        if keep == length {
+            return Ok(0);
+        }
+        file.set_len(keep)
+            .and_then(|()| file.sync_all())
+            .map_err(|error| with_path(&path, error))?;
+        Ok(length - keep)
+    }
+
     /// Writes each record's value as one JSON line, in one write, then flushes and
     /// fsyncs: when it returns `Ok`, the batch is on disk. Errors name the file.
     pub fn write(&mut self, batch: &[Record]) -> io::Result<()> {
@@ -97,6 +124,25 @@ impl StdoutSink {
         stdout.write_all(&self.buffer)?;
         stdout.flush()
     }
+}
+
+/// The length of `file`'s complete lines: up to and including its last `\n` (0 if
+/// none), reading backwards from `length` in blocks.
+fn complete_length(file: &mut File, length: u64) -> io::Result<u64> {
+    const BLOCK: u64 = 64 * 1024;
+    let mut block = Vec::new();
+    let mut end = length;
+    while end > 0 {
+        let start = end.saturating_sub(BLOCK);
+        block.resize((end - start) as usize, 0);
+        file.seek(SeekFrom::Start(start))?;
+        file.read_exact(&mut block)?;
+        if let Some(last) = block.iter().rposition(|&byte| byte == b'\n') {
+            return Ok(start + last as u64 + 1);
+        }
+        end = start;
+    }
+    Ok(0)
 }
 
 fn serialise(batch: &[Record], buffer: &mut Vec<u8>) {
@@ -148,6 +194,44 @@ mod tests {
         first.write(&[]).unwrap();
         let text = std::fs::read_to_string(dir.path().join("out.jsonl")).unwrap();
         assert_eq!(text, "{\"a\":1}\n\"x\\ny\"\n[1,2]\n");
+    }
+
+    #[test]
+    fn a_torn_last_line_is_cut_and_a_whole_file_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = FileSinkConfig {
+            path: "out.jsonl".into(),
+        };
+        let path = dir.path().join("out.jsonl");
+        assert_eq!(FileSink::repair_torn_tail(&config, dir.path()).unwrap(), 0);
+        assert!(!path.exists(), "a missing file is not created");
+
+        std::fs::write(&path, "{\"a\":1}\n{\"a\":2}\n{\"a\"").unwrap();
+        assert_eq!(FileSink::repair_torn_tail(&config, dir.path()).unwrap(), 4);
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "{\"a\":1}\n{\"a\":2}\n"
+        );
+        assert_eq!(FileSink::repair_torn_tail(&config, dir.path()).unwrap(), 0);
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "{\"a\":1}\n{\"a\":2}\n"
+        );
+
+        std::fs::write(&path, "no newline at all").unwrap();
+        assert_eq!(FileSink::repair_torn_tail(&config, dir.path()).unwrap(), 17);
+        assert_eq!(std::fs::read(&path).unwrap(), b"");
+
+        // A torn line longer than one backwards read still finds the line before it.
+        let long = format!("[1]\n{}", "x".repeat(200_000));
+        std::fs::write(&path, &long).unwrap();
+        assert_eq!(
+            FileSink::repair_torn_tail(&config, dir.path()).unwrap(),
+            200_000
+        );
+        let mut sink = FileSink::open(&config, dir.path()).unwrap();
+        sink.write(&[record(json!(2))]).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "[1]\n2\n");
     }
 
     #[test]

@@ -84,7 +84,7 @@ pub struct Built {
 #[derive(Debug, thiserror::Error)]
 #[error("{part}: {message}")]
 pub struct BuildError {
-    /// `source`, `checkpoint`, `dead_letter`, `runtime`.
+    /// `source`, `checkpoint`, `dead_letter`, `runtime`, `sink`.
     pub part: String,
     /// What went wrong.
     pub message: String,
@@ -312,6 +312,9 @@ fn sink(
     let written = Arc::clone(written);
     Ok(match &spec.sink.config {
         SinkConfig::File(config) => {
+            // Once, before the workers open it: a crash may have torn the last line.
+            FileSink::repair_torn_tail(config, &base)
+                .map_err(|error| BuildError::new("sink", error))?;
             let config = config.clone();
             builder.try_batch_sink_with(
                 name,
