@@ -1,9 +1,10 @@
 //! The JSON-lines sinks: a file (written, flushed and fsynced per batch before the
 //! batch is acknowledged) and standard output.
 //!
-//! Several workers may each open their own [`FileSink`] on the same path: the file is
-//! opened with `O_APPEND` and each batch is one `write` of one buffer, which a local
-//! file system does not interleave with another's (network file systems may).
+//! A sink's workers share one opened [`FileSink`] ([`FileSink::share`]): the file is
+//! opened with `O_APPEND`, each batch is appended under a lock shared by the workers,
+//! and a write that fails part way (a full disk, a file size limit) is taken back, so
+//! that the retry appends the batch whole, once. Each worker fsyncs outside the lock.
 //!
 //! A crash (`kill -9`, power loss) during a write may leave a torn last line, part of
 //! a batch that was never acknowledged and will be written again from the checkpoint:
@@ -13,6 +14,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use serde::Deserialize;
 
@@ -51,6 +53,8 @@ pub struct StdoutSinkConfig {}
 /// Appends records to a file as JSON lines, durably per batch.
 pub struct FileSink {
     file: File,
+    /// Held while appending, by every [`FileSink::share`] of one opened file.
+    appending: Arc<Mutex<()>>,
     path: PathBuf,
     buffer: Vec<u8>,
 }
@@ -66,7 +70,22 @@ impl FileSink {
             .map_err(|error| with_path(&path, error))?;
         Ok(FileSink {
             file,
+            appending: Arc::default(),
             path,
+            buffer: Vec::new(),
+        })
+    }
+
+    /// Another handle on the same opened file, for another worker: its appends are
+    /// serialised with this one's, so that a failed one can be taken back.
+    pub fn share(&self) -> io::Result<FileSink> {
+        Ok(FileSink {
+            file: self
+                .file
+                .try_clone()
+                .map_err(|e| with_path(&self.path, e))?,
+            appending: Arc::clone(&self.appending),
+            path: self.path.clone(),
             buffer: Vec::new(),
         })
     }
@@ -93,15 +112,33 @@ impl FileSink {
         Ok(length - keep)
     }
 
-    /// Writes each record's value as one JSON line, in one write, then flushes and
-    /// fsyncs: when it returns `Ok`, the batch is on disk. Errors name the file.
+    /// Writes each record's value as one JSON line, in one append, then flushes and
+    /// fsyncs: when it returns `Ok`, the batch is on disk. An append that fails part
+    /// way is cut off again, so the file never keeps part of a failed batch. Errors
+    /// name the file.
     pub fn write(&mut self, batch: &[Record]) -> io::Result<()> {
         serialise(batch, &mut self.buffer);
-        self.file
-            .write_all(&self.buffer)
-            .and_then(|()| self.file.flush())
+        self.append()
             .and_then(|()| self.file.sync_data())
             .map_err(|error| with_path(&self.path, error))
+    }
+
+    fn append(&mut self) -> io::Result<()> {
+        let _appending = self
+            .appending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let before = self.file.metadata()?.len();
+        match self.file.write_all(&self.buffer) {
+            Ok(()) => self.file.flush(),
+            Err(error) => match self.file.set_len(before) {
+                Ok(()) => Err(error),
+                Err(cut) => Err(io::Error::new(
+                    error.kind(),
+                    format!("{error}; and the partial batch could not be cut off: {cut}"),
+                )),
+            },
+        }
     }
 }
 
@@ -186,7 +223,7 @@ mod tests {
         };
         assert_eq!(config.check(dir.path()), []);
         let mut first = FileSink::open(&config, dir.path()).unwrap();
-        let mut second = FileSink::open(&config, dir.path()).unwrap();
+        let mut second = first.share().unwrap();
         first
             .write(&[record(json!({"a": 1})), record(json!("x\ny"))])
             .unwrap();

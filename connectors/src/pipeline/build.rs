@@ -315,10 +315,13 @@ fn sink(
             // Once, before the workers open it: a crash may have torn the last line.
             FileSink::repair_torn_tail(config, &base)
                 .map_err(|error| BuildError::new("sink", error))?;
-            let config = config.clone();
+            // One opened file, shared by the workers: their appends are serialised so
+            // that a failed one can be cut off before it is retried.
+            let file =
+                FileSink::open(config, &base).map_err(|error| BuildError::new("sink", error))?;
             builder.try_batch_sink_with(
                 name,
-                move || FileSink::open(&config, &base).map_err(BoxError::from),
+                move || file.share().map_err(BoxError::from),
                 move |file, batch| match file.write(&batch) {
                     Ok(()) => {
                         written.fetch_add(batch.len() as u64, Relaxed);
