@@ -81,25 +81,19 @@ fn assert_clean(output: &std::process::Output, report: &serde_json::Value) {
     assert_eq!(report["acknowledged"], report["admitted"], "{report}");
 }
 
-/// Kills `brigade run` with SIGKILL at `kills` random moments, then runs it to the end;
-/// returns the sink-file length (complete lines) left by each kill.
-fn kill_repeatedly(work: &Workdir, rng: &mut Rng, kills: usize, watch: &str) -> Vec<usize> {
-    let mut lines_at_kill = Vec::new();
-    for kill in 0..kills {
-        let mut child = work.spawn();
-        let after = Duration::from_millis(rng.between(150, 500));
-        std::thread::sleep(after);
-        assert!(
-            child.try_wait().expect("the child is waited on").is_none(),
-            "run {kill} ended before its kill at {after:?}; the input is too small"
-        );
-        signal(&child, libc::SIGKILL);
-        child.wait().expect("the killed run is reaped");
-        let lines = complete_lines(&work.join(watch));
-        eprintln!("kill {kill} after {after:?}: {lines} lines in {watch}");
-        lines_at_kill.push(lines);
-    }
-    lines_at_kill
+/// Starts `brigade run` and kills it with SIGKILL at a random moment, asserting it
+/// was still running then.
+fn kill_at_random(work: &Workdir, rng: &mut Rng, kill: usize) {
+    let mut child = work.spawn();
+    let after = Duration::from_millis(rng.between(150, 500));
+    std::thread::sleep(after);
+    assert!(
+        child.try_wait().expect("the child is waited on").is_none(),
+        "run {kill} ended before its kill at {after:?}; the input is too small"
+    );
+    signal(&child, libc::SIGKILL);
+    child.wait().expect("the killed run is reaped");
+    eprint!("kill {kill} after {after:?}: ");
 }
 
 #[test]
@@ -112,7 +106,9 @@ fn kill_9_at_random_moments_then_a_rerun_loses_nothing_and_repeats_only_what_was
 
     let mut lines_at_kill = Vec::new();
     for kill in 0..5 {
-        lines_at_kill.extend(kill_repeatedly(&work, &mut rng, 1, "out.jsonl"));
+        kill_at_random(&work, &mut rng, kill);
+        lines_at_kill.push(complete_lines(&out));
+        eprintln!("{} lines in out.jsonl", lines_at_kill[kill]);
         if kill == 2 {
             // A kill inside the sink's write leaves a torn line; one write is too
             // quick to hit by chance, so tear one by hand: the next run must cut it.
@@ -164,12 +160,10 @@ fn kill_9_at_random_moments_with_a_sqlite_upsert_leaves_the_table_equal_to_the_i
         ),
     );
     let mut rng = Rng::from_env_or_clock("kill_9 sqlite sink");
-    for _ in 0..5 {
-        kill_repeatedly(&work, &mut rng, 1, "out.db");
-        eprintln!(
-            "rows: {}",
-            sqlite_rows(&work.join("out.db"), "records").len()
-        );
+    for kill in 0..5 {
+        kill_at_random(&work, &mut rng, kill);
+        let rows = sqlite_rows(&work.join("out.db"), "records").len();
+        eprintln!("{rows} rows in the table");
     }
     let (output, report) = work.run();
     assert_clean(&output, &report);
@@ -312,7 +306,7 @@ fn malformed_input_is_dead_lettered_with_its_file_and_line_and_the_rest_goes_thr
 #[test]
 fn a_sqlite_database_locked_by_another_process_stalls_the_sink_until_released() {
     let work = Workdir::new();
-    let total = work.ids_input(3, 4000);
+    let total = work.ids_input(3, 8000);
     work.write(
         "p.toml",
         pipeline(
@@ -406,9 +400,11 @@ fn a_full_disk_stalls_the_file_sink_without_loss_and_a_rerun_completes_exactly()
     wait_until(Duration::from_secs(20), "the sink file to fill", || {
         size() + 4096 > LIMIT
     });
-    let full = size();
-    std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(size(), full, "the sink stalled");
+    let mut last = size();
+    wait_until(Duration::from_secs(20), "the sink to stall", || {
+        std::thread::sleep(Duration::from_millis(300));
+        std::mem::replace(&mut last, size()) == last
+    });
     signal(&child, libc::SIGTERM);
     let output = child.wait_with_output().expect("the run ends");
     let report = support::report(&output);
