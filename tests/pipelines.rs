@@ -4,6 +4,11 @@
 #[path = "support/pipeline.rs"]
 mod support;
 
+// Shared with tests/dashboard.rs, which uses all of it; this file does not.
+#[allow(dead_code)]
+#[path = "support/pty.rs"]
+mod pty;
+
 use std::os::unix::process::CommandExt;
 use std::time::Duration;
 
@@ -67,8 +72,8 @@ const FILE_SINK: &str = "type = \"file\"\npath = \"out.jsonl\"";
 const IN_FLIGHT_BOUND: u64 =
     3 * QUEUE + 2 * WORKERS + WORKERS * BATCH + RATE * 2 * CHECKPOINT_MS / 1000;
 
-/// The record count and the ids of the report's run, asserted clean: exit 0, no
-/// failures, nothing dead-lettered, everything admitted acknowledged.
+/// Asserts a run was clean: exit 0, no failures, nothing dead-lettered, everything
+/// admitted acknowledged.
 fn assert_clean(output: &std::process::Output, report: &serde_json::Value) {
     assert!(
         output.status.success(),
@@ -203,6 +208,43 @@ fn sigterm_drains_and_the_rerun_completes_the_rest_exactly_once() {
         total - first,
         "{report}"
     );
+    let counts = occurrences(&sink_ids(&out), total);
+    assert!(
+        counts.iter().all(|&count| count == 1),
+        "not every id exactly once"
+    );
+}
+
+#[test]
+fn q_in_the_dashboard_drains_and_the_rerun_completes_the_rest_exactly_once() {
+    let work = Workdir::new();
+    let total = work.ids_input(4, 5000);
+    work.write("p.toml", pipeline(FILE_SINK));
+    let out = work.join("out.jsonl");
+
+    let mut terminal = pty::Pty::spawn(
+        env!("CARGO_BIN_EXE_brigade"),
+        &["run", "p.toml"],
+        work.path(),
+        40,
+        120,
+    );
+    terminal.wait_for("1000 records written", Duration::from_secs(20), |_| {
+        complete_lines(&out) >= 1000
+    });
+    assert!(terminal.screen().alternate_screen(), "the dashboard is up");
+    terminal.type_keys("q");
+    let status = terminal.wait_exit(Duration::from_secs(20));
+    assert!(status.success(), "{status:?}: the drain ended cleanly");
+    let first = complete_lines(&out) as u64;
+    assert!(
+        first < total,
+        "the drain stopped reading: {first} of {total}"
+    );
+
+    let (output, report) = work.run();
+    assert_clean(&output, &report);
+    assert_eq!(report["connectors"]["sink"]["written"], total - first);
     let counts = occurrences(&sink_ids(&out), total);
     assert!(
         counts.iter().all(|&count| count == 1),
