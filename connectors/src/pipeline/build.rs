@@ -84,7 +84,7 @@ pub struct Built {
 #[derive(Debug, thiserror::Error)]
 #[error("{part}: {message}")]
 pub struct BuildError {
-    /// `source`, `checkpoint`, `dead_letter`, `runtime`.
+    /// `source`, `checkpoint`, `dead_letter`, `runtime`, `sink`.
     pub part: String,
     /// What went wrong.
     pub message: String,
@@ -312,10 +312,16 @@ fn sink(
     let written = Arc::clone(written);
     Ok(match &spec.sink.config {
         SinkConfig::File(config) => {
-            let config = config.clone();
+            // Once, before the workers open it: a crash may have torn the last line.
+            FileSink::repair_torn_tail(config, &base)
+                .map_err(|error| BuildError::new("sink", error))?;
+            // One opened file, shared by the workers: their appends are serialised so
+            // that a failed one can be cut off before it is retried.
+            let file =
+                FileSink::open(config, &base).map_err(|error| BuildError::new("sink", error))?;
             builder.try_batch_sink_with(
                 name,
-                move || FileSink::open(&config, &base).map_err(BoxError::from),
+                move || file.share().map_err(BoxError::from),
                 move |file, batch| match file.write(&batch) {
                     Ok(()) => {
                         written.fetch_add(batch.len() as u64, Relaxed);
