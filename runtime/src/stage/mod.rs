@@ -243,10 +243,15 @@ impl<S: Step> Stage<S> {
             }
             // Time held by a concurrency or rate limit is blocked time, not work.
             let entry = self.limits.enter(records, figures.blocked_clock());
-            figures.counts.wait_out_ns += entry.waited.as_nanos() as u64;
+            let start = if entry.waited.is_zero() {
+                start
+            } else {
+                figures.counts.wait_out_ns += entry.waited.as_nanos() as u64;
+                start + entry.waited
+            };
             let end = self
                 .step
-                .run(&mut batch, start + entry.waited, &mut figures, &mut scratch);
+                .run(&mut batch, start, &mut figures, &mut scratch);
             self.limits.exit(entry);
             figures.end_call();
             if figures.records() >= FLUSH_RECORDS || end - flushed >= FLUSH_AFTER {
