@@ -34,7 +34,7 @@ pub(crate) struct SinkCore<R, T> {
 pub(crate) struct Scratch<R, T> {
     resource: R,
     values: Vec<T>,
-    meta: Vec<(u64, Arc<Ticket>)>,
+    meta: Vec<(u64, Ticket)>,
 }
 
 impl<R, T> Scratch<R, T> {
@@ -123,7 +123,7 @@ impl<R: 'static, T: Send + 'static> SinkCore<R, T> {
     fn written_but(
         &self,
         rejected: Vec<Rejected<T>>,
-        meta: &mut Vec<(u64, Arc<Ticket>)>,
+        meta: &mut Vec<(u64, Ticket)>,
         end: Instant,
         lane: Lane,
         figures: &mut Figures,

@@ -64,7 +64,7 @@ impl<R: 'static, In: Send + 'static, Out: Send + 'static> TransformCore<R, In, O
         let Envelope {
             value,
             weight,
-            ticket,
+            mut ticket,
         } = envelope;
         let (here, next) = lane.locations(self.index);
         let (mut end, failure) =
@@ -106,12 +106,11 @@ impl<R: 'static, In: Send + 'static, Out: Send + 'static> TransformCore<R, In, O
             figures.counts.wait_out_ns += waited.as_nanos() as u64;
             end = Instant::now();
         }
-        shared.ledger.fork(&ticket, scratch.outputs.len());
+        shared.ledger.fork(&mut ticket, scratch.outputs.len());
         figures.counts.records_out += scratch.outputs.len() as u64;
         figures.counts.bytes_out += total;
         let mut outputs = scratch.outputs.drain(..).zip(scratch.weights.drain(..));
-        // The last output takes the record's own reference to the ticket: a map passes
-        // it on without touching its count.
+        // The last output takes the record's own ticket: a map passes it on as it is.
         let last = outputs.next_back();
         for (value, weight) in outputs {
             let ticket = ticket.clone();
