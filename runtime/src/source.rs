@@ -11,7 +11,7 @@ use crossbeam_channel::Sender;
 use parking_lot::Mutex;
 
 use crate::budget::Location;
-use crate::clock::Instant;
+use crate::clock::{self, Instant};
 use crate::context::Shared;
 use crate::failure::{panic_message, DeadLetter, DeadLetterCause};
 use crate::ledger::{AckTracker, Envelope, Finished};
@@ -224,7 +224,7 @@ impl<S: Source> SourceDriver<S> {
                     break;
                 }
             };
-            let mut read_at = Instant::now();
+            let mut read_at = clock::now();
             let weight = (self.weigher)(&item);
             {
                 let mut window = self.cell.window.lock();
@@ -256,7 +256,7 @@ impl<S: Source> SourceDriver<S> {
                 None => {
                     let at = self.location_for(weight);
                     if self.admit_waiting(weight, at, &mut acks) {
-                        read_at = Instant::now();
+                        read_at = clock::now();
                     }
                     at
                 }

@@ -19,7 +19,7 @@ use brigade_controller::StageRole;
 use parking_lot::Mutex;
 
 use crate::budget::Location;
-use crate::clock::Instant;
+use crate::clock::{self, Instant};
 use crate::context::Shared;
 use crate::ledger::Envelope;
 use crate::limits::Limits;
@@ -217,7 +217,7 @@ impl<S: Step> Stage<S> {
             };
             idle = false;
             let start = if waited {
-                let now = Instant::now();
+                let now = clock::now();
                 figures.counts.wait_in_ns += (now - accounted).as_nanos() as u64;
                 figures
                     .wait_in_us

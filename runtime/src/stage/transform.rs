@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use crate::clock::Instant;
+use crate::clock::{self, Instant};
 use crate::context::Shared;
 use crate::failure::{DeadLetter, Failure};
 use crate::ledger::Envelope;
@@ -104,7 +104,7 @@ impl<R: 'static, In: Send + 'static, Out: Send + 'static> TransformCore<R, In, O
             .advance(here, weight, next, total, figures.blocked_clock());
         if !waited.is_zero() {
             figures.counts.wait_out_ns += waited.as_nanos() as u64;
-            end = Instant::now();
+            end = clock::now();
         }
         shared.ledger.fork(&mut ticket, scratch.outputs.len());
         figures.counts.records_out += scratch.outputs.len() as u64;
