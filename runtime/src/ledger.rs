@@ -257,7 +257,10 @@ mod tests {
         let mut acks = AckTracker::default();
         let mut ticket = ledger.admit(0, Instant::now());
         ledger.fork(&mut ticket, 1);
-        assert!(ticket.fan_out.is_none(), "no shared count without a fan-out");
+        assert!(
+            ticket.fan_out.is_none(),
+            "no shared count without a fan-out"
+        );
         ledger.finish(&ticket, true);
         assert_eq!(ledger.counts(), (1, 0, 1));
         assert_eq!(acks.take(&feed, Duration::ZERO), Some(1));

@@ -192,6 +192,7 @@ pub(crate) struct SpanClock {
 
 impl SpanClock {
     /// The worker starts a span at `at`.
+    #[inline]
     pub(crate) fn start(&self, at: Instant) {
         self.started.store(stamp(at), Ordering::Release);
     }
@@ -209,6 +210,7 @@ impl SpanClock {
 
     /// The worker's span ended: returns the nanoseconds of it the control thread
     /// already counted, to take off the span's own figure.
+    #[inline]
     pub(crate) fn end(&self) -> i64 {
         self.started.store(0, Ordering::Release);
         if self.counted.load(Ordering::Acquire) == 0 {

@@ -184,8 +184,7 @@ impl<S: Source> SourceDriver<S> {
         let mut unacked_reads = 0;
         let mut acks_due = last_read;
         while !self.shared.stop.load(SeqCst) {
-            if unacked_reads >= ACK_EVERY_READS || last_read >= acks_due || !self.first.has_room()
-            {
+            if unacked_reads >= ACK_EVERY_READS || last_read >= acks_due || !self.first.has_room() {
                 self.pump_acks(&mut acks, Duration::ZERO);
                 unacked_reads = 0;
                 acks_due = last_read + ACK_EVERY;

@@ -249,9 +249,7 @@ impl<S: Step> Stage<S> {
                 figures.counts.wait_out_ns += entry.waited.as_nanos() as u64;
                 start + entry.waited
             };
-            let end = self
-                .step
-                .run(&mut batch, start, &mut figures, &mut scratch);
+            let end = self.step.run(&mut batch, start, &mut figures, &mut scratch);
             self.limits.exit(entry);
             figures.end_call();
             if figures.records() >= FLUSH_RECORDS || end - flushed >= FLUSH_AFTER {
