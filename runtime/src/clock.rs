@@ -7,11 +7,23 @@
 //! `std::time::Instant` on this machine. Where the TSC is not reliable, quanta falls
 //! back to the OS clock. Waits with a deadline (condition variables, sleeps) keep
 //! `std::time::Instant`.
+//!
+//! The reads made for every record (the end of each call, a record's admission) go
+//! through [`now`], which asks one process-wide `quanta::Clock` directly, sparing
+//! `Instant::now`'s look for a per-thread mock clock (the runtime mocks none). Both
+//! read the same counter with the same calibration, so their instants compare.
 
 pub(crate) use quanta::Instant;
 
 use std::sync::OnceLock;
 use std::time::Duration;
+
+/// The current instant, from the runtime's own clock (see the module docs).
+#[inline]
+pub(crate) fn now() -> Instant {
+    static CLOCK: OnceLock<quanta::Clock> = OnceLock::new();
+    CLOCK.get_or_init(quanta::Clock::new).now()
+}
 
 /// The instant stamps count from: the first time anything asked for it.
 pub(crate) fn epoch() -> Instant {

@@ -1,9 +1,12 @@
 //! The books: every admitted source record and what became of it.
 //!
 //! A source record may become several records downstream (`flat_map`) or none
-//! (`filter`). Each carries a shared [`Ticket`] counting its live descendants; when the
-//! count reaches zero the source record is finished, completed or dead-lettered, and its
-//! position goes to the source thread, which acknowledges positions in order.
+//! (`filter`). Each carries its source record's [`Ticket`]: its position and admission
+//! time, and, once the record has fanned out, a count of its live descendants shared by
+//! them all. When the last descendant finishes (or the only one, for a record that
+//! never fanned out, which needs no shared count and so no allocation) the source
+//! record is finished, completed or dead-lettered, and its position goes to the source
+//! thread, which acknowledges positions in order.
 //! `admitted == completed + dead_lettered + in flight` holds at every moment.
 
 use std::sync::atomic::Ordering::SeqCst;
@@ -22,15 +25,26 @@ pub(crate) struct Envelope<T> {
     /// Its weight as counted in the memory budget.
     pub weight: u64,
     /// The source record it descends from.
-    pub ticket: Arc<Ticket>,
+    pub ticket: Ticket,
 }
 
-/// One admitted source record.
+/// One admitted source record, as one of its descendants carries it.
+///
+/// Clone a ticket only for the outputs a [`Ledger::fork`] counted: a ticket without a
+/// shared count stands for the only live descendant.
+#[derive(Clone)]
 pub(crate) struct Ticket {
     /// Its position in the source (0-based).
     pub position: u64,
     /// When it was admitted.
     pub admitted_at: Instant,
+    /// The descendants' shared count, from the record's first fan-out on; `None`
+    /// while one record carries the ticket.
+    fan_out: Option<Arc<FanOut>>,
+}
+
+/// The live descendants of a source record that fanned out.
+struct FanOut {
     live: AtomicUsize,
     failed: AtomicBool,
 }
@@ -59,40 +73,57 @@ impl Ledger {
     }
 
     /// Opens the books on a source record admitted at `admitted_at`.
-    pub(crate) fn admit(&self, position: u64, admitted_at: Instant) -> Arc<Ticket> {
+    pub(crate) fn admit(&self, position: u64, admitted_at: Instant) -> Ticket {
         self.admitted.fetch_add(1, SeqCst);
-        Arc::new(Ticket {
+        Ticket {
             position,
             admitted_at,
-            live: AtomicUsize::new(1),
-            failed: AtomicBool::new(false),
-        })
+            fan_out: None,
+        }
     }
 
-    /// One record of `ticket` became `outputs` records.
-    pub(crate) fn fork(&self, ticket: &Ticket, outputs: usize) {
+    /// One record of `ticket` became `outputs` records: give each of the others a
+    /// clone of `ticket` (the first shares the count this sets up).
+    pub(crate) fn fork(&self, ticket: &mut Ticket, outputs: usize) {
         match outputs {
             0 => self.finish(ticket, false),
             1 => {}
-            n => {
-                ticket.live.fetch_add(n - 1, SeqCst);
-            }
+            n => match &ticket.fan_out {
+                Some(fan_out) => {
+                    fan_out.live.fetch_add(n - 1, SeqCst);
+                }
+                None => {
+                    ticket.fan_out = Some(Arc::new(FanOut {
+                        live: AtomicUsize::new(n),
+                        failed: AtomicBool::new(false),
+                    }));
+                }
+            },
         }
     }
 
     /// One record of `ticket` is done: written, filtered out, or dead-lettered.
     pub(crate) fn finish(&self, ticket: &Ticket, dead_lettered: bool) {
+        let Some(fan_out) = &ticket.fan_out else {
+            self.settle(ticket.position, dead_lettered);
+            return;
+        };
         if dead_lettered {
-            ticket.failed.store(true, SeqCst);
+            fan_out.failed.store(true, SeqCst);
         }
-        if ticket.live.fetch_sub(1, SeqCst) == 1 {
-            if ticket.failed.load(SeqCst) {
-                self.dead_lettered.fetch_add(1, SeqCst);
-            } else {
-                self.completed.fetch_add(1, SeqCst);
-            }
-            self.finished.push(ticket.position);
+        if fan_out.live.fetch_sub(1, SeqCst) == 1 {
+            self.settle(ticket.position, fan_out.failed.load(SeqCst));
         }
+    }
+
+    /// The source record at `position` is finished.
+    fn settle(&self, position: u64, dead_lettered: bool) {
+        if dead_lettered {
+            self.dead_lettered.fetch_add(1, SeqCst);
+        } else {
+            self.completed.fetch_add(1, SeqCst);
+        }
+        self.finished.push(position);
     }
 
     /// (admitted, completed, dead-lettered), read so that in-flight is never negative.
@@ -203,10 +234,16 @@ mod tests {
     fn fan_out_finishes_when_every_child_does() {
         let (ledger, feed) = Ledger::new();
         let mut acks = AckTracker::default();
-        let ticket = ledger.admit(0, Instant::now());
-        ledger.fork(&ticket, 3);
-        ledger.finish(&ticket, false);
-        ledger.finish(&ticket, true);
+        let mut ticket = ledger.admit(0, Instant::now());
+        ledger.fork(&mut ticket, 3);
+        let first = ticket.clone();
+        // An output that fans out again adds to the same count.
+        let mut second = ticket.clone();
+        ledger.fork(&mut second, 2);
+        let third = second.clone();
+        ledger.finish(&first, false);
+        ledger.finish(&second, true);
+        ledger.finish(&third, false);
         assert_eq!(ledger.in_flight(), 1);
         assert_eq!(acks.take(&feed, Duration::ZERO), None);
         ledger.finish(&ticket, false);
@@ -215,10 +252,25 @@ mod tests {
     }
 
     #[test]
+    fn a_record_that_never_fans_out_finishes_alone() {
+        let (ledger, feed) = Ledger::new();
+        let mut acks = AckTracker::default();
+        let mut ticket = ledger.admit(0, Instant::now());
+        ledger.fork(&mut ticket, 1);
+        assert!(
+            ticket.fan_out.is_none(),
+            "no shared count without a fan-out"
+        );
+        ledger.finish(&ticket, true);
+        assert_eq!(ledger.counts(), (1, 0, 1));
+        assert_eq!(acks.take(&feed, Duration::ZERO), Some(1));
+    }
+
+    #[test]
     fn filtered_record_completes() {
         let (ledger, _positions) = Ledger::new();
-        let ticket = ledger.admit(0, Instant::now());
-        ledger.fork(&ticket, 0);
+        let mut ticket = ledger.admit(0, Instant::now());
+        ledger.fork(&mut ticket, 0);
         assert_eq!(ledger.counts(), (1, 1, 0));
     }
 
@@ -272,31 +324,35 @@ mod loom_tests {
         model("ledger: fan-out and acks", || {
             let (ledger, feed) = Ledger::new();
             let ledger = Arc::new(ledger);
-            let tickets = [
-                ledger.admit(0, Instant::now()),
-                ledger.admit(1, Instant::now()),
-            ];
-            ledger.fork(&tickets[0], 3);
-            let worker = |finishes: [(usize, bool); 2]| {
+            let mut first = ledger.admit(0, Instant::now());
+            let second = ledger.admit(1, Instant::now());
+            ledger.fork(&mut first, 3);
+            // Set by a worker before it finishes that output: [record][output].
+            let finishing: Arc<[[AtomicBool; 3]; 2]> = Arc::new(Default::default());
+            let worker = |finishes: [(Ticket, usize, usize, bool); 2]| {
                 let ledger = ledger.clone();
-                let tickets = tickets.clone();
+                let finishing = finishing.clone();
                 thread::spawn(move || {
-                    for (ticket, dead) in finishes {
-                        ledger.finish(&tickets[ticket], dead);
+                    for (ticket, record, output, dead) in finishes {
+                        finishing[record][output].store(true, SeqCst);
+                        ledger.finish(&ticket, dead);
                     }
                 })
             };
             let workers = [
-                worker([(0, false), (1, false)]),
-                worker([(0, false), (0, true)]),
+                worker([(first.clone(), 0, 0, false), (second, 1, 0, false)]),
+                worker([(first.clone(), 0, 1, false), (first, 0, 2, true)]),
             ];
+            let outputs = [3, 1];
             let mut acks = AckTracker::default();
             let mut point = 0;
             while point < 2 {
                 if let Some(moved) = acks.take(&feed, Duration::from_millis(50)) {
                     assert!(moved > point, "the ack point went from {point} to {moved}");
-                    for ticket in &tickets[..moved as usize] {
-                        assert_eq!(ticket.live.load(SeqCst), 0, "acked a live record");
+                    for (record, outputs) in outputs.iter().enumerate().take(moved as usize) {
+                        for output in &finishing[record][..*outputs] {
+                            assert!(output.load(SeqCst), "acked a live record");
+                        }
                     }
                     point = moved;
                 }

@@ -104,7 +104,20 @@ impl Limits {
     /// Waits for leave to make a call of `records` records. Pair with
     /// [`Limits::exit`]. A wait runs `blocked`, for the control thread to count while it
     /// lasts, and `waited` is the part it has not counted.
+    #[inline]
     pub(crate) fn enter(&self, records: usize, blocked: Option<&SpanClock>) -> Entry {
+        if self.concurrency.load(SeqCst) == 0 && self.interval_ns.load(SeqCst) == 0 {
+            return Entry {
+                waited: Duration::ZERO,
+                counted: false,
+            };
+        }
+        self.enter_limited(records, blocked)
+    }
+
+    /// [`Limits::enter`] while a limit is set.
+    #[cold]
+    fn enter_limited(&self, records: usize, blocked: Option<&SpanClock>) -> Entry {
         let mut waited = Duration::ZERO;
         let counted = self.concurrency.load(SeqCst) != 0;
         if counted && !self.try_enter() {
@@ -142,10 +155,15 @@ impl Limits {
     }
 
     /// Ends a call begun with [`Limits::enter`].
+    #[inline]
     pub(crate) fn exit(&self, entry: Entry) {
-        if !entry.counted {
-            return;
+        if entry.counted {
+            self.exit_counted();
         }
+    }
+
+    #[cold]
+    fn exit_counted(&self) {
         self.in_calls.fetch_sub(1, SeqCst);
         if self.concurrency.load(SeqCst) != 0 {
             let _guard = self.lock.lock();

@@ -192,6 +192,7 @@ pub(crate) struct SpanClock {
 
 impl SpanClock {
     /// The worker starts a span at `at`.
+    #[inline]
     pub(crate) fn start(&self, at: Instant) {
         self.started.store(stamp(at), Ordering::Release);
     }
@@ -209,6 +210,7 @@ impl SpanClock {
 
     /// The worker's span ended: returns the nanoseconds of it the control thread
     /// already counted, to take off the span's own figure.
+    #[inline]
     pub(crate) fn end(&self) -> i64 {
         self.started.store(0, Ordering::Release);
         if self.counted.load(Ordering::Acquire) == 0 {
@@ -270,6 +272,7 @@ pub(crate) struct Figures {
 
 impl Figures {
     /// Counts a record of `weight` bytes taken from the queue (or the serial lane).
+    #[inline]
     pub(crate) fn take_in(&mut self, weight: u64) {
         self.counts.records_in += 1;
         self.counts.bytes_in += weight;
@@ -278,6 +281,7 @@ impl Figures {
 
     /// A call of the stage's function starts at `at`: the control thread may count it
     /// while it runs.
+    #[inline]
     pub(crate) fn call_starts(&self, at: Instant) {
         if let Some(slot) = &self.clock {
             slot.call.start(at);
@@ -287,6 +291,7 @@ impl Figures {
     /// The call (and its retries) ended: what the control thread counted of it is
     /// taken off at the flush. The step calls this before it waits on its output, so
     /// that a wait for room downstream is never counted as busy.
+    #[inline]
     pub(crate) fn call_ends(&mut self) {
         if let Some(slot) = &self.clock {
             self.counted_busy_ns += slot.call.end();
@@ -296,16 +301,19 @@ impl Figures {
     /// The clock a wait for room (downstream, in the budget, at a limit) runs while
     /// it lasts, for the control thread to count it as blocked: the wait starts and
     /// ends it on its slow path, and reports only the part not yet counted.
+    #[inline]
     pub(crate) fn blocked_clock(&self) -> Option<&SpanClock> {
         self.clock.as_deref().map(|slot| &slot.blocked)
     }
 
     /// Samples the service time of the call just ended.
+    #[inline]
     pub(crate) fn end_call(&mut self) {
         self.service_us.push(self.service_ns / 1_000);
     }
 
     /// Records taken in since the last flush.
+    #[inline]
     pub(crate) fn records(&self) -> usize {
         self.size_bytes.len()
     }

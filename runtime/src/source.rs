@@ -11,7 +11,7 @@ use crossbeam_channel::Sender;
 use parking_lot::Mutex;
 
 use crate::budget::Location;
-use crate::clock::Instant;
+use crate::clock::{self, Instant};
 use crate::context::Shared;
 use crate::failure::{panic_message, DeadLetter, DeadLetterCause};
 use crate::ledger::{AckTracker, Envelope, Finished};
@@ -89,6 +89,13 @@ pub trait Source: Send + 'static {
 
 /// The least time between two calls of [`Source::progress`] while the source is read.
 const PROGRESS_EVERY: Duration = Duration::from_millis(100);
+
+/// While the source reads without waiting, the source thread takes finished positions
+/// (and acknowledges) after this many reads...
+const ACK_EVERY_READS: u32 = 64;
+/// ...or once this long has passed since it last took them, whichever comes first; and
+/// always before it waits (for room, or for the last records to finish).
+const ACK_EVERY: Duration = Duration::from_millis(1);
 
 /// A [`Source`] over any iterator (no acknowledgements, no idle timeout).
 pub struct IterSource<I>(pub I);
@@ -174,8 +181,15 @@ impl<S: Source> SourceDriver<S> {
         // Set when the source panicked: it is not asked for its progress again.
         let mut failed = !self.publish_progress(position);
         let mut progress_due = last_read + PROGRESS_EVERY;
+        let mut unacked_reads = 0;
+        let mut acks_due = last_read;
         while !self.shared.stop.load(SeqCst) {
-            self.pump_acks(&mut acks, Duration::ZERO);
+            if unacked_reads >= ACK_EVERY_READS || last_read >= acks_due || !self.first.has_room() {
+                self.pump_acks(&mut acks, Duration::ZERO);
+                unacked_reads = 0;
+                acks_due = last_read + ACK_EVERY;
+            }
+            unacked_reads += 1;
             let mut guard = false;
             if !self.first.has_room() {
                 let guard_due = half_timeout.map(|half| last_read + half);
@@ -224,7 +238,7 @@ impl<S: Source> SourceDriver<S> {
                     break;
                 }
             };
-            let mut read_at = Instant::now();
+            let mut read_at = clock::now();
             let weight = (self.weigher)(&item);
             {
                 let mut window = self.cell.window.lock();
@@ -256,7 +270,7 @@ impl<S: Source> SourceDriver<S> {
                 None => {
                     let at = self.location_for(weight);
                     if self.admit_waiting(weight, at, &mut acks) {
-                        read_at = Instant::now();
+                        read_at = clock::now();
                     }
                     at
                 }
@@ -390,5 +404,66 @@ impl<S: Source> SourceDriver<S> {
             Some(()) => self.cell.acked.store(point, SeqCst),
             None => self.ack_failed = true,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Pipeline;
+
+    /// Yields `records` numbers, one every `every`, noting the acknowledgement point
+    /// it has seen when each read begins.
+    struct Slow {
+        next: u64,
+        records: u64,
+        every: Duration,
+        acked: u64,
+        seen: Arc<Mutex<Vec<u64>>>,
+    }
+
+    impl Source for Slow {
+        type Item = u64;
+
+        fn next(&mut self) -> Option<u64> {
+            self.seen.lock().push(self.acked);
+            if self.next == self.records {
+                return None;
+            }
+            if self.next > 0 {
+                std::thread::sleep(self.every);
+            }
+            self.next += 1;
+            Some(self.next - 1)
+        }
+
+        fn ack(&mut self, position: u64) {
+            self.acked = position;
+        }
+    }
+
+    #[test]
+    fn a_slow_source_is_acknowledged_while_it_reads() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let source = Slow {
+            next: 0,
+            records: 8,
+            every: Duration::from_millis(30),
+            acked: 0,
+            seen: seen.clone(),
+        };
+        let report = Pipeline::from_source(source)
+            .map("double", |x: u64| x * 2)
+            .sink("drop", |_| {})
+            .run()
+            .expect("valid");
+        assert_eq!(report.completed, 8);
+        let seen = seen.lock().clone();
+        // Far fewer reads than a batch of acknowledgements, but 30 ms apart: each
+        // record has long finished when the next read begins, and is acknowledged.
+        assert!(
+            seen[7] >= 3,
+            "acknowledgement points seen at each read: {seen:?}"
+        );
     }
 }

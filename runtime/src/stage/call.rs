@@ -8,7 +8,7 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use crate::clock::Instant;
+use crate::clock::{self, Instant};
 use crate::failure::{panic_message, DeadLetterCause, Failure, RetryPolicy};
 use crate::metrics::Figures;
 
@@ -40,7 +40,7 @@ pub(crate) fn with_retries<R, O>(
     figures.call_starts(start);
     let (end, outcome) = loop {
         let outcome = catch_unwind(AssertUnwindSafe(|| call(input)));
-        let end = Instant::now();
+        let end = clock::now();
         let took = (end - call_start).as_nanos() as u64;
         figures.counts.busy_ns += took;
         figures.service_ns = took;
@@ -54,7 +54,7 @@ pub(crate) fn with_retries<R, O>(
                 figures.counts.retries += 1;
                 attempt += 1;
                 input = record;
-                call_start = Instant::now();
+                call_start = clock::now();
                 continue;
             }
             Ok(Err(Failure::Transient { record, error })) => Failed {

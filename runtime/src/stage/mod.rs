@@ -19,7 +19,7 @@ use brigade_controller::StageRole;
 use parking_lot::Mutex;
 
 use crate::budget::Location;
-use crate::clock::Instant;
+use crate::clock::{self, Instant};
 use crate::context::Shared;
 use crate::ledger::Envelope;
 use crate::limits::Limits;
@@ -217,7 +217,7 @@ impl<S: Step> Stage<S> {
             };
             idle = false;
             let start = if waited {
-                let now = Instant::now();
+                let now = clock::now();
                 figures.counts.wait_in_ns += (now - accounted).as_nanos() as u64;
                 figures
                     .wait_in_us
@@ -243,10 +243,13 @@ impl<S: Step> Stage<S> {
             }
             // Time held by a concurrency or rate limit is blocked time, not work.
             let entry = self.limits.enter(records, figures.blocked_clock());
-            figures.counts.wait_out_ns += entry.waited.as_nanos() as u64;
-            let end = self
-                .step
-                .run(&mut batch, start + entry.waited, &mut figures, &mut scratch);
+            let start = if entry.waited.is_zero() {
+                start
+            } else {
+                figures.counts.wait_out_ns += entry.waited.as_nanos() as u64;
+                start + entry.waited
+            };
+            let end = self.step.run(&mut batch, start, &mut figures, &mut scratch);
             self.limits.exit(entry);
             figures.end_call();
             if figures.records() >= FLUSH_RECORDS || end - flushed >= FLUSH_AFTER {

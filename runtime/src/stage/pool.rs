@@ -117,6 +117,7 @@ impl Pool {
 
     /// Asked by a worker between records: true means retire now (the live count has
     /// already been lowered for it).
+    #[inline]
     pub(crate) fn should_retire(&self) -> bool {
         if self.live.load(SeqCst) <= self.target.load(SeqCst) {
             return false;

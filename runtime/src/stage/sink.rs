@@ -34,7 +34,7 @@ pub(crate) struct SinkCore<R, T> {
 pub(crate) struct Scratch<R, T> {
     resource: R,
     values: Vec<T>,
-    meta: Vec<(u64, Arc<Ticket>)>,
+    meta: Vec<(u64, Ticket)>,
 }
 
 impl<R, T> Scratch<R, T> {
@@ -59,9 +59,17 @@ impl<R: 'static, T: Send + 'static> SinkCore<R, T> {
     ) -> Instant {
         scratch.values.clear();
         scratch.meta.clear();
-        for envelope in batch.drain(..) {
+        let mut take = |envelope: Envelope<T>| {
             scratch.values.push(envelope.value);
             scratch.meta.push((envelope.weight, envelope.ticket));
+        };
+        if batch.len() == 1 {
+            // The common batch of one, taken without draining.
+            if let Some(envelope) = batch.pop() {
+                take(envelope);
+            }
+        } else {
+            batch.drain(..).for_each(take);
         }
         let values = std::mem::take(&mut scratch.values);
         let Scratch {
@@ -80,9 +88,10 @@ impl<R: 'static, T: Send + 'static> SinkCore<R, T> {
             });
         match outcome {
             Ok(rejected) if rejected.is_empty() => {
-                for (weight, ticket) in meta.drain(..) {
-                    self.written(weight, &ticket, end, lane, figures);
+                for (weight, ticket) in meta.iter() {
+                    self.written(*weight, ticket, end, lane, figures);
                 }
+                meta.clear();
             }
             Ok(rejected) => self.written_but(rejected, meta, end, lane, figures),
             Err(Failed {
@@ -123,7 +132,7 @@ impl<R: 'static, T: Send + 'static> SinkCore<R, T> {
     fn written_but(
         &self,
         rejected: Vec<Rejected<T>>,
-        meta: &mut Vec<(u64, Arc<Ticket>)>,
+        meta: &mut Vec<(u64, Ticket)>,
         end: Instant,
         lane: Lane,
         figures: &mut Figures,

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use crate::clock::Instant;
+use crate::clock::{self, Instant};
 use crate::context::Shared;
 use crate::failure::{DeadLetter, Failure};
 use crate::ledger::Envelope;
@@ -64,7 +64,7 @@ impl<R: 'static, In: Send + 'static, Out: Send + 'static> TransformCore<R, In, O
         let Envelope {
             value,
             weight,
-            ticket,
+            mut ticket,
         } = envelope;
         let (here, next) = lane.locations(self.index);
         let (mut end, failure) =
@@ -104,14 +104,27 @@ impl<R: 'static, In: Send + 'static, Out: Send + 'static> TransformCore<R, In, O
             .advance(here, weight, next, total, figures.blocked_clock());
         if !waited.is_zero() {
             figures.counts.wait_out_ns += waited.as_nanos() as u64;
-            end = Instant::now();
+            end = clock::now();
         }
-        shared.ledger.fork(&ticket, scratch.outputs.len());
+        shared.ledger.fork(&mut ticket, scratch.outputs.len());
         figures.counts.records_out += scratch.outputs.len() as u64;
         figures.counts.bytes_out += total;
+        if scratch.outputs.len() == 1 {
+            // A map's one output: no fan-out to iterate.
+            if let (Some(value), Some(weight)) = (scratch.outputs.pop(), scratch.weights.pop()) {
+                emit(
+                    Envelope {
+                        value,
+                        weight,
+                        ticket,
+                    },
+                    figures,
+                );
+            }
+            return end;
+        }
         let mut outputs = scratch.outputs.drain(..).zip(scratch.weights.drain(..));
-        // The last output takes the record's own reference to the ticket: a map passes
-        // it on without touching its count.
+        // The last output takes the record's own ticket: a map passes it on as it is.
         let last = outputs.next_back();
         for (value, weight) in outputs {
             let ticket = ticket.clone();
@@ -167,10 +180,9 @@ impl<R: 'static, In: Send + 'static, Out: Send + 'static> Step for TransformStep
         figures: &mut Figures,
         scratch: &mut Scratch<R, Out>,
     ) -> Instant {
-        let mut end = start;
-        let mut unblocked = None;
-        for envelope in batch.drain(..) {
-            end = self.core.process(
+        let mut each = |envelope, end| {
+            let mut unblocked = None;
+            let end = self.core.process(
                 envelope,
                 Lane::Parallel,
                 end,
@@ -183,8 +195,17 @@ impl<R: 'static, In: Send + 'static, Out: Send + 'static> Step for TransformStep
                     }
                 },
             );
-            if let Some(at) = unblocked.take() {
-                end = at;
+            unblocked.take().unwrap_or(end)
+        };
+        let mut end = start;
+        if batch.len() == 1 {
+            // The common batch of one, taken without draining.
+            if let Some(envelope) = batch.pop() {
+                end = each(envelope, end);
+            }
+        } else {
+            for envelope in batch.drain(..) {
+                end = each(envelope, end);
             }
         }
         end
