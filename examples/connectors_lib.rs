@@ -45,6 +45,10 @@ const MEMORY_BUDGET: u64 = 64 << 20;
 /// The records per batch the sink starts with (the adaptive controller grows it).
 const FIRST_BATCH: usize = 100;
 
+/// The binary's allocator, so that the library and the CLI compare like for like.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> Result<ExitCode> {
     let mut args = std::env::args().skip(1);
     let (Some(glob), Some(out), tick, None) = (args.next(), args.next(), args.next(), args.next())
