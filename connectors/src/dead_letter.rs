@@ -19,6 +19,7 @@ use brigade_runtime::{DeadLetter, DeadLetterCause};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::out::cut_torn_tail;
 use crate::raw::{Raw, RawData};
 use crate::units::Size;
 use crate::writable::appendable;
@@ -97,6 +98,8 @@ impl DeadLetterFile {
     pub fn open(config: &DeadLetterConfig, base: &Path) -> Result<Self, DeadLetterFileError> {
         let path = base.join(&config.path);
         let open = || -> io::Result<(File, u64)> {
+            // A letter a crash tore was never acknowledged: its record comes again.
+            cut_torn_tail(&path)?;
             let file = OpenOptions::new().append(true).create(true).open(&path)?;
             let size = file.metadata()?.len();
             Ok((file, size))
@@ -136,14 +139,16 @@ impl DeadLetterFile {
                 });
             }
         }
-        self.file
-            .write_all(&self.buffer)
-            .and_then(|()| self.file.flush())
-            .and_then(|()| self.file.sync_data())
-            .map_err(|source| DeadLetterFileError::Write {
-                path: self.path.clone(),
-                source,
-            })?;
+        let written = match self.file.write_all(&self.buffer) {
+            Ok(()) => self.file.flush().and_then(|()| self.file.sync_data()),
+            // Part of the line may be in the file: cut it, so the next letter starts
+            // on a line of its own.
+            Err(error) => self.file.set_len(self.size).and(Err(error)),
+        };
+        written.map_err(|source| DeadLetterFileError::Write {
+            path: self.path.clone(),
+            source,
+        })?;
         self.size += length;
         Ok(())
     }
@@ -335,5 +340,28 @@ mod tests {
             .to_string();
         assert!(error.contains("no/dead.jsonl"), "{error}");
         assert_eq!(config.check(dir.path())[0].part, "dead_letter");
+    }
+
+    #[test]
+    fn a_letter_torn_by_a_crash_is_cut_when_the_file_opens_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("dead.jsonl");
+        std::fs::write(&path, "{\"stage\":\"decode\"}\n{\"stage\":\"de").unwrap();
+        let config = DeadLetterConfig {
+            path: "dead.jsonl".into(),
+            max_size: None,
+        };
+        let file = DeadLetterFile::open(&config, dir.path()).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "{\"stage\":\"decode\"}\n"
+        );
+        let errors = run(vec![raw(1, b"nope")], file);
+        assert!(errors.is_empty(), "{errors:?}");
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text.lines().count(), 2, "{text}");
+        for line in text.lines() {
+            serde_json::from_str::<Value>(line).unwrap();
+        }
     }
 }

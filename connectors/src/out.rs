@@ -95,21 +95,7 @@ impl FileSink {
     /// `\n`, is left alone. Call it once, before any worker opens the file: a torn
     /// tail is a batch a crash interrupted, never acknowledged, so written again.
     pub fn repair_torn_tail(config: &FileSinkConfig, base: &Path) -> io::Result<u64> {
-        let path = base.join(&config.path);
-        let mut file = match OpenOptions::new().read(true).write(true).open(&path) {
-            Ok(file) => file,
-            Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(0),
-            Err(error) => return Err(with_path(&path, error)),
-        };
-        let length = file.metadata().map_err(|e| with_path(&path, e))?.len();
-        let keep = complete_length(&mut file, length).map_err(|e| with_path(&path, e))?;
-        if keep == length {
-            return Ok(0);
-        }
-        file.set_len(keep)
-            .and_then(|()| file.sync_all())
-            .map_err(|error| with_path(&path, error))?;
-        Ok(length - keep)
+        cut_torn_tail(&base.join(&config.path))
     }
 
     /// Writes each record's value as one JSON line, in one append, then flushes and
@@ -164,6 +150,27 @@ impl StdoutSink {
 }
 
 /// The length of `file`'s complete lines: up to and including its last `\n` (0 if
+/// Cuts a torn last line (one not ending in `\n`) off the JSON-lines file at `path`
+/// and returns the bytes cut; a missing or empty file, or one ending in `\n`, is left
+/// alone. A torn tail is a write a crash interrupted: never acknowledged, so written
+/// again by the next run.
+pub(crate) fn cut_torn_tail(path: &Path) -> io::Result<u64> {
+    let mut file = match OpenOptions::new().read(true).write(true).open(path) {
+        Ok(file) => file,
+        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(0),
+        Err(error) => return Err(with_path(path, error)),
+    };
+    let length = file.metadata().map_err(|e| with_path(path, e))?.len();
+    let keep = complete_length(&mut file, length).map_err(|e| with_path(path, e))?;
+    if keep == length {
+        return Ok(0);
+    }
+    file.set_len(keep)
+        .and_then(|()| file.sync_all())
+        .map_err(|error| with_path(path, error))?;
+    Ok(length - keep)
+}
+
 /// none), reading backwards from `length` in blocks.
 fn complete_length(file: &mut File, length: u64) -> io::Result<u64> {
     const BLOCK: u64 = 64 * 1024;

@@ -271,6 +271,23 @@ pub(crate) struct Figures {
 }
 
 impl Figures {
+    /// Counts a failed call that is about to be retried: in the watched window at
+    /// once, when there is one, so that a call retrying for minutes (a sink whose
+    /// database is locked) shows its errors and retries while it does.
+    pub(crate) fn count_retry(&mut self) {
+        match &self.clock {
+            Some(slot) => {
+                let mut window = slot.lock();
+                window.counts.errors += 1;
+                window.counts.retries += 1;
+            }
+            None => {
+                self.counts.errors += 1;
+                self.counts.retries += 1;
+            }
+        }
+    }
+
     /// Counts a record of `weight` bytes taken from the queue (or the serial lane).
     #[inline]
     pub(crate) fn take_in(&mut self, weight: u64) {

@@ -2,8 +2,10 @@
 //! dead-lettered with their stage, transient errors are retried until they succeed,
 //! and everything else arrives exactly once.
 
+mod common;
+
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Once};
 use std::time::Duration;
 
@@ -209,4 +211,46 @@ fn a_dead_letter_handler_receives_letters_instead_of_the_report() {
         received,
         (0..100).filter(|x| x % 2 == 1).collect::<Vec<_>>()
     );
+}
+
+#[test]
+fn a_call_retrying_for_long_shows_its_retries_while_it_does() {
+    let locked = Arc::new(AtomicBool::new(true));
+    let lock = locked.clone();
+    let running = Pipeline::from_iter(0..10u64)
+        .tick(Duration::from_millis(10))
+        .retry(RetryPolicy {
+            attempts: u32::MAX,
+            initial_backoff: Duration::from_millis(1),
+            max_backoff: Duration::from_millis(5),
+        })
+        .try_sink("locked", move |x| {
+            if lock.load(Ordering::SeqCst) {
+                Err(Failure::transient(x, "database is locked"))
+            } else {
+                Ok(())
+            }
+        })
+        .start()
+        .unwrap();
+    let monitor = running.monitor();
+    // The first record's call is still retrying: its retries are in the windows.
+    common::wait_for("retries to show in the snapshots", || {
+        monitor
+            .history()
+            .iter()
+            .map(|s| s.stages[0].retries)
+            .sum::<u64>()
+            >= 5
+    });
+    assert_eq!(
+        running.monitor().latest().unwrap().global.totals.completed,
+        0
+    );
+    locked.store(false, Ordering::SeqCst);
+    let report = running.wait();
+    assert_eq!(report.completed, 10);
+    assert_eq!(report.dead_lettered, 0);
+    assert_eq!(report.stages[0].retries, report.stages[0].errors);
+    assert!(report.stages[0].retries >= 5);
 }

@@ -47,11 +47,10 @@ pub(crate) fn with_retries<R, O>(
         let failed = match outcome {
             Ok(Ok(output)) => break (end, Ok(output)),
             Ok(Err(Failure::Transient { record, .. })) if attempt < policy.attempts => {
-                figures.counts.errors += 1;
+                figures.count_retry();
                 let pause = policy.backoff(attempt);
                 std::thread::sleep(pause);
                 figures.counts.busy_ns += pause.as_nanos() as u64;
-                figures.counts.retries += 1;
                 attempt += 1;
                 input = record;
                 call_start = clock::now();
