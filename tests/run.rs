@@ -83,6 +83,10 @@ fn the_report_gives_each_connectors_figures_and_a_rerun_reads_nothing_twice() {
         connectors["dead_letters"]["by_cause"]["decode: permanent"],
         2
     );
+    // A run shorter than a tick still says each stage had a worker.
+    for stage in figures["stages"].as_array().unwrap() {
+        assert!(stage["most_workers"].as_u64().unwrap() >= 1, "{stage}");
+    }
     let letters = json_lines(&dir.path().join("dead.jsonl"));
     let origins: Vec<&str> = letters
         .iter()

@@ -52,6 +52,9 @@ struct Samples {
     depth_area: Vec<f64>,
     depth_max: Vec<u64>,
     worker_area: Vec<f64>,
+    /// Most workers seen live at a sample: a run shorter than a tick ends its only
+    /// window with every worker gone.
+    most_live: Vec<usize>,
     inflight_area: f64,
     span: f64,
 }
@@ -145,7 +148,9 @@ impl Control {
             let depth = stage.queue_len();
             samples.depth_area[i] += depth as f64 * dt;
             samples.depth_max[i] = samples.depth_max[i].max(depth as u64);
-            samples.worker_area[i] += stage.pool().live() as f64 * dt;
+            let live = stage.pool().live();
+            samples.worker_area[i] += live as f64 * dt;
+            samples.most_live[i] = samples.most_live[i].max(live);
         }
         samples.inflight_area += self.shared.budget.used() as f64 * dt;
         samples.span += dt;
@@ -224,7 +229,10 @@ impl Control {
             totals.dead_lettered += stats.dead_lettered;
             totals.busy_s += stats.busy_s;
             totals.worker_s += stats.worker_s;
-            totals.most_workers = totals.most_workers.max(stats.workers.live);
+            totals.most_workers = totals
+                .most_workers
+                .max(stats.workers.live)
+                .max(state.samples.most_live[i]);
             stages.push(stats);
         }
         let source_window = std::mem::take(&mut *self.source.window.lock());
@@ -438,6 +446,7 @@ impl Samples {
             depth_area: vec![0.0; stages],
             depth_max: vec![0; stages],
             worker_area: vec![0.0; stages],
+            most_live: vec![0; stages],
             inflight_area: 0.0,
             span: 0.0,
         };
