@@ -1,0 +1,23 @@
+//! brigade-testkit: the real servers brigade's tests and benchmarks run against.
+//!
+//! Nothing here is a mock. Each server is the real program from its Debian package,
+//! started in a temporary directory on a free loopback port, and stopped (its files
+//! removed) when its handle drops, also when the test that holds it panics:
+//!
+//! - [`postgres`]: a PostgreSQL cluster made by `initdb`, run by `pg_ctl`; it can be
+//!   stopped and started again mid-test, to prove a pipeline rides out an outage.
+//!
+//! A server whose package is missing is an error naming the package, so a test can
+//! say what to install (`.ci/run` installs them).
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod postgres;
+
+use std::net::TcpListener;
+
+/// A loopback TCP port nothing listens on now (the OS picks it).
+pub fn free_port() -> std::io::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
