@@ -205,6 +205,7 @@ fn raw_json(raw: &Raw) -> (Value, Option<&[u8]>) {
                 .collect(),
             None,
         ),
+        RawData::Value(value) => (value.clone(), None),
         RawData::Unreadable(_) => (Value::Null, None),
     }
 }

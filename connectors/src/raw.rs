@@ -32,6 +32,9 @@ pub enum RawData {
         /// The row's fields, as read.
         fields: csv::ByteRecord,
     },
+    /// A record a source read already structured (a database row, a stream entry):
+    /// [`decode`] passes it on as it is, whatever the format.
+    Value(Value),
     /// What could not be read at the origin: a line longer than `max_line` (the source
     /// skipped to the next newline), a truncated gzip stream, an I/O error (the rest of
     /// that file is not read).
@@ -43,6 +46,7 @@ impl Weigh for Raw {
         let data = match &self.data {
             RawData::Line(bytes) => bytes.capacity(),
             RawData::CsvRow { fields, .. } => fields.as_slice().len() + 8 * fields.len(),
+            RawData::Value(value) => crate::weigh_value(value) as usize,
             RawData::Unreadable(message) => message.capacity(),
         };
         (size_of::<Raw>() + data) as u64
@@ -62,7 +66,8 @@ pub struct DecodeError {
 /// Parses a [`Raw`] as `format` says: `lines` → a JSON string (invalid UTF-8 is an
 /// error), `jsonl` → the line's JSON value, `csv` → an object of the header's names
 /// to the row's fields as strings (a row whose field count differs from the header's
-/// is an error). An [`RawData::Unreadable`] is always an error.
+/// is an error). A [`RawData::Value`] is passed on as it is; an
+/// [`RawData::Unreadable`] is always an error.
 pub fn decode(raw: Raw, format: Format) -> Result<Record, DecodeError> {
     let Raw { data, origin } = raw;
     let fail = |data, error| {
@@ -96,6 +101,7 @@ pub fn decode(raw: Raw, format: Format) -> Result<Record, DecodeError> {
             Ok(object) => Value::Object(object),
             Err(error) => return fail(RawData::CsvRow { header, fields }, error),
         },
+        (RawData::Value(value), _) => value,
         (RawData::Unreadable(message), _) => {
             let error = message.clone();
             return fail(RawData::Unreadable(message), error);
@@ -186,6 +192,19 @@ mod tests {
         assert_eq!(error.error, "the CSV row has 1 fields, the header has 2");
         let error = decode(row(&["id"], &[b"\xfe"]), Format::Csv).unwrap_err();
         assert_eq!(error.error, "invalid UTF-8 in column `id` at byte 0");
+    }
+
+    #[test]
+    fn a_structured_value_passes_as_it_is_whatever_the_format() {
+        for format in [Format::Lines, Format::Jsonl, Format::Csv] {
+            let raw = Raw {
+                data: RawData::Value(json!({"id": 7, "name": "x"})),
+                origin: origin(),
+            };
+            let record = decode(raw, format).unwrap();
+            assert_eq!(record.value, json!({"id": 7, "name": "x"}));
+            assert_eq!(record.origin, origin());
+        }
     }
 
     #[test]
