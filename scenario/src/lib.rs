@@ -28,7 +28,7 @@ mod test;
 pub use brigade_controller::units;
 pub use error::ScenarioError;
 pub use model::{
-    Dist, Giant, Machine, OnTimeout, Phase, RuntimeSettings, Scenario, SourceSpec, StageKind,
-    StageSpec,
+    Coordination, Dist, Fleet, Giant, Machine, OnTimeout, Phase, RuntimeSettings, Scenario,
+    SourceSpec, StageKind, StageSpec,
 };
 pub use parse::{load, parse_str};

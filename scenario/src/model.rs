@@ -27,6 +27,37 @@ pub struct Scenario {
     pub stages: Vec<StageSpec>,
     /// `[[phase]]`, sorted by `at_s`.
     pub phases: Vec<Phase>,
+    /// `[fleet]`: the pipeline runs as several processes sharing its sink; `None`
+    /// (no `[fleet]` table) is one process.
+    pub fleet: Option<Fleet>,
+}
+
+/// `[fleet]`: several processes run the same pipeline, each with its own machine,
+/// source share and stages, all writing to one sink whose contention they share: the
+/// sink's slowdown counts every process's calls in progress.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Fleet {
+    /// `processes`: how many (at least 2).
+    pub processes: usize,
+    /// `coordination`: who sizes the shared sink.
+    pub coordination: Coordination,
+    /// `join`: the processes start this far apart (the second at `join`, the third
+    /// at twice that…), as an autoscaler adds them; 0 (the default) starts them all
+    /// at once. Until it joins, a process's first stage holds every record.
+    pub join_s: f64,
+}
+
+/// `[fleet] coordination`: who sizes the fleet's writers to the shared sink.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Coordination {
+    /// `"leader"` (the default): one process, elected, tunes the fleet-wide limit on
+    /// the sink's writers from the fleet's total throughput; every process holds an
+    /// equal share of it, and its own policy tunes its other stages.
+    Leader,
+    /// `"none"`: every process's policy tunes its own writers as if alone, each
+    /// seeing the others' load only as a slower sink.
+    None,
 }
 
 /// `[machine]`: the simulated machine.

@@ -17,8 +17,8 @@ use toml_edit::{Document, Item, Table, TableLike, Value};
 
 use crate::error::ScenarioError;
 use crate::model::{
-    Dist, Giant, Machine, OnTimeout, Phase, RuntimeSettings, Scenario, SourceSpec, StageKind,
-    StageSpec,
+    Coordination, Dist, Fleet, Giant, Machine, OnTimeout, Phase, RuntimeSettings, Scenario,
+    SourceSpec, StageKind, StageSpec,
 };
 use crate::units::{parse_duration, parse_size};
 
@@ -64,6 +64,7 @@ fn scenario<'a>(root: &Tbl<'a>, empty: &'a Table) -> Result<Scenario> {
         "source",
         "stage",
         "phase",
+        "fleet",
     ])?;
     let name = root.req("name", Field::name)?.to_owned();
     let description = root.opt("description", Field::string)?.unwrap_or_default();
@@ -84,6 +85,7 @@ fn scenario<'a>(root: &Tbl<'a>, empty: &'a Table) -> Result<Scenario> {
         None => Vec::new(),
     };
     phases.sort_by(|a, b| a.at_s.total_cmp(&b.at_s));
+    let fleet = root.opt("fleet", |f| fleet(&f.table()?))?;
     Ok(Scenario {
         name,
         description: description.to_owned(),
@@ -95,6 +97,23 @@ fn scenario<'a>(root: &Tbl<'a>, empty: &'a Table) -> Result<Scenario> {
         source,
         stages,
         phases,
+        fleet,
+    })
+}
+
+fn fleet(t: &Tbl) -> Result<Fleet> {
+    t.allow(&["processes", "coordination", "join"])?;
+    Ok(Fleet {
+        processes: t.req("processes", |f| f.count_usize(2))?,
+        coordination: t
+            .opt("coordination", |f| {
+                f.choice(&[
+                    ("leader", Coordination::Leader),
+                    ("none", Coordination::None),
+                ])
+            })?
+            .unwrap_or(Coordination::Leader),
+        join_s: t.opt("join", Field::duration)?.unwrap_or(0.0),
     })
 }
 

@@ -2,7 +2,9 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{load, parse_str, Dist, OnTimeout, Scenario, ScenarioError, StageKind};
+use super::{
+    load, parse_str, Coordination, Dist, Fleet, OnTimeout, Scenario, ScenarioError, StageKind,
+};
 
 const MIB: f64 = (1 << 20) as f64;
 
@@ -330,6 +332,37 @@ source_rate = 4
 }
 
 #[test]
+fn a_fleet_is_read_and_a_file_without_one_is_one_process() {
+    assert_eq!(parse(BASE).fleet, None);
+    let fleet = parse(&plus("[fleet]\nprocesses = 3")).fleet;
+    assert_eq!(
+        fleet,
+        Some(Fleet {
+            processes: 3,
+            coordination: Coordination::Leader,
+            join_s: 0.0,
+        })
+    );
+    let fleet = parse(&plus("[fleet]\nprocesses = 3\njoin = \"2m\"")).fleet;
+    assert_eq!(fleet.map(|f| f.join_s), Some(120.0));
+    let fleet = parse(&plus("[fleet]\nprocesses = 2\ncoordination = \"none\"")).fleet;
+    assert_eq!(fleet.map(|f| f.coordination), Some(Coordination::None));
+}
+
+#[test]
+fn a_fleet_needs_two_processes_and_a_known_coordination() {
+    let text = plus("[fleet]\nprocesses = 1");
+    let err = parse_str(&text, "scenarios/x.toml").expect_err("one process is no fleet");
+    assert_eq!(err.key(), Some("fleet.processes"), "{err}");
+    let text = plus("[fleet]\nprocesses = 3\ncoordination = \"vote\"");
+    let err = parse_str(&text, "scenarios/x.toml").expect_err("unknown coordination");
+    assert_eq!(err.key(), Some("fleet.coordination"), "{err}");
+    let text = plus("[fleet]\ncoordination = \"none\"");
+    let err = parse_str(&text, "scenarios/x.toml").expect_err("processes is required");
+    assert_eq!(err.key(), Some("fleet.processes"), "{err}");
+}
+
+#[test]
 fn reconnect_and_finite_input() {
     let s = parse(&edit(
         "rate = 1000",
@@ -352,7 +385,7 @@ fn unknown_keys_everywhere() {
         "nmae",
         "nmae",
         "unknown key; the keys here are name, description, duration, tick, seed, machine, \
-         runtime, source, stage, phase",
+         runtime, source, stage, phase, fleet",
     );
     fails(
         &edit("cores = 4", "cores = 4\nthreads = 4"),
