@@ -31,6 +31,7 @@
 #![warn(missing_docs)]
 
 mod decision;
+pub mod fleet;
 mod histogram;
 mod knobs;
 mod policy;
