@@ -40,6 +40,17 @@ const RETRY_ATTEMPTS: u32 = 5;
 const RETRY_INITIAL_S: f64 = 0.010;
 const RETRY_MAX_S: f64 = 2.0;
 
+/// What one event did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// A window closed: the policy's turn.
+    Tick,
+    /// The run is over.
+    Ended,
+    /// Anything else.
+    Moved,
+}
+
 /// Why a run ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum End {
@@ -139,6 +150,8 @@ pub(crate) struct Engine {
     pub(crate) end: End,
     spare: Vec<VecDeque<Rec>>,
     outputs: Vec<Rec>,
+    /// Calls in progress at the sink in a fleet's other processes (0 alone).
+    external_sink_calls: usize,
 }
 
 impl Engine {
@@ -215,42 +228,81 @@ impl Engine {
             end: End::Running,
             spare: Vec::new(),
             outputs: Vec::new(),
+            external_sink_calls: 0,
             scenario: scenario.clone(),
         }
     }
 
     /// Runs events until the next tick (true) or the end of the run (false).
     pub(crate) fn run_to_tick(&mut self) -> bool {
-        if self.end != End::Running {
-            return false;
-        }
         loop {
-            let (at, event) = self.next_event();
+            match self.step() {
+                Step::Tick => return true,
+                Step::Ended => return false,
+                Step::Moved => {}
+            }
+        }
+    }
+
+    /// When the next event happens (`None` once the run is over).
+    pub(crate) fn next_at(&self) -> Option<f64> {
+        (self.end == End::Running).then(|| self.next_event().0)
+    }
+
+    /// Moves the clock to `at` (no later than [`next_at`](Self::next_at)) without
+    /// handling an event: how a fleet keeps its processes' clocks together.
+    pub(crate) fn advance_to(&mut self, at: f64) {
+        if self.end == End::Running && at > self.now {
             self.advance(at);
-            match event {
-                Event::Tick => return true,
-                Event::End => {
-                    self.end = End::Duration;
-                    return false;
-                }
-                Event::Phase => self.apply_phase(),
-                Event::Timer => self.fire_timer(),
-                Event::Finish(stage) => self.finish_call(stage),
-                // The calls move again: `pump` gives the stage its speed back.
-                Event::StallEnds => {}
-                Event::SourceReady => self.source.draw_head(),
-                Event::Guard => self.guard_read(),
-                Event::Timeout => self.source_timed_out(),
+        }
+    }
+
+    /// Handles the next event.
+    pub(crate) fn step(&mut self) -> Step {
+        if self.end != End::Running {
+            return Step::Ended;
+        }
+        let (at, event) = self.next_event();
+        self.advance(at);
+        match event {
+            Event::Tick => return Step::Tick,
+            Event::End => {
+                self.end = End::Duration;
+                return Step::Ended;
             }
-            self.pump();
-            if self.inflight > self.scenario.machine.memory_bytes {
-                self.end = End::Crashed;
-            } else if self.source.exhausted && self.records_in_system == 0 {
-                self.end = End::Finished;
-            }
-            if self.end != End::Running {
-                return false;
-            }
+            Event::Phase => self.apply_phase(),
+            Event::Timer => self.fire_timer(),
+            Event::Finish(stage) => self.finish_call(stage),
+            // The calls move again: `pump` gives the stage its speed back.
+            Event::StallEnds => {}
+            Event::SourceReady => self.source.draw_head(),
+            Event::Guard => self.guard_read(),
+            Event::Timeout => self.source_timed_out(),
+        }
+        self.pump();
+        if self.inflight > self.scenario.machine.memory_bytes {
+            self.end = End::Crashed;
+        } else if self.source.exhausted && self.records_in_system == 0 {
+            self.end = End::Finished;
+        }
+        if self.end == End::Running {
+            Step::Moved
+        } else {
+            Step::Ended
+        }
+    }
+
+    /// Calls in progress at the sink, both lanes.
+    pub(crate) fn sink_calls(&self) -> usize {
+        self.stages.last().map_or(0, StageSim::calls)
+    }
+
+    /// Sets the calls in progress at the sink in the fleet's other processes, which
+    /// slow this process's sink calls as its own do.
+    pub(crate) fn set_external_sink_calls(&mut self, calls: usize) {
+        if calls != self.external_sink_calls {
+            self.external_sink_calls = calls;
+            self.set_speeds();
         }
     }
 
@@ -328,8 +380,14 @@ impl Engine {
         } else {
             1.0
         };
-        for stage in &mut self.stages {
-            let calls = stage.calls().max(1);
+        let sink = self.stages.len() - 1;
+        for (i, stage) in self.stages.iter_mut().enumerate() {
+            let external = if i == sink {
+                self.external_sink_calls
+            } else {
+                0
+            };
+            let calls = (stage.calls() + external).max(1);
             let share = if stage.is_cpu() { share } else { 1.0 };
             stage.speed = if stage.is_stalled(now) {
                 0.0

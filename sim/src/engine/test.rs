@@ -55,6 +55,7 @@ fn scenario(rate: f64, stages: Vec<StageSpec>) -> Scenario {
         },
         stages,
         phases: Vec::new(),
+        fleet: None,
     }
 }
 

@@ -165,6 +165,8 @@ fn moving_throughput(series: &[TickSample], span: f64) -> Vec<(f64, f64)> {
 
 /// Who the operator's decisions are by, as the runtime logs them.
 const OPERATOR: &str = "operator";
+/// Who a fleet's shares are set by.
+const FLEET: &str = "fleet";
 
 /// A policy driving the model of a scenario, one tick at a time, and the operator's
 /// overrides on top of it ([`operate`](Self::operate)).
@@ -237,6 +239,36 @@ impl Simulation {
             self.close_last_window();
             return None;
         }
+        Some(self.tick_over())
+    }
+
+    /// The engine, for a fleet that moves its processes' clocks together.
+    pub(crate) fn engine(&mut self) -> &mut Engine {
+        &mut self.engine
+    }
+
+    /// Holds the sink at `workers`, the process's share of a fleet-wide limit: set
+    /// now, and the policy's changes to it ignored, as for an operator's pin; logged
+    /// by `fleet`.
+    pub(crate) fn hold_share(&mut self, workers: usize, why: String) {
+        let stage = self.pins.len() - 1;
+        self.pins[stage] = true;
+        let action = Action::SetWorkers { stage, workers };
+        let outcome = self.engine.apply(&action);
+        let record = DecisionRecord {
+            tick: self.tick,
+            at_s: self.engine.now,
+            by: FLEET.into(),
+            decision: Decision::new(action, why),
+            outcome,
+        };
+        self.decisions.push(record.clone());
+        self.operator_log.push(record);
+    }
+
+    /// The window just closed handed to the policy (unless the operator paused it),
+    /// its decisions applied.
+    pub(crate) fn tick_over(&mut self) -> TickOutput {
         let snapshot = self.close_window();
         let mut records = std::mem::take(&mut self.operator_log);
         if !self.paused {
@@ -260,10 +292,10 @@ impl Simulation {
                 records.push(record);
             }
         }
-        Some(TickOutput {
+        TickOutput {
             snapshot,
             decisions: records,
-        })
+        }
     }
 
     /// Sets a knob directly, as a configuration does before a run starts (the oracle's):
@@ -407,7 +439,7 @@ impl Simulation {
     }
 
     /// Closes the partial window the run ended in, so its worker-seconds count.
-    fn close_last_window(&mut self) {
+    pub(crate) fn close_last_window(&mut self) {
         if self.engine.now > self.series.last().map_or(0.0, |s| s.at_s) + 1e-9 {
             self.close_window();
         }
