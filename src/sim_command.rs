@@ -10,7 +10,7 @@ use anyhow::{bail, Context, Result};
 use brigade_controller::{from_name, POLICY_NAMES};
 use brigade_scenario::{self as scenario, Scenario};
 use brigade_sim::plot::{plot, PlotScenario};
-use brigade_sim::{experiment, render, seeds};
+use brigade_sim::{experiment, fleet, render, seeds};
 
 use crate::policy_arg;
 use clap::error::ErrorKind;
@@ -235,6 +235,9 @@ pub fn run(config: SimConfig) -> Result<()> {
         return replay::run(&config.scenarios[0], &config.policies[0]);
     }
     let progress = std::io::stderr().is_terminal();
+    if config.scenarios.iter().any(|s| s.fleet.is_some()) {
+        return run_fleets(&config, progress);
+    }
     if let Some(seeds) = &config.seeds {
         return run_seeds(&config, seeds, progress);
     }
@@ -272,6 +275,32 @@ pub fn run(config: SimConfig) -> Result<()> {
         plot(path, &plots)?;
     }
     Ok(())
+}
+
+/// Scenarios with `[fleet]`: each policy sized by a leader and alone, beside fixed
+/// totals, as a table (the single-process report, plots and seeds do not apply).
+fn run_fleets(config: &SimConfig, progress: bool) -> Result<()> {
+    if config.plot.is_some() || config.seeds.is_some() || config.format != Format::Table {
+        bail!(
+            "a [fleet] scenario prints its fleet table only: run it without --plot, --seeds \
+             and --format"
+        );
+    }
+    let mut out = String::new();
+    for scenario in &config.scenarios {
+        if progress {
+            eprintln!(
+                "{}: {} policies as a fleet...",
+                scenario.name,
+                config.policies.len()
+            );
+        }
+        let rows = fleet::experiment(scenario, &config.policies);
+        out += &render::fleet_table(&scenario.name, &rows);
+    }
+    std::io::stdout()
+        .write_all(out.as_bytes())
+        .context("cannot write the report")
 }
 
 /// `--seeds`: every scenario's experiment once per seed, and the spreads.

@@ -25,6 +25,7 @@
 
 mod engine;
 pub mod experiment;
+pub mod fleet;
 pub mod oracle;
 pub mod plot;
 pub mod render;

@@ -93,6 +93,34 @@ pub fn table(reports: &[ScenarioReport]) -> String {
     sections.join("\n")
 }
 
+/// A fleet experiment ([`crate::fleet::experiment`]) as a table, one row a run.
+pub fn fleet_table(scenario: &str, rows: &[crate::fleet::FleetRow]) -> String {
+    let headings = [
+        "run",
+        "records/s",
+        "last third/s",
+        "writers at end",
+        "reversals, last third",
+    ]
+    .map(str::to_owned);
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|row| {
+            vec![
+                row.label.clone(),
+                format!("{:.0}", row.throughput),
+                format!("{:.0}", row.final_throughput),
+                row.final_writers.to_string(),
+                row.final_reversals.to_string(),
+            ]
+        })
+        .collect();
+    format!(
+        "{scenario} (fleet)\n{}",
+        aligned(&headings, &cells, |column| column == 0)
+    )
+}
+
 /// The reports as JSON: the object docs/scenarios.md "Reports" gives for one scenario, an
 /// array of such objects for several.
 pub fn json(reports: &[ScenarioReport]) -> String {
