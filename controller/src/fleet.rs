@@ -20,6 +20,11 @@
 //! does not pay, down. Throttling (retried calls: deadlocks, 429s) is the sink saying
 //! the total is past its knee: the limit steps back at once and keeps under it.
 //!
+//! How many processes? [`Capacity`] estimates what one process can finish per second
+//! from its Snapshots, and [`recommend`] turns that and its group's arrival rate and
+//! lag ([`GroupStats`]) into the processes that keep the lag from growing and those
+//! that drain it within a set time: what an autoscaler acts on.
+//!
 //! ```
 //! use brigade_controller::fleet::{shares, FleetLimit, ShareFigures};
 //!
@@ -30,6 +35,10 @@
 //! fleet.decide(&figures);
 //! assert_eq!(shares(fleet.limit(), 3).iter().sum::<usize>(), fleet.limit());
 //! ```
+
+use std::collections::VecDeque;
+
+use crate::{GroupStats, Snapshot};
 
 /// One process's figures for the shared stage over the last window.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -288,9 +297,87 @@ impl FleetLimit {
     }
 }
 
+/// Windows [`Capacity`] averages over.
+const CAPACITY_WINDOWS: usize = 30;
+/// [`Capacity`] extrapolates from a stage this busy at the least: below it, a
+/// process's spare time says little about what it could do.
+const LEAST_BUSY: f64 = 0.25;
+
+/// What one process can finish per second, estimated from its recent windows: the
+/// sink's rate divided by its busiest stage's utilisation (a process whose busiest
+/// stage works half the time could do about twice as much), averaged over the last
+/// 30 windows.
+#[derive(Clone, Debug, Default)]
+pub struct Capacity {
+    estimates: VecDeque<f64>,
+}
+
+impl Capacity {
+    /// Takes one window.
+    pub fn observe(&mut self, snapshot: &Snapshot) {
+        let Some(sink) = snapshot.stages.last() else {
+            return;
+        };
+        if snapshot.window_s <= 0.0 || sink.records_out == 0 {
+            return;
+        }
+        let busiest = snapshot
+            .stages
+            .iter()
+            .map(|stage| stage.utilisation())
+            .fold(0.0, f64::max);
+        let rate = sink.records_out as f64 / snapshot.window_s;
+        if self.estimates.len() == CAPACITY_WINDOWS {
+            self.estimates.pop_front();
+        }
+        self.estimates
+            .push_back(rate / busiest.clamp(LEAST_BUSY, 1.0));
+    }
+
+    /// Records per second this process could finish, if it has seen any.
+    pub fn per_s(&self) -> Option<f64> {
+        (!self.estimates.is_empty())
+            .then(|| self.estimates.iter().sum::<f64>() / self.estimates.len() as f64)
+    }
+}
+
+/// The time a recommendation's drain figure gives the lag by default: ten minutes.
+pub const DRAIN_WITHIN_S: f64 = 600.0;
+
+/// How many processes a group's backlog calls for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Recommendation {
+    /// Processes that finish entries as fast as they arrive: the lag stops growing.
+    pub keep_up: u64,
+    /// Processes that also drain the lag within the set time.
+    pub drain: u64,
+}
+
+/// The processes that keep up with `group`'s arrivals and that drain its lag within
+/// `drain_within_s`, each doing `per_process_per_s` ([`Capacity::per_s`]); `None`
+/// while the arrival rate or the capacity is unknown. Assumes processes add up: a
+/// shared sink past its knee does not, and the fleet's limit then caps what more
+/// processes bring.
+pub fn recommend(
+    group: &GroupStats,
+    per_process_per_s: f64,
+    drain_within_s: f64,
+) -> Option<Recommendation> {
+    let arrival = group.arrival_per_s?;
+    if per_process_per_s <= 0.0 || !per_process_per_s.is_finite() {
+        return None;
+    }
+    let backlog = (group.lag.unwrap_or(0) + group.pending_own + group.pending_others) as f64;
+    let keep_up = (arrival / per_process_per_s).ceil().max(1.0) as u64;
+    let needed = arrival + backlog / drain_within_s.max(1.0);
+    let drain = ((needed / per_process_per_s).ceil() as u64).max(keep_up);
+    Some(Recommendation { keep_up, drain })
+}
+
 #[cfg(test)]
 mod test {
     use super::*;
+    use crate::StageStats;
 
     /// A sink after the universal scalability law: `per_writer` records/s each,
     /// slowed by contention and coherency; peak at √((1 − σ)/κ) writers.
@@ -336,6 +423,66 @@ mod test {
             }
         }
         reversals
+    }
+
+    fn window(records_out: u64, busy_s: f64) -> Snapshot {
+        Snapshot {
+            window_s: 1.0,
+            stages: vec![StageStats {
+                records_out,
+                busy_s,
+                worker_s: 1.0,
+                ..StageStats::default()
+            }],
+            ..Snapshot::default()
+        }
+    }
+
+    #[test]
+    fn capacity_extrapolates_from_the_busiest_stage_and_no_further_than_four_times() {
+        let mut capacity = Capacity::default();
+        assert_eq!(capacity.per_s(), None);
+        capacity.observe(&window(500, 0.5));
+        assert_eq!(capacity.per_s(), Some(1000.0));
+        let mut idle = Capacity::default();
+        idle.observe(&window(100, 0.01));
+        assert_eq!(idle.per_s(), Some(400.0));
+        idle.observe(&window(0, 0.0));
+        assert_eq!(idle.per_s(), Some(400.0), "an empty window says nothing");
+    }
+
+    #[test]
+    fn the_recommendation_keeps_up_with_arrivals_and_drains_the_lag_in_time() {
+        let group = GroupStats {
+            lag: Some(600_000),
+            arrival_per_s: Some(2_500.0),
+            ..GroupStats::default()
+        };
+        // 1,000/s each: 3 keep up; 2,500 + 600,000 / 600 s = 3,500/s drains in 10 min.
+        let advice = recommend(&group, 1_000.0, 600.0).unwrap();
+        assert_eq!(
+            advice,
+            Recommendation {
+                keep_up: 3,
+                drain: 4
+            }
+        );
+        let quiet = GroupStats {
+            lag: Some(0),
+            arrival_per_s: Some(10.0),
+            ..GroupStats::default()
+        };
+        let advice = recommend(&quiet, 1_000.0, 600.0).unwrap();
+        assert_eq!(
+            advice,
+            Recommendation {
+                keep_up: 1,
+                drain: 1
+            }
+        );
+        let unknown = GroupStats::default();
+        assert_eq!(recommend(&unknown, 1_000.0, 600.0), None);
+        assert_eq!(recommend(&group, 0.0, 600.0), None);
     }
 
     #[test]

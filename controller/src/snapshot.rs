@@ -206,6 +206,30 @@ pub struct SourceStats {
     /// How far a finite source has read, if it knows (files of a glob, say).
     #[serde(default)]
     pub progress: Option<Progress>,
+    /// The consumer group a shared source reads in, if it reads in one (a Redis
+    /// Streams group): its backlog and members, as the source last saw them.
+    #[serde(default)]
+    pub group: Option<GroupStats>,
+}
+
+/// A consumer group as one of its members sees it: the backlog the fleet shares, and
+/// who is working on it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct GroupStats {
+    /// Entries in the stream not yet delivered to the group, if the server can say.
+    pub lag: Option<u64>,
+    /// Entries delivered to this process and not yet acknowledged.
+    pub pending_own: u64,
+    /// Entries delivered to the group's other consumers and not yet acknowledged.
+    pub pending_others: u64,
+    /// Consumers seen active within the claim time, this one included.
+    pub consumers: u64,
+    /// Entries this process has claimed from consumers that went idle, since it
+    /// started.
+    pub claims: u64,
+    /// Entries added to the stream per second, lately (the group's arrival rate), if
+    /// known.
+    pub arrival_per_s: Option<f64>,
 }
 
 /// How far a finite source has read: files (or other units) and bytes done, of a

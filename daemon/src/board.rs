@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use brigade_controller::fleet::Capacity;
 use brigade_controller::{HistogramData, HistogramError, Snapshot};
 use brigade_runtime::Tick;
 
@@ -169,6 +170,9 @@ pub(crate) struct Board {
     pub decisions: u64,
     /// Records completed per second over the latest window.
     pub throughput: f64,
+    /// What this process can finish per second, for the processes its consumer
+    /// group's backlog calls for.
+    pub capacity: Capacity,
 }
 
 impl Default for Board {
@@ -181,6 +185,7 @@ impl Default for Board {
             serial: SerialSums::default(),
             decisions: 0,
             throughput: 0.0,
+            capacity: Capacity::default(),
         }
     }
 }
@@ -246,6 +251,7 @@ impl Board {
         } else {
             0.0
         };
+        self.capacity.observe(snapshot);
         self.latest = Some(snapshot.clone());
         unreadable
     }

@@ -73,7 +73,14 @@
 //! source that says how far it has read: `brigade_source_files_done`,
 //! `brigade_source_done_bytes` (as stored), and when known the totals
 //! `brigade_source_files_expected`, `brigade_source_expected_bytes` (gauges: a
-//! `_total` suffix is for counters); the serial
+//! `_total` suffix is for counters); for a source in a consumer group (Redis
+//! Streams): `brigade_group_lag`, `brigade_group_pending_own`,
+//! `brigade_group_pending_others`, `brigade_group_consumers`,
+//! `brigade_group_claims_total`, `brigade_group_arrival_records_per_second`, and what
+//! an autoscaler acts on: `brigade_recommended_processes` (processes that keep up
+//! with the arrivals and drain the lag within 10 minutes, from this process's
+//! capacity: `brigade_controller::fleet`) and
+//! `brigade_recommended_processes_to_keep_up`; the serial
 //! lane: `brigade_serial_threshold_bytes` (absent: lane off),
 //! `brigade_serial_records_total`, `brigade_serial_bytes_total`,
 //! `brigade_serial_busy_seconds_total`, `brigade_serial_current_bytes`,

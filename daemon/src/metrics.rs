@@ -7,7 +7,8 @@
 use std::fmt::{self, Write};
 use std::sync::Arc;
 
-use brigade_controller::{Snapshot, StageStats};
+use brigade_controller::fleet::{recommend, Recommendation, DRAIN_WITHIN_S};
+use brigade_controller::{GroupStats, Snapshot, StageStats};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{
     CounterValueEncoder, DescriptorEncoder, EncodeCounterValue, EncodeGaugeValue,
@@ -199,7 +200,7 @@ type GlobalFamily = (
 );
 
 #[rustfmt::skip]
-const GLOBAL: [GlobalFamily; 35] = [
+const GLOBAL: [GlobalFamily; 43] = [
     (Gauge,   "tick",                          Plain,   |_, s| Some(int(s.tick)),                               "Number of the latest metrics window"),
     (Gauge,   "uptime",                        Seconds, |_, s| Some(float(s.at_s)),                             "Time since the pipeline started, at the end of the latest window"),
     (Gauge,   "window",                        Seconds, |_, s| Some(float(s.window_s)),                         "Length of the latest metrics window"),
@@ -227,6 +228,14 @@ const GLOBAL: [GlobalFamily; 35] = [
     (Gauge,   "source_files_expected",         Plain,   |_, s| s.global.source.progress.and_then(|p| p.files_total).map(int),  "Files (or other units) a finite source has in all (absent: not known)"),
     (Gauge,   "source_done",                   Bytes,   |_, s| s.global.source.progress.map(|p| int(p.bytes_done)),                "Bytes a finite source has read, as stored (absent: it cannot say)"),
     (Gauge,   "source_expected",               Bytes,   |_, s| s.global.source.progress.and_then(|p| p.bytes_total).map(int),  "Bytes a finite source has in all, as stored (absent: not known)"),
+    (Gauge,   "group_lag",                     Plain,   |_, s| group(s).and_then(|g| g.lag).map(int),           "Entries in the stream not yet delivered to the consumer group (absent: no group, or the server cannot say)"),
+    (Gauge,   "group_pending_own",             Plain,   |_, s| group(s).map(|g| int(g.pending_own)),            "Entries delivered to this process and not yet acknowledged"),
+    (Gauge,   "group_pending_others",          Plain,   |_, s| group(s).map(|g| int(g.pending_others)),         "Entries delivered to the group's other consumers and not yet acknowledged"),
+    (Gauge,   "group_consumers",               Plain,   |_, s| group(s).map(|g| int(g.consumers)),              "Consumers of the group active within the claim time, this one included"),
+    (Counter, "group_claims",                  Plain,   |_, s| group(s).map(|g| int(g.claims)),                 "Entries this process claimed from consumers that went idle"),
+    (Gauge,   "group_arrival_records_per_second", Plain, |_, s| group(s).and_then(|g| g.arrival_per_s).map(float), "Entries added to the stream per second, lately"),
+    (Gauge,   "recommended_processes",         Plain,   |b, s| advice(b, s).map(|a| int(a.drain)),              "Processes that keep up with the group's arrivals and drain its lag within 10 minutes (absent: not known)"),
+    (Gauge,   "recommended_processes_to_keep_up", Plain, |b, s| advice(b, s).map(|a| int(a.keep_up)),           "Processes that keep up with the group's arrivals, the lag no longer growing (absent: not known)"),
     (Gauge,   "serial_threshold",              Bytes,   |_, s| s.global.serial.threshold_bytes.map(int),        "Records at least this heavy go through the serial lane (absent: lane off)"),
     (Counter, "serial_records",                Plain,   |b, _| Some(int(b.serial.records)),                     "Records the serial lane finished"),
     (Counter, "serial",                        Bytes,   |b, _| Some(int(b.serial.bytes)),                       "Bytes the serial lane finished"),
@@ -236,6 +245,16 @@ const GLOBAL: [GlobalFamily; 35] = [
     (Gauge,   "controller_paused",             Plain,   |_, s| Some(flag(s.paused)),                            "1 while the operator has paused the controller"),
     (Counter, "decisions",                     Plain,   |b, _| Some(int(b.decisions)),                          "Knob changes logged, the controller's and the operator's"),
 ];
+
+/// The consumer group the source reads in, if any.
+fn group(snapshot: &Snapshot) -> Option<&GroupStats> {
+    snapshot.global.source.group.as_ref()
+}
+
+/// The processes the group's backlog calls for, from this process's capacity.
+fn advice(board: &Board, snapshot: &Snapshot) -> Option<Recommendation> {
+    recommend(group(snapshot)?, board.capacity.per_s()?, DRAIN_WITHIN_S)
+}
 
 /// One stage as the families see it.
 struct Row<'a> {
@@ -575,5 +594,40 @@ mod tests {
                 "no line {line:?} in\n{text}"
             );
         }
+    }
+
+    #[test]
+    fn a_source_in_a_consumer_group_shows_the_group_and_the_processes_it_calls_for() {
+        let mut tick = snapshot(1);
+        // 500 records written by a stage busy half the time: 1,000/s is this
+        // process's capacity.
+        tick.stages[0].records_out = 500;
+        tick.global.source.group = Some(GroupStats {
+            lag: Some(600_000),
+            pending_own: 120,
+            pending_others: 40,
+            consumers: 2,
+            claims: 7,
+            arrival_per_s: Some(2_500.0),
+        });
+        let text = exposition(&[tick]);
+        for line in [
+            "brigade_group_lag 600000",
+            "brigade_group_pending_own 120",
+            "brigade_group_pending_others 40",
+            "brigade_group_consumers 2",
+            "brigade_group_claims_total 7",
+            "brigade_group_arrival_records_per_second 2500.0",
+            "brigade_recommended_processes 4",
+            "brigade_recommended_processes_to_keep_up 3",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "no line {line:?} in\n{text}"
+            );
+        }
+        let alone = exposition(&[snapshot(1)]);
+        assert!(!alone.contains("brigade_group"), "{alone}");
+        assert!(!alone.contains("recommended"), "{alone}");
     }
 }

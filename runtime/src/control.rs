@@ -281,6 +281,7 @@ impl Control {
                     guard_reads: source_window.guard_reads,
                     exhausted,
                     progress: *self.source.progress.lock(),
+                    group: *self.source.group.lock(),
                 },
                 totals: Totals {
                     admitted,

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::Duration;
 
-use brigade_controller::Progress;
+use brigade_controller::{GroupStats, Progress};
 use crossbeam_channel::Sender;
 use parking_lot::Mutex;
 
@@ -85,6 +85,15 @@ pub trait Source: Send + 'static {
     fn progress(&self) -> Option<Progress> {
         None
     }
+
+    /// The consumer group the source reads in, if it reads in one (a Redis Streams
+    /// group): its lag, pending entries, members and claims. Asked when
+    /// [`progress`](Source::progress) is, and as cheap: a source that must query a
+    /// server for it keeps the last answer and refreshes it on its own schedule. The
+    /// last value shows in every Snapshot as `global.source.group`.
+    fn group(&self) -> Option<GroupStats> {
+        None
+    }
 }
 
 /// The least time between two calls of [`Source::progress`] while the source is read.
@@ -132,6 +141,8 @@ pub(crate) struct SourceCell {
     pub acked: AtomicU64,
     /// What the source last said of its progress.
     pub progress: Mutex<Option<Progress>>,
+    /// What the source last said of its consumer group.
+    pub group: Mutex<Option<GroupStats>>,
 }
 
 impl SourceCell {
@@ -143,6 +154,7 @@ impl SourceCell {
             idle_timeout,
             acked: AtomicU64::new(0),
             progress: Mutex::new(None),
+            group: Mutex::new(None),
         }
     }
 
@@ -327,12 +339,13 @@ impl<S: Source> SourceDriver<S> {
         }
     }
 
-    /// Asks the source for its progress and publishes it for the control thread;
-    /// false if the source panicked (admission then stops).
+    /// Asks the source for its progress and group and publishes them for the control
+    /// thread; false if the source panicked (admission then stops).
     fn publish_progress(&mut self, position: u64) -> bool {
-        match self.call(position, |source| source.progress()) {
-            Some(progress) => {
+        match self.call(position, |source| (source.progress(), source.group())) {
+            Some((progress, group)) => {
                 *self.cell.progress.lock() = progress;
+                *self.cell.group.lock() = group;
                 true
             }
             None => false,

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use brigade_controller::Progress;
+use brigade_controller::{GroupStats, Progress};
 use brigade_runtime::{Pipeline, Source};
 
 const FILES: u64 = 4;
@@ -152,4 +152,53 @@ fn a_panic_in_progress_stops_admission_and_loses_nothing_read() {
     assert!(report.admitted >= 50 && report.admitted < 10_000);
     assert_eq!(report.completed, report.admitted);
     assert_eq!(report.acknowledged, report.admitted);
+}
+
+/// A source reading in a consumer group, whose lag shrinks as it reads.
+struct Grouped {
+    left: u64,
+}
+
+impl Source for Grouped {
+    type Item = u64;
+
+    fn next(&mut self) -> Option<u64> {
+        self.left = self.left.checked_sub(1)?;
+        Some(self.left)
+    }
+
+    fn group(&self) -> Option<GroupStats> {
+        Some(GroupStats {
+            lag: Some(self.left),
+            consumers: 3,
+            arrival_per_s: Some(0.0),
+            ..GroupStats::default()
+        })
+    }
+}
+
+#[test]
+fn a_source_in_a_consumer_group_shows_the_group_in_the_snapshots() {
+    let running = Pipeline::from_source(Grouped { left: 300 })
+        .tick(Duration::from_millis(10))
+        .sink("slow", |_: u64| {
+            std::thread::sleep(Duration::from_micros(200))
+        })
+        .queue_capacity(4)
+        .start()
+        .unwrap();
+    let ticks = running.monitor().subscribe();
+    running.wait();
+    let groups: Vec<GroupStats> = ticks
+        .iter()
+        .filter_map(|tick| tick.snapshot.global.source.group)
+        .collect();
+    assert!(!groups.is_empty(), "no window showed the group");
+    assert!(
+        groups.iter().all(|group| group.consumers == 3),
+        "{groups:?}"
+    );
+    let lags: Vec<u64> = groups.iter().filter_map(|group| group.lag).collect();
+    assert!(lags.windows(2).all(|pair| pair[0] >= pair[1]), "{lags:?}");
+    assert_eq!(lags.last(), Some(&0), "{lags:?}");
 }

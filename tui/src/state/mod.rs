@@ -7,6 +7,7 @@ mod ring;
 
 use std::collections::BTreeMap;
 
+use brigade_controller::fleet::Capacity;
 use brigade_controller::{DecisionRecord, Snapshot};
 
 pub(crate) use history::History;
@@ -30,6 +31,9 @@ pub(crate) struct Board {
     pub(crate) log: Ring<DecisionRecord>,
     /// How fast a finite source reads.
     pub(crate) read_rate: ReadRate,
+    /// What this process can finish per second, for the processes a consumer group's
+    /// backlog calls for.
+    pub(crate) capacity: Capacity,
 }
 
 impl Board {
@@ -39,23 +43,27 @@ impl Board {
             history: History::new(history),
             log: Ring::new(log),
             read_rate: ReadRate::default(),
+            capacity: Capacity::default(),
         }
     }
 
     fn record(&mut self, snapshot: Snapshot, decisions: Vec<DecisionRecord>) {
         self.history.record(&snapshot);
         self.read_rate.record(&snapshot);
+        self.capacity.observe(&snapshot);
         for decision in decisions {
             self.log.push(decision);
         }
         self.latest = Some(snapshot);
     }
 
-    /// True when the newest snapshot says how far a finite source has read.
-    pub(crate) fn has_progress(&self) -> bool {
-        self.latest
-            .as_ref()
-            .is_some_and(|s| s.global.source.progress.is_some())
+    /// True when the newest snapshot has a line of its source's own: how far a
+    /// finite source has read, or the consumer group a shared one reads in.
+    pub(crate) fn has_source_line(&self) -> bool {
+        self.latest.as_ref().is_some_and(|s| {
+            let source = &s.global.source;
+            source.progress.is_some() || source.group.is_some()
+        })
     }
 
     /// Number of stages in the newest snapshot.

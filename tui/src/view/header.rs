@@ -1,6 +1,7 @@
 //! The header: the pipeline as a whole. Throughput, bytes in flight against the budget,
 //! RSS, CPU against the cores, the controller's state, the source's idle gap against
-//! its timeout, the time since the start and, for a finite source, how far it has read.
+//! its timeout, the time since the start and, for a finite source, how far it has read;
+//! for a source in a consumer group, the group and the processes its backlog calls for.
 
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
@@ -9,11 +10,11 @@ use ratatui::widgets::{Block, Paragraph};
 use ratatui::Frame;
 
 use super::format::{bytes, bytes_of, count, elapsed, rate, seconds, speed};
-use super::{dim, fit, meter, progress, spark, WIDE};
+use super::{dim, fit, group, meter, progress, spark, WIDE};
 use crate::state::{Board, State};
 
 /// Draws the header into `area` (4 rows: a border, two lines, a border; 5 with a
-/// third line for a source's progress).
+/// third line for a source's progress or its consumer group).
 pub(crate) fn render(frame: &mut Frame, area: Rect, state: &State, board: &Board) {
     let block = Block::bordered()
         .title(Line::from(vec![
@@ -120,14 +121,18 @@ pub(crate) fn render(frame: &mut Frame, area: Rect, state: &State, board: &Board
     for (line, area) in [budget, cpu, idle].into_iter().zip(meters.iter()) {
         frame.render_widget(Paragraph::new(line), *area);
     }
-    if let (Some(progress), Some(third)) = (&source.progress, third) {
-        progress::render(
+    match (&source.progress, &source.group, third) {
+        (Some(progress), _, Some(third)) => progress::render(
             frame,
             third,
             progress,
             board.read_rate.bytes_per_s(),
             source.exhausted,
-        );
+        ),
+        (None, Some(group), Some(third)) => {
+            group::render(frame, third, group, board.capacity.per_s());
+        }
+        _ => {}
     }
 }
 

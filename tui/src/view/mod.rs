@@ -7,6 +7,7 @@ mod distribution;
 mod drain;
 mod footer;
 pub(crate) mod format;
+mod group;
 mod header;
 mod help;
 mod log;
@@ -31,7 +32,7 @@ pub(crate) const WIDE: u16 = 100;
 /// Draws the whole screen.
 pub(crate) fn render(state: &State, frame: &mut Frame) {
     let board = state.shown();
-    let areas = Areas::new(frame.area(), board.stages(), board.has_progress());
+    let areas = Areas::new(frame.area(), board.stages(), board.has_source_line());
     header::render(frame, areas.header, state, board);
     stages::render(frame, areas.stages, state, board);
     if let Some(area) = areas.detail {

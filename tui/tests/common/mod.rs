@@ -185,6 +185,7 @@ pub fn snapshot(tick: u64) -> Snapshot {
                 guard_reads: 0,
                 exhausted: false,
                 progress: None,
+                group: None,
             },
             totals: Totals {
                 admitted: 120_000,
