@@ -112,6 +112,7 @@ impl Engine {
                     guard_reads: source.window.guard_reads,
                     exhausted: source.exhausted,
                     progress: None,
+                    group: None,
                 },
                 totals: Totals {
                     in_flight: self.records_in_system,
