@@ -235,14 +235,19 @@ pub fn run(config: SimConfig) -> Result<()> {
         return replay::run(&config.scenarios[0], &config.policies[0]);
     }
     let progress = std::io::stderr().is_terminal();
-    if config.scenarios.iter().any(|s| s.fleet.is_some()) {
-        return run_fleets(&config, progress);
+    let (fleets, singles): (Vec<&Scenario>, Vec<&Scenario>) =
+        config.scenarios.iter().partition(|s| s.fleet.is_some());
+    if !fleets.is_empty() {
+        run_fleets(&config, &fleets, progress)?;
+    }
+    if singles.is_empty() {
+        return Ok(());
     }
     if let Some(seeds) = &config.seeds {
-        return run_seeds(&config, seeds, progress);
+        return run_seeds(&config, &singles, seeds, progress);
     }
-    let mut experiments = Vec::with_capacity(config.scenarios.len());
-    for scenario in &config.scenarios {
+    let mut experiments = Vec::with_capacity(singles.len());
+    for scenario in &singles {
         if progress {
             eprintln!(
                 "{}: the oracle and {} policies...",
@@ -262,8 +267,7 @@ pub fn run(config: SimConfig) -> Result<()> {
         .write_all(text.as_bytes())
         .context("cannot write the report")?;
     if let Some(path) = &config.plot {
-        let plots: Vec<PlotScenario<'_>> = config
-            .scenarios
+        let plots: Vec<PlotScenario<'_>> = singles
             .iter()
             .zip(&experiments)
             .map(|(scenario, experiment)| PlotScenario {
@@ -278,16 +282,20 @@ pub fn run(config: SimConfig) -> Result<()> {
 }
 
 /// Scenarios with `[fleet]`: each policy sized by a leader and alone, beside fixed
-/// totals, as a table (the single-process report, plots and seeds do not apply).
-fn run_fleets(config: &SimConfig, progress: bool) -> Result<()> {
-    if config.plot.is_some() || config.seeds.is_some() || config.format != Format::Table {
-        bail!(
-            "a [fleet] scenario prints its fleet table only: run it without --plot, --seeds \
-             and --format"
+/// totals, as a table, before the other scenarios' report. The oracle, plots, seeds
+/// and the other formats are for single processes: with `--seeds` or `--format`,
+/// fleets are left out, and stderr says so.
+fn run_fleets(config: &SimConfig, fleets: &[&Scenario], progress: bool) -> Result<()> {
+    if config.seeds.is_some() || config.format != Format::Table {
+        let names: Vec<&str> = fleets.iter().map(|s| s.name.as_str()).collect();
+        eprintln!(
+            "{}: left out: a [fleet] scenario has a table only, without --seeds and --format",
+            names.join(", ")
         );
+        return Ok(());
     }
     let mut out = String::new();
-    for scenario in &config.scenarios {
+    for scenario in fleets {
         if progress {
             eprintln!(
                 "{}: {} policies as a fleet...",
@@ -297,6 +305,7 @@ fn run_fleets(config: &SimConfig, progress: bool) -> Result<()> {
         }
         let rows = fleet::experiment(scenario, &config.policies);
         out += &render::fleet_table(&scenario.name, &rows);
+        out += "\n";
     }
     std::io::stdout()
         .write_all(out.as_bytes())
@@ -304,9 +313,14 @@ fn run_fleets(config: &SimConfig, progress: bool) -> Result<()> {
 }
 
 /// `--seeds`: every scenario's experiment once per seed, and the spreads.
-fn run_seeds(config: &SimConfig, seeds: &[u64], progress: bool) -> Result<()> {
-    let mut sweeps = Vec::with_capacity(config.scenarios.len());
-    for scenario in &config.scenarios {
+fn run_seeds(
+    config: &SimConfig,
+    scenarios: &[&Scenario],
+    seeds: &[u64],
+    progress: bool,
+) -> Result<()> {
+    let mut sweeps = Vec::with_capacity(scenarios.len());
+    for scenario in scenarios {
         if progress {
             eprintln!(
                 "{}: the oracle and {} policies, over {} seeds...",
