@@ -452,10 +452,22 @@ fn a_fleet_scenario_prints_its_fleet_table_led_and_alone_beside_fixed_totals() {
     assert!(output.status.success(), "{}", stderr(&output));
     let table = String::from_utf8_lossy(&output.stdout);
     assert!(table.starts_with("fleet-db (fleet)\n"), "{table}");
-    for row in ["adaptive (leader)", "adaptive (alone)", "fixed 3 ", "fixed 24 "] {
-        assert!(table.lines().any(|line| line.starts_with(row)), "{row}: {table}");
+    for row in [
+        "adaptive (leader)",
+        "adaptive (alone)",
+        "fixed 3 ",
+        "fixed 24 ",
+    ] {
+        assert!(
+            table.lines().any(|line| line.starts_with(row)),
+            "{row}: {table}"
+        );
     }
     let json = brigade(&["sim", "scenarios/fleet-db.toml", "--format", "json"]);
     assert!(json.status.success(), "{}", stderr(&json));
-    assert!(stderr(&json).contains("fleet-db: left out"), "{}", stderr(&json));
+    assert!(
+        stderr(&json).contains("fleet-db: left out"),
+        "{}",
+        stderr(&json)
+    );
 }

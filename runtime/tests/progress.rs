@@ -182,7 +182,7 @@ fn a_source_in_a_consumer_group_shows_the_group_in_the_snapshots() {
     let running = Pipeline::from_source(Grouped { left: 300 })
         .tick(Duration::from_millis(10))
         .sink("slow", |_: u64| {
-            std::thread::sleep(Duration::from_micros(200))
+            std::thread::sleep(Duration::from_micros(200));
         })
         .queue_capacity(4)
         .start()
