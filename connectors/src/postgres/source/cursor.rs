@@ -10,7 +10,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use brigade_runtime::Source;
 use postgres::{Client, Config};
@@ -53,6 +53,8 @@ pub struct PgSource {
     first: u64,
     checkpoint: Option<KeyCheckpoint>,
     idle: Option<Duration>,
+    /// When the server last heard from the transaction.
+    last_statement: Instant,
 }
 
 impl PgSource {
@@ -91,6 +93,7 @@ impl PgSource {
             first: 0,
             checkpoint,
             idle,
+            last_statement: Instant::now(),
         })
     }
 
@@ -150,6 +153,7 @@ impl PgSource {
             declare(client, &self.plan, self.last_fetched.as_ref())?;
             self.declared = true;
         }
+        self.last_statement = Instant::now();
         let rows = client
             .query(&format!("FETCH {} FROM {CURSOR}", self.fetch), &[])
             .map_err(|error| PgSourceError::query("the cursor", &error))?;
@@ -195,6 +199,23 @@ impl PgSource {
         Ok(())
     }
 
+    /// Keeps an open transaction from the server's idle timeout while rows already
+    /// fetched are handed out slowly (the runtime's source guard calls `next` every
+    /// half timeout under back pressure): a statement once half the timeout has
+    /// passed. A failure only drops the connection; the next fetch reconnects.
+    fn keep_alive(&mut self) {
+        let (Some(idle), Some(client)) = (self.idle, &mut self.client) else {
+            return;
+        };
+        if !self.declared || self.last_statement.elapsed() < idle / 2 {
+            return;
+        }
+        self.last_statement = Instant::now();
+        if client.batch_execute("SELECT 1").is_err() {
+            self.client = None;
+        }
+    }
+
     fn origin(&self, key: Option<&Value>) -> Origin {
         let key = match (key, self.plan.key_column()) {
             (Some(value), Some(column)) => format!("{}={}", column.name, key_text(value)),
@@ -229,6 +250,7 @@ impl Source for PgSource {
     type Item = Raw;
 
     fn next(&mut self) -> Option<Raw> {
+        self.keep_alive();
         loop {
             if let Some((raw, key)) = self.fetched.pop_front() {
                 self.pending.push_back(key);

@@ -423,3 +423,36 @@ fn the_healthcheck_names_what_is_wrong() {
         ["source: partitions need an integer key (smallint, integer or bigint); `name` is `text`"]
     );
 }
+
+#[test]
+fn rows_handed_out_every_half_timeout_keep_the_transaction_alive() {
+    let server = PgServer::start_with(&[("idle_in_transaction_session_timeout", "600ms")]).unwrap();
+    items(&server, 100);
+    let mut source = PgSource::open(
+        &PgSourceConfig {
+            fetch: 50,
+            ..config(&server)
+        },
+        None,
+    )
+    .unwrap();
+    let backend = || {
+        server
+            .psql(
+                "SELECT pid FROM pg_stat_activity \
+                 WHERE application_name = 'brigade postgres source'",
+            )
+            .unwrap()
+    };
+    let mut ids = read(&mut source, Some(1));
+    let first = backend();
+    // As the source guard does under back pressure: one row every half timeout,
+    // from the rows already fetched.
+    for _ in 0..5 {
+        std::thread::sleep(Duration::from_millis(300));
+        ids.extend(read(&mut source, Some(1)));
+    }
+    assert_eq!(backend(), first, "the same session, never timed out");
+    ids.extend(read(&mut source, None));
+    assert_eq!(ids, (1..=100).collect::<Vec<_>>());
+}
