@@ -221,10 +221,7 @@ impl PgSource {
             (Some(value), Some(column)) => format!("{}={}", column.name, key_text(value)),
             _ => format!("row {}", self.rows),
         };
-        Origin::Row {
-            source: Arc::clone(&self.name),
-            key,
-        }
+        Origin::row(Arc::clone(&self.name), key)
     }
 }
 
@@ -275,10 +272,7 @@ impl Source for PgSource {
                 };
                 let raw = Raw {
                     data: RawData::Unreadable(format!("reading stopped: {error}")),
-                    origin: Origin::Row {
-                        source: Arc::clone(&self.name),
-                        key: after,
-                    },
+                    origin: Origin::row(Arc::clone(&self.name), after),
                 };
                 self.fetched.push_back((raw, None));
             }

@@ -210,10 +210,10 @@ impl PageReader {
                     value: key_text(&key),
                 });
             }
-            let origin = Origin::Row {
-                source: Arc::clone(&self.name),
-                key: format!("{column}={}", key_text(&key)),
-            };
+            let origin = Origin::row(
+                Arc::clone(&self.name),
+                format!("{column}={}", key_text(&key)),
+            );
             let value = self
                 .plan
                 .convert(&row)

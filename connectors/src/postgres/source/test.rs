@@ -237,10 +237,7 @@ fn partitions_read_each_row_exactly_once() {
                         for record in reader.read(page).unwrap() {
                             assert_eq!(
                                 record.origin,
-                                Origin::Row {
-                                    source: "items".into(),
-                                    key: format!("id={}", record.value["id"]),
-                                }
+                                Origin::row("items".into(), format!("id={}", record.value["id"]))
                             );
                             ids.push(record.value["id"].as_i64().unwrap());
                         }
