@@ -900,7 +900,7 @@ impl Reader<'_> {
                 let other = if decode && first == DECODE_STAGE {
                     "the stage that parses what the source reads"
                 } else if decode {
-                    "the stage that reads the source's pages"
+                    "the partitioned source's read stage"
                 } else if earlier {
                     "another stage"
                 } else {

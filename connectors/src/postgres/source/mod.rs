@@ -1,7 +1,7 @@
 //! The PostgreSQL source: `[source] type = "postgres"`.
 //!
 //! It reads a query (or a whole table) and yields each row as a JSON object of its
-//! columns ([`value`](self) conversions: exact, numeric as a string; see the table in
+//! columns (converted exactly, `numeric` as a string: the table is in
 //! `docs/pipelines.md`), with an [`Origin::Row`](crate::Origin::Row) naming its key.
 //!
 //! - `partitions = 1` (the default): one server-side cursor in key order on the
@@ -109,7 +109,7 @@ impl PgSourceConfig {
                 return Some(("table", "expected `query` or `table`, not both".to_owned()))
             }
             (None, None) => {
-                return Some(("url", "missing key `query` or `table`".to_owned()));
+                return Some(("query", "missing key `query` or `table`".to_owned()));
             }
             _ => {}
         }

@@ -453,3 +453,62 @@ fn rows_handed_out_every_half_timeout_keep_the_transaction_alive() {
     ids.extend(read(&mut source, None));
     assert_eq!(ids, (1..=100).collect::<Vec<_>>());
 }
+
+/// The errors of a pipeline file `text`, one a line.
+fn file_errors(text: &str) -> String {
+    crate::pipeline::parse(text, std::path::Path::new("p.toml"))
+        .unwrap_err()
+        .to_string()
+}
+
+const FILE: &str = "[source]\ntype = \"postgres\"\nurl = \"host=db\"\ntable = \"items\"\n\
+                    key = \"id\"\n[sink]\ntype = \"stdout\"\n";
+
+#[test]
+fn a_pipeline_file_reads_the_source_and_names_what_is_wrong() {
+    let spec = crate::pipeline::parse(
+        &FILE.replace(
+            "key = \"id\"\n",
+            "key = \"id\"\npartitions = 3\nfetch = 50\n",
+        ),
+        std::path::Path::new("p.toml"),
+    )
+    .unwrap();
+    let crate::pipeline::SourceConfig::Postgres(config) = &spec.source.config else {
+        panic!("{:?}", spec.source.config);
+    };
+    assert_eq!(
+        (config.partitions, config.fetch, config.id()),
+        (3, 50, "items".to_owned())
+    );
+    assert_eq!(spec.first_stage_name(), "read");
+
+    assert_eq!(
+        file_errors(&FILE.replace(
+            "table = \"items\"\n",
+            "table = \"items\"\nquery = \"SELECT 1\"\n"
+        )),
+        "p.toml:4:9: source.table: expected `query` or `table`, not both"
+    );
+    assert_eq!(
+        file_errors(&FILE.replace("key = \"id\"\n", "partitions = 2\n")),
+        "p.toml:5:14: source.partitions: partitions split the range of `key`, an integer \
+         column; expected `key`"
+    );
+    assert_eq!(
+        file_errors(&format!(
+            "{}[checkpoint]\ndir = \"state\"\n",
+            FILE.replace("key = \"id\"\n", "")
+        )),
+        "p.toml:7:1: checkpoint: a `postgres` source without `key` cannot resume (rows have \
+         no order to continue in); expected `source.key` or no [checkpoint] section"
+    );
+    assert_eq!(
+        file_errors(&format!(
+            "{}[[stage]]\nname = \"read\"\ntype = \"fields\"\n",
+            FILE.replace("key = \"id\"\n", "key = \"id\"\npartitions = 2\n")
+        )),
+        "p.toml:10:8: stage.read: the name `read` is already the partitioned source's read \
+         stage's; expected names unique among the stages and the sink"
+    );
+}
