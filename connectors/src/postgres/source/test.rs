@@ -512,3 +512,39 @@ fn a_pipeline_file_reads_the_source_and_names_what_is_wrong() {
          stage's; expected names unique among the stages and the sink"
     );
 }
+
+#[test]
+fn a_page_reader_rides_out_a_server_restart() {
+    let mut server = PgServer::start().unwrap();
+    items(&server, 300);
+    let partitioned = PgSourceConfig {
+        partitions: 2,
+        fetch: 100,
+        ..config(&server)
+    };
+    let mut reader = PageReader::open(&partitioned).unwrap();
+    let ids = |records: Vec<crate::Record>| -> Vec<i64> {
+        records
+            .iter()
+            .map(|r| r.value["id"].as_i64().unwrap())
+            .collect()
+    };
+    let page = |first, last| Page { first, last };
+    assert_eq!(
+        ids(reader.read(page(1, 100)).unwrap()),
+        (1..=100).collect::<Vec<_>>()
+    );
+    server.stop().unwrap();
+    let restart = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(800));
+        server.start_again().unwrap();
+        server
+    });
+    // The connection is gone: the reader reconnects (with backoff) and reads the
+    // page whole, once.
+    assert_eq!(
+        ids(reader.read(page(101, 250)).unwrap()),
+        (101..=250).collect::<Vec<_>>()
+    );
+    let _server = restart.join().unwrap();
+}
