@@ -238,3 +238,40 @@ fn validate_names_what_is_wrong_with_a_postgres_source() {
         "{text}"
     );
 }
+
+#[test]
+fn a_server_restart_mid_run_stalls_the_pipeline_which_then_finishes_with_every_row_once() {
+    const ROWS: u64 = 20_000;
+    let mut server = server(ROWS);
+    let work = Workdir::new();
+    work.write(
+        "p.toml",
+        pipeline(
+            &server,
+            "fetch = 500",
+            "rate_limit = 10000\nbatch_size = 50",
+        ),
+    );
+    let out = work.join("out.jsonl");
+    let child = work.spawn();
+    wait_until(Duration::from_secs(15), "rows written", || {
+        complete_lines(&out) > 2000
+    });
+    server.stop().expect("the server stops");
+    std::thread::sleep(Duration::from_millis(1500));
+    server.start_again().expect("the server starts again");
+    let output = child.wait_with_output().expect("the run ends");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report = support::report(&output);
+    assert_eq!(report["dead_lettered"], 0, "{report}");
+    let ids = written_ids(&out);
+    assert_eq!(
+        ids,
+        (1..=ROWS).collect::<Vec<_>>(),
+        "every row once, in key order"
+    );
+}
