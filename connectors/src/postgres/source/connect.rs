@@ -62,7 +62,9 @@ pub(crate) fn idle_timeout(client: &mut Client) -> Result<Option<Duration>, PgSo
             &[],
         )
         .map_err(|error| PgSourceError::query("reading the server's idle timeout", &error))?;
-    let millis: i64 = row.get(0);
+    let millis: i64 = row
+        .try_get(0)
+        .map_err(|error| PgSourceError::query("reading the server's idle timeout", &error))?;
     Ok(u64::try_from(millis)
         .ok()
         .filter(|&millis| millis > 0)

@@ -76,26 +76,34 @@ impl PagePlanner {
             }
             None => (None, None),
         };
-        let bounds = match &after {
-            Some(after) => {
-                let after: i64 =
-                    key_text(after)
-                        .parse()
-                        .map_err(|_| PgSourceError::Checkpoint {
-                            path: checkpoint
-                                .as_ref()
-                                .map(|c| c.path().to_owned())
-                                .unwrap_or_default(),
-                            message: format!("`after` is {after}; expected an integer key"),
-                        })?;
-                client.query_one(&plan.bounds_sql(true), &[&after])
-            }
-            None => client.query_one(&plan.bounds_sql(false), &[]),
+        let after = match &after {
+            Some(after) => Some(key_text(after).parse::<i64>().map_err(|_| {
+                PgSourceError::Checkpoint {
+                    path: checkpoint
+                        .as_ref()
+                        .map(|c| c.path().to_owned())
+                        .unwrap_or_default(),
+                    message: format!("`after` is {after}; expected an integer key"),
+                }
+            })?),
+            None => None,
+        };
+        let bounds = client
+            .query_one(&plan.bounds_sql(), &[&after])
+            .map_err(|error| PgSourceError::query("the key range", &error))?;
+        let read = |error: postgres::Error| PgSourceError::query("the key range", &error);
+        let nulls: i64 = bounds.try_get(3).map_err(read)?;
+        if nulls > 0 {
+            return Err(PgSourceError::Shape(format!(
+                "{nulls} rows have a null key `{}`, which no page holds; expected every row \
+                 to have a key (filter them out in the query, or read without partitions \
+                 to dead-letter them)",
+                key.name
+            )));
         }
-        .map_err(|error| PgSourceError::query("the key range", &error))?;
-        let least: Option<i64> = bounds.get(0);
-        let greatest: Option<i64> = bounds.get(1);
-        let count: i64 = bounds.get(2);
+        let least: Option<i64> = bounds.try_get(0).map_err(read)?;
+        let greatest: Option<i64> = bounds.try_get(1).map_err(read)?;
+        let count: i64 = bounds.try_get(2).map_err(read)?;
         let (next, end, width) = match (least, greatest) {
             (Some(least), Some(greatest)) => {
                 let span = i128::from(greatest) - i128::from(least) + 1;

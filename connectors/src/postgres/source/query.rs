@@ -175,31 +175,34 @@ impl Plan {
     }
 
     /// The query a single cursor reads: in key order, after `$1` (the last key, as
-    /// text) when `after`.
+    /// text) when `after`. Rows whose key is null come last, also after a resume, so
+    /// that they are dead-lettered rather than skipped.
     pub(crate) fn cursor_sql(&self, after: bool) -> String {
         let mut sql = format!("SELECT * FROM ({}) AS {ALIAS}", self.base);
         if let Some(key) = &self.key {
             let column = format!("{ALIAS}.{}", ident(&key.name));
             if after {
-                sql += &format!(" WHERE {column} > $1::text::{}", key.cast);
+                sql += &format!(
+                    " WHERE {column} > $1::text::{} OR {column} IS NULL",
+                    key.cast
+                );
             }
             sql += &format!(" ORDER BY {column}");
         }
         sql
     }
 
-    /// The integer key's least and greatest values and the row count, after `$1`
-    /// (the last key) when `after`.
-    pub(crate) fn bounds_sql(&self, after: bool) -> String {
+    /// The integer key's least and greatest values and the row count after `$1` (the
+    /// last key, an `int8`, or null to count from the start), and the count of rows
+    /// whose key is null (pages cannot hold them): one scan.
+    pub(crate) fn bounds_sql(&self) -> String {
         let column = self.key_sql();
-        let mut sql = format!(
-            "SELECT min({column})::int8, max({column})::int8, count(*) FROM ({}) AS {ALIAS}",
+        let after = format!("FILTER (WHERE $1::int8 IS NULL OR {column} > $1::int8)");
+        format!(
+            "SELECT (min({column}) {after})::int8, (max({column}) {after})::int8, \
+             count({column}) {after}, count(*) - count({column}) FROM ({}) AS {ALIAS}",
             self.base
-        );
-        if after {
-            sql += &format!(" WHERE {column} > $1::int8");
-        }
-        sql
+        )
     }
 
     /// One page of the integer key's range, `$1 <= key <= $2`, in key order.

@@ -548,3 +548,52 @@ fn a_page_reader_rides_out_a_server_restart() {
     );
     let _server = restart.join().unwrap();
 }
+
+#[test]
+fn rows_with_a_null_key_are_dead_lettered_or_refused_never_skipped() {
+    let server = PgServer::start().unwrap();
+    server
+        .psql(
+            "CREATE TABLE n (id integer, x text);
+             INSERT INTO n VALUES (1, 'a'), (NULL, 'b'), (2, 'c');",
+        )
+        .unwrap();
+    let keyed = PgSourceConfig {
+        table: Some("n".to_owned()),
+        ..config(&server)
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let every = Duration::ZERO;
+    let mut source = PgSource::open(&keyed, Some((dir.path(), every))).unwrap();
+    assert_eq!(id(source.next().unwrap()), 1);
+    source.ack(1);
+    drop(source);
+    // Resumed after id 1: id 2, then the null key, last, as an error with its row.
+    let mut source = PgSource::open(&keyed, Some((dir.path(), every))).unwrap();
+    assert_eq!(id(source.next().unwrap()), 2);
+    let null = source.next().unwrap();
+    assert_eq!(null.origin.to_string(), "n[row 2]");
+    assert_eq!(
+        null.data,
+        RawData::Unreadable(
+            "the key column `id` is null or unreadable; expected every row to have a key"
+                .to_owned()
+        )
+    );
+    assert!(source.next().is_none());
+
+    let error = PagePlanner::open(
+        &PgSourceConfig {
+            partitions: 2,
+            ..keyed
+        },
+        None,
+    )
+    .err()
+    .unwrap();
+    assert_eq!(
+        error.to_string(),
+        "1 rows have a null key `id`, which no page holds; expected every row to have a key \
+         (filter them out in the query, or read without partitions to dead-letter them)"
+    );
+}
