@@ -3,6 +3,9 @@
 //! The source reads and splits ([`Raw`] records); a `decode` stage, which the
 //! controller sizes like any other, parses them into [`Record`]s, so that parsing
 //! runs on as many cores as pay; then come the file's stages in order and its sink.
+//! A postgres source with `partitions` > 1 yields key-range pages instead, and a `read`
+//! stage (at most `partitions` workers, each with its own connection) takes decode's
+//! place, emitting each page's rows as records.
 //! Each exec stage's worker starts its own process and each SQLite writer opens its
 //! own connection when it joins the pool ([`Builder::try_flat_map_with`]); dead
 //! letters go to the dead-letter file, whose refusal stops admission.
