@@ -85,10 +85,10 @@ impl RunArgs {
     }
 }
 
-/// The runtime's stages of `spec`, in order: the decode stage, the file's stages and
-/// the sink.
+/// The runtime's stages of `spec`, in order: the decode (or partitioned read) stage,
+/// the file's stages and the sink.
 fn stage_names(spec: &PipelineSpec) -> Vec<&str> {
-    std::iter::once(pipeline::DECODE_STAGE)
+    std::iter::once(spec.first_stage_name())
         .chain(spec.stages.iter().map(|stage| stage.name.as_str()))
         .chain([spec.sink.name.as_str()])
         .collect()

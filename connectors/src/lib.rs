@@ -11,6 +11,8 @@
 //! - [`fields`]: a stage renaming, dropping and setting fields of object records;
 //! - [`out`]: JSON lines to a file (flushed and fsynced per batch) or standard output;
 //! - [`sqlite`]: batched, idempotent inserts into SQLite;
+//! - [`postgres`]: PostgreSQL: a query read through a cursor in key order, resumable,
+//!   or split into key ranges read in parallel;
 //! - [`dead_letter`]: the dead-letter file.
 //!
 //! [`pipeline`] reads a pipeline file into a validated description and builds a
@@ -28,6 +30,7 @@ pub mod fields;
 pub mod file;
 pub mod out;
 pub mod pipeline;
+pub mod postgres;
 pub mod raw;
 mod record;
 pub mod sqlite;
@@ -35,7 +38,7 @@ pub mod stdin;
 pub mod units;
 mod writable;
 
-pub use record::{weigh_value, Origin, Record};
+pub use record::{weigh_value, Origin, Record, RowOrigin};
 
 /// One thing wrong with a pipeline's environment, found by a healthcheck: what
 /// (the connector and its key) and why, in one line.

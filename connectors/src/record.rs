@@ -26,12 +26,31 @@ pub enum Origin {
         /// 1-based; for CSV, the line the row starts on.
         line: u64,
     },
+    /// A row of a database source (boxed: records stay small).
+    Row(Box<RowOrigin>),
+}
+
+/// Where a database row was read: the source and the row's key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RowOrigin {
+    /// The source's name: its `id`, else its table, else `query`.
+    pub source: Arc<str>,
+    /// The key column and value, `id=42`; `row N` (1-based) without a key.
+    pub key: String,
+}
+
+impl Origin {
+    /// The origin of a row of `source` with `key` (`id=42`).
+    pub fn row(source: Arc<str>, key: String) -> Origin {
+        Origin::Row(Box::new(RowOrigin { source, key }))
+    }
 }
 
 impl fmt::Display for Origin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Origin::Line { source, line } => write!(f, "{source}:{line}"),
+            Origin::Row(row) => write!(f, "{}[{}]", row.source, row.key),
         }
     }
 }

@@ -3,6 +3,9 @@
 //! The source reads and splits ([`Raw`] records); a `decode` stage, which the
 //! controller sizes like any other, parses them into [`Record`]s, so that parsing
 //! runs on as many cores as pay; then come the file's stages in order and its sink.
+//! A postgres source with `partitions` > 1 yields key-range pages instead, and a `read`
+//! stage (at most `partitions` workers, each with its own connection) takes decode's
+//! place, emitting each page's rows as records.
 //! Each exec stage's worker starts its own process and each SQLite writer opens its
 //! own connection when it joins the pool ([`Builder::try_flat_map_with`]); dead
 //! letters go to the dead-letter file, whose refusal stops admission.
@@ -26,6 +29,7 @@ use crate::dead_letter::DeadLetterFile;
 use crate::exec::{ExecFailure, ExecWorker};
 use crate::file::{CheckpointStore, FileSource, FileStats};
 use crate::out::{FileSink, StdoutSink};
+use crate::postgres::source::{PagePlanner, PageReader, PgSource, PgSourceConfig};
 use crate::raw::{decode, Raw};
 use crate::sqlite::SqliteWriter;
 use crate::stdin::StdinSource;
@@ -60,6 +64,10 @@ macro_rules! settle {
 
 /// The name of the stage that parses what the source read.
 pub const DECODE_STAGE: &str = "decode";
+
+/// The name of the stage that reads a partitioned postgres source's pages, in place
+/// of [`DECODE_STAGE`]: its most workers is `partitions`.
+pub const READ_STAGE: &str = "read";
 
 /// What the command line may override in a pipeline file.
 #[derive(Clone, Debug, Default)]
@@ -131,16 +139,27 @@ impl Figures {
 pub fn build(spec: &PipelineSpec, overrides: &Overrides) -> Result<Built, BuildError> {
     let mut figures = Figures::default();
     let mut pins = Vec::new();
-    let format = match &spec.source.config {
-        SourceConfig::File(config) => config.format,
-        SourceConfig::Stdin(config) => config.format,
+    let (builder, first_max) = match &spec.source.config {
+        SourceConfig::Postgres(config) if config.partitions > 1 => {
+            (pages(spec, config, &mut figures)?, config.partitions)
+        }
+        other => {
+            let format = match other {
+                SourceConfig::File(config) => config.format,
+                SourceConfig::Stdin(config) => config.format,
+                // Rows are values already: decode passes them on whatever the format.
+                SourceConfig::Postgres(_) => crate::file::Format::Jsonl,
+            };
+            let builder = source(spec, &mut figures)?.try_map(DECODE_STAGE, move |raw: Raw| {
+                decode(raw, format).map_err(|error| Failure::permanent(error.raw, error.error))
+            });
+            let max = spec.runtime.max_workers.unwrap_or(DEFAULT_MAX_WORKERS);
+            (builder, max)
+        }
     };
-    let builder = source(spec, &mut figures)?.try_map(DECODE_STAGE, move |raw: Raw| {
-        decode(raw, format).map_err(|error| Failure::permanent(error.raw, error.error))
-    });
     let decode_settings = StageSettings {
         min: 1,
-        max: spec.runtime.max_workers.unwrap_or(DEFAULT_MAX_WORKERS),
+        max: first_max,
         initial: 1,
         pin: None,
         queue_capacity: None,
@@ -218,7 +237,52 @@ fn source(spec: &PipelineSpec, figures: &mut Figures) -> Result<Builder<Raw>, Bu
             Ok(Pipeline::from_source(source))
         }
         SourceConfig::Stdin(config) => Ok(Pipeline::from_source(StdinSource::new(config))),
+        SourceConfig::Postgres(config) => {
+            let checkpoint = spec
+                .checkpoint
+                .as_ref()
+                .map(|checkpoint| (spec.base.join(&checkpoint.dir), checkpoint.interval));
+            let at = checkpoint
+                .as_ref()
+                .map(|(dir, every)| (dir.as_path(), *every));
+            let source =
+                PgSource::open(config, at).map_err(|error| BuildError::new("source", error))?;
+            figures.checkpoint = source.checkpoint_path().map(Into::into);
+            Ok(Pipeline::from_source(source))
+        }
     }
+}
+
+/// A partitioned postgres source: its key range's pages, read by the `read` stage's
+/// workers, each on its own connection.
+fn pages(
+    spec: &PipelineSpec,
+    config: &PgSourceConfig,
+    figures: &mut Figures,
+) -> Result<Builder<Record>, BuildError> {
+    let checkpoint = spec
+        .checkpoint
+        .as_ref()
+        .map(|checkpoint| (spec.base.join(&checkpoint.dir), checkpoint.interval));
+    let at = checkpoint
+        .as_ref()
+        .map(|(dir, every)| (dir.as_path(), *every));
+    let planner =
+        PagePlanner::open(config, at).map_err(|error| BuildError::new("source", error))?;
+    figures.checkpoint = planner.checkpoint_path().map(Into::into);
+    let config = config.clone();
+    Ok(Pipeline::from_source(planner).try_flat_map_with(
+        READ_STAGE,
+        move || PageReader::open(&config).map_err(BoxError::from),
+        |reader, page, out| match reader.read(page) {
+            Ok(records) => {
+                records.into_iter().for_each(|record| out.emit(record));
+                Ok(())
+            }
+            Err(error) if error.is_transient() => Err(Failure::transient(page, error)),
+            Err(error) => Err(Failure::permanent(page, error)),
+        },
+    ))
 }
 
 /// The `[runtime]` settings, with the command line's overrides.

@@ -33,6 +33,7 @@ fn connector_checks(spec: &PipelineSpec) -> Vec<Problem> {
     let mut problems = match &spec.source.config {
         SourceConfig::File(config) => config.check(base),
         SourceConfig::Stdin(_) => Vec::new(),
+        SourceConfig::Postgres(config) => config.check(base),
     };
     for stage in &spec.stages {
         if let StageKind::Exec(config) = &stage.kind {

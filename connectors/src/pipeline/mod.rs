@@ -19,7 +19,7 @@ mod test;
 
 use std::path::Path;
 
-pub use build::{build, BuildError, Built, Figures, Overrides, DECODE_STAGE};
+pub use build::{build, BuildError, Built, Figures, Overrides, DECODE_STAGE, READ_STAGE};
 pub use environment::check_environment;
 pub use error::{Errors, PipelineError};
 pub use spec::{

@@ -69,7 +69,7 @@ const SINK_KEYS: &[&str] = &[
 ];
 const WORKERS_KEYS: &[&str] = &["min", "max", "initial"];
 const CHECKPOINT_KEYS: &[&str] = &["dir", "interval"];
-const SOURCE_TYPES: &[&str] = &["file", "stdin"];
+const SOURCE_TYPES: &[&str] = &["file", "stdin", "postgres"];
 const STAGE_TYPES: &[&str] = &["exec", "fields"];
 const SINK_TYPES: &[&str] = &["file", "stdout", "sqlite"];
 
@@ -581,6 +581,16 @@ impl Reader<'_> {
         let what = format!("a `{kind}` source");
         let config = match kind {
             "file" => SourceConfig::File(self.connector(span, table, path, &["type"], &what)?),
+            "postgres" => {
+                let config: crate::postgres::source::PgSourceConfig =
+                    self.connector(span.clone(), table, path, &["type"], &what)?;
+                if let Some((key, message)) = config.invalid() {
+                    let at = Field::get(table, path, key).map_or(span, |f| f.value.span());
+                    self.error(at, &join(path, key), message);
+                    return None;
+                }
+                SourceConfig::Postgres(config)
+            }
             _ => {
                 let config: crate::stdin::StdinSourceConfig =
                     self.connector(span, table, path, &["type"], &what)?;
@@ -877,17 +887,20 @@ impl Reader<'_> {
             Some(DeValue::Array(entries)) => entries.iter().collect(),
             _ => Vec::new(),
         };
+        let first = spec.first_stage_name();
         for (index, stage) in spec.stages.iter().enumerate() {
             let earlier = spec.stages[..index].iter().any(|s| s.name == stage.name);
-            let decode = stage.name == DECODE_STAGE;
+            let decode = stage.name == first;
             if earlier || decode || stage.name == spec.sink.name {
                 let at = entries
                     .get(index)
                     .and_then(|entry| entry.get_ref().as_table())
                     .and_then(|table| table.get("name"))
                     .map_or(0..0, Spanned::span);
-                let other = if decode {
+                let other = if decode && first == DECODE_STAGE {
                     "the stage that parses what the source reads"
+                } else if decode {
+                    "the partitioned source's read stage"
                 } else if earlier {
                     "another stage"
                 } else {
@@ -904,20 +917,22 @@ impl Reader<'_> {
                 );
             }
         }
-        if spec.sink.name == DECODE_STAGE {
+        if spec.sink.name == first {
             let at = root.get("sink").map_or(0..0, Spanned::span);
+            let role = if first == DECODE_STAGE {
+                "parses what the source reads"
+            } else {
+                "reads the source's pages"
+            };
             self.error(
                 at,
                 "sink.name",
-                format!(
-                    "`{DECODE_STAGE}` is the stage that parses what the source reads; \
-                     expected another name"
-                ),
+                format!("`{first}` is the stage that {role}; expected another name"),
             );
         }
         if let Some(counts) = spec.runtime.policy.strip_prefix("static:") {
             let given = counts.split(',').count();
-            let names: Vec<&str> = std::iter::once(DECODE_STAGE)
+            let names: Vec<&str> = std::iter::once(first)
                 .chain(spec.stages.iter().map(|stage| stage.name.as_str()))
                 .chain([spec.sink.name.as_str()])
                 .collect();
@@ -936,13 +951,28 @@ impl Reader<'_> {
                 );
             }
         }
-        if spec.checkpoint.is_some() && !matches!(spec.source.config, SourceConfig::File(_)) {
+        if let (Some(_), SourceConfig::Postgres(config)) = (&spec.checkpoint, &spec.source.config) {
+            if config.key.is_none() {
+                let at = root.get("checkpoint").map_or(0..0, Spanned::span);
+                self.error(
+                    at,
+                    "checkpoint",
+                    "a `postgres` source without `key` cannot resume (rows have no order \
+                     to continue in); expected `source.key` or no [checkpoint] section",
+                );
+            }
+        }
+        let resumable = matches!(
+            spec.source.config,
+            SourceConfig::File(_) | SourceConfig::Postgres(_)
+        );
+        if spec.checkpoint.is_some() && !resumable {
             let at = root.get("checkpoint").map_or(0..0, Spanned::span);
             self.error(
                 at,
                 "checkpoint",
                 format!(
-                    "checkpoints need a `file` source (a `{}` source cannot be read again \
+                    "checkpoints need a `file` or `postgres` source (a `{}` source cannot be read again \
                      from a position); expected no [checkpoint] section",
                     spec.source.config.type_name()
                 ),

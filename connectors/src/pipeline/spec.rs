@@ -10,6 +10,7 @@ use crate::exec::ExecConfig;
 use crate::fields::FieldsConfig;
 use crate::file::FileSourceConfig;
 use crate::out::{FileSinkConfig, StdoutSinkConfig};
+use crate::postgres::source::PgSourceConfig;
 use crate::sqlite::SqliteSinkConfig;
 use crate::stdin::StdinSourceConfig;
 
@@ -32,8 +33,20 @@ pub struct PipelineSpec {
     pub sink: SinkSpec,
     /// `[dead_letter]`; without it dead letters are only counted and logged.
     pub dead_letter: Option<DeadLetterConfig>,
-    /// `[checkpoint]`; only with a file source.
+    /// `[checkpoint]`; only with a file source or a postgres source with a key.
     pub checkpoint: Option<CheckpointSettings>,
+}
+
+impl PipelineSpec {
+    /// The name of the first stage, the one that turns what the source yields into
+    /// records: `read` for a partitioned postgres source (it reads the pages), else
+    /// `decode`.
+    pub fn first_stage_name(&self) -> &'static str {
+        match &self.source.config {
+            SourceConfig::Postgres(config) if config.partitions > 1 => super::build::READ_STAGE,
+            _ => super::build::DECODE_STAGE,
+        }
+    }
 }
 
 /// `[runtime]`: the settings of the whole pipeline. `None` leaves the runtime's
@@ -131,6 +144,8 @@ pub enum SourceConfig {
     File(FileSourceConfig),
     /// `type = "stdin"`.
     Stdin(StdinSourceConfig),
+    /// `type = "postgres"`.
+    Postgres(PgSourceConfig),
 }
 
 impl SourceConfig {
@@ -139,6 +154,7 @@ impl SourceConfig {
         match self {
             SourceConfig::File(_) => "file",
             SourceConfig::Stdin(_) => "stdin",
+            SourceConfig::Postgres(_) => "postgres",
         }
     }
 }

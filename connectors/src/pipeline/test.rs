@@ -340,7 +340,7 @@ fn missing_sections_and_keys_are_named() {
 fn an_unknown_type_lists_the_types_there_are() {
     assert_eq!(
         error(&MINIMAL.replace("\"stdin\"", "\"kafka\"")),
-        "p.toml:3:8: source.type: unknown source type `kafka`; expected one of: file, stdin"
+        "p.toml:3:8: source.type: unknown source type `kafka`; expected one of: file, stdin, postgres"
     );
     assert_eq!(
         error(&format!(
@@ -556,8 +556,8 @@ fn csv_is_for_files_and_checkpoints_for_file_sources() {
     );
     assert_eq!(
         error(&format!("{MINIMAL}[checkpoint]\ndir = \"state\"\n")),
-        "p.toml:8:1: checkpoint: checkpoints need a `file` source (a `stdin` source cannot be \
-         read again from a position); expected no [checkpoint] section"
+        "p.toml:8:1: checkpoint: checkpoints need a `file` or `postgres` source (a `stdin` \
+         source cannot be read again from a position); expected no [checkpoint] section"
     );
     assert_eq!(
         error(&format!("{MINIMAL}[checkpoint]\ninterval = \"1s\"\n")),
