@@ -11,6 +11,8 @@
 //! - [`fields`]: a stage renaming, dropping and setting fields of object records;
 //! - [`out`]: JSON lines to a file (flushed and fsynced per batch) or standard output;
 //! - [`sqlite`]: batched, idempotent inserts into SQLite;
+//! - [`http`](mod@http): batches POSTed as JSON lines or an Elasticsearch `_bulk`
+//!   body, read item by item;
 //! - [`dead_letter`]: the dead-letter file.
 //!
 //! [`pipeline`] reads a pipeline file into a validated description and builds a
@@ -26,6 +28,7 @@ pub mod dead_letter;
 pub mod exec;
 pub mod fields;
 pub mod file;
+pub mod http;
 pub mod out;
 pub mod pipeline;
 pub mod raw;
