@@ -10,7 +10,7 @@ use std::time::Duration;
 use brigade_testkit::bulk::{BulkServer, Capacity};
 use serde_json::Value;
 
-/// Runs `brigade run p.toml --headless --report json` in `dir`, with `TOKEN` set.
+/// Runs `brigade run p.toml --headless --report json` in `dir`, with `BULK_TOKEN` set.
 fn run(dir: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_brigade"))
         .args(["run", "p.toml", "--headless", "--report", "json"])
@@ -62,7 +62,12 @@ fn a_file_goes_to_the_bulk_endpoint_and_exactly_the_refused_documents_are_dead_l
     assert!(stored.keys().all(|id| !refused.contains(id)));
     assert_eq!(stored["doc-7"]["n"], 7);
     let seen = server.received();
-    assert_eq!(seen.indexed, stored.len() as u64, "each document stored once");
+    assert_eq!(
+        seen.indexed,
+        stored.len() as u64,
+        "each document stored once"
+    );
+    assert_eq!(seen.authorization.as_deref(), Some("Bearer s3cret"));
     // 2,000 documents in batches of at most 200, every body compressed.
     assert!(seen.gzipped >= 10, "{seen:?}");
 

@@ -36,7 +36,7 @@ pub enum Failure<T> {
         retry_after: Option<Duration>,
         /// What a batch write settled before it failed for the rest; `None`: the
         /// whole batch is handed back. Set by [`Failure::partial`].
-        partial: Option<Partial>,
+        partial: Option<Box<Partial>>,
     },
     /// Will fail again: dead-lettered at once.
     Permanent {
@@ -164,10 +164,10 @@ impl<T: Send + 'static> Failure<Vec<T>> {
             record,
             error: error.into(),
             retry_after: None,
-            partial: Some(Partial {
+            partial: Some(Box::new(Partial {
                 retry: indices,
                 rejected,
-            }),
+            })),
         }
     }
 }

@@ -108,6 +108,8 @@ pub struct Received {
     pub gzipped: u64,
     /// The most requests in progress at once.
     pub most_concurrent: u64,
+    /// The `Authorization` header of the last `POST` that had one.
+    pub authorization: Option<String>,
 }
 
 /// A running bulk endpoint; dropping it stops it.
@@ -328,6 +330,13 @@ fn answer(request: &mut Request, state: &State) -> Answer {
                 &format!("method {other} is not allowed"),
             )
         }
+    }
+    if let Some(header) = request
+        .headers()
+        .iter()
+        .find(|header| header.field.equiv("Authorization"))
+    {
+        lock(&state.store).received.authorization = Some(header.value.as_str().to_owned());
     }
     let capacity = lock(&state.capacity).clone();
     let Some(_slot) = Slot::take(state, capacity.limit) else {

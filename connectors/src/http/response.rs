@@ -26,15 +26,18 @@ pub(crate) enum Item {
 /// `errors: false` every item is done. `create`: a 409 means the document is already
 /// stored, so it is done. Err says what makes the answer unreadable.
 pub(crate) fn bulk_items(body: &str, sent: usize, create: bool) -> Result<Vec<Item>, String> {
-    let answer: Value =
-        serde_json::from_str(body).map_err(|error| format!("not JSON ({error}): {}", start(body)))?;
+    let answer: Value = serde_json::from_str(body)
+        .map_err(|error| format!("not JSON ({error}): {}", start(body)))?;
     match answer.get("errors") {
         Some(Value::Bool(false)) => return Ok(vec![Item::Done; sent]),
         Some(Value::Bool(true)) => {}
         _ => return Err(format!("no boolean `errors`: {}", start(body))),
     }
     let Some(items) = answer.get("items").and_then(Value::as_array) else {
-        return Err(format!("`errors` is true and there is no `items` array: {}", start(body)));
+        return Err(format!(
+            "`errors` is true and there is no `items` array: {}",
+            start(body)
+        ));
     };
     if items.len() != sent {
         return Err(format!("{} items answered for {sent} sent", items.len()));
@@ -73,7 +76,9 @@ fn item_outcome(status: u16, result: &Value, create: bool) -> Item {
             .get("_id")
             .and_then(Value::as_str)
             .map_or_else(|| "(none)".to_owned(), |id| format!("{id:?}")),
-        result.get("error").map_or_else(|| "no error given".to_owned(), error_reason)
+        result
+            .get("error")
+            .map_or_else(|| "no error given".to_owned(), error_reason)
     );
     if is_transient_status(status) {
         Item::Retry(reason)

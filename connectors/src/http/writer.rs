@@ -69,11 +69,12 @@ impl HttpWriter {
         }
         let answer = self.post()?;
         if self.config.format == HttpFormat::Bulk {
-            let outcomes = bulk_items(&answer, sent.len(), body::is_create(&self.config))
-                .map_err(|message| HttpError::Response {
+            let outcomes = bulk_items(&answer, sent.len(), body::is_create(&self.config)).map_err(
+                |message| HttpError::Response {
                     url: self.config.url.clone(),
                     message,
-                })?;
+                },
+            )?;
             for (at, outcome) in sent.into_iter().zip(outcomes) {
                 match outcome {
                     Item::Done => {}
@@ -179,7 +180,9 @@ pub(super) fn validate(config: &HttpSinkConfig) -> Result<Uri, HttpError> {
     }
     for (name, value) in &config.headers {
         if HeaderName::from_bytes(name.as_bytes()).is_err() {
-            return bad(format!("header name {name:?} is not a valid HTTP header name"));
+            return bad(format!(
+                "header name {name:?} is not a valid HTTP header name"
+            ));
         }
         if HeaderValue::from_str(value).is_err() {
             return bad(format!(
@@ -204,7 +207,11 @@ pub(super) fn validate(config: &HttpSinkConfig) -> Result<Uri, HttpError> {
             }
         }
     }
-    if config.id_field.as_deref().is_some_and(|field| field.trim().is_empty()) {
+    if config
+        .id_field
+        .as_deref()
+        .is_some_and(|field| field.trim().is_empty())
+    {
         return bad("`id_field` is empty; expected the field that holds the `_id`".into());
     }
     Ok(uri)

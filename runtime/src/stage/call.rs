@@ -60,9 +60,7 @@ pub(crate) fn with_retries<R, O>(
                 // worker when the whole call ends.
                 figures.service_us.push(took / 1_000);
                 figures.count_retry();
-                let pause = policy
-                    .backoff(attempt)
-                    .max(retry_after.unwrap_or_default());
+                let pause = policy.backoff(attempt).max(retry_after.unwrap_or_default());
                 std::thread::sleep(pause);
                 figures.counts.busy_ns += pause.as_nanos() as u64;
                 attempt += 1;
@@ -194,66 +192,56 @@ mod test {
     fn every_attempt_is_a_service_time_sample_and_no_sleep_is() {
         let mut figures = Figures::default();
         let mut calls = 0;
-        let (_, outcome) = with_retries(
-            &policy(5, 40),
-            Instant::now(),
-            &mut figures,
-            (),
-            |()| {
-                calls += 1;
-                std::thread::sleep(Duration::from_millis(10));
-                if calls < 3 {
-                    Err(Failure::transient((), "busy"))
-                } else {
-                    Ok(())
-                }
-            },
-        );
+        let (_, outcome) = with_retries(&policy(5, 40), Instant::now(), &mut figures, (), |()| {
+            calls += 1;
+            std::thread::sleep(Duration::from_millis(10));
+            if calls < 3 {
+                Err(Failure::transient((), "busy"))
+            } else {
+                Ok(())
+            }
+        });
         assert!(outcome.is_ok());
         // The worker samples the last attempt when the call ends.
         figures.end_call();
         assert_eq!(figures.service_us.len(), 3, "{:?}", figures.service_us);
         for sample in &figures.service_us {
             // 10 ms of work each; the backoff sleeps (40 ms, then 80 ms) are not in it.
-            assert!((10_000..40_000).contains(sample), "{:?}", figures.service_us);
+            assert!(
+                (10_000..40_000).contains(sample),
+                "{:?}",
+                figures.service_us
+            );
         }
         // The worker was busy for the calls and the sleeps between them.
-        assert!(figures.counts.busy_ns >= 150_000_000, "{}", figures.counts.busy_ns);
+        assert!(
+            figures.counts.busy_ns >= 150_000_000,
+            "{}",
+            figures.counts.busy_ns
+        );
     }
 
     #[test]
     fn a_retry_after_longer_than_the_backoff_is_waited() {
         let mut figures = Figures::default();
         let mut called_at = Vec::new();
-        let (_, outcome) = with_retries(
-            &policy(5, 1),
-            Instant::now(),
-            &mut figures,
-            (),
-            |()| {
-                called_at.push(std::time::Instant::now());
-                if called_at.len() < 2 {
-                    Err(Failure::transient((), "429").retry_after(Duration::from_millis(150)))
-                } else {
-                    Ok(())
-                }
-            },
-        );
+        let (_, outcome) = with_retries(&policy(5, 1), Instant::now(), &mut figures, (), |()| {
+            called_at.push(std::time::Instant::now());
+            if called_at.len() < 2 {
+                Err(Failure::transient((), "429").retry_after(Duration::from_millis(150)))
+            } else {
+                Ok(())
+            }
+        });
         assert!(outcome.is_ok());
         let waited = called_at[1] - called_at[0];
         assert!(waited >= Duration::from_millis(150), "{waited:?}");
         // A retry_after shorter than the backoff leaves the backoff.
         let mut called_at = Vec::new();
-        let (_, _) = with_retries(
-            &policy(2, 120),
-            Instant::now(),
-            &mut figures,
-            (),
-            |()| {
-                called_at.push(std::time::Instant::now());
-                Err::<(), _>(Failure::transient((), "429").retry_after(Duration::from_millis(1)))
-            },
-        );
+        let (_, _) = with_retries(&policy(2, 120), Instant::now(), &mut figures, (), |()| {
+            called_at.push(std::time::Instant::now());
+            Err::<(), _>(Failure::transient((), "429").retry_after(Duration::from_millis(1)))
+        });
         let waited = called_at[1] - called_at[0];
         assert!(waited >= Duration::from_millis(120), "{waited:?}");
     }

@@ -95,7 +95,7 @@ impl<R: 'static, T: Send + 'static> SinkCore<R, T> {
                         error,
                         retry_after,
                         partial: Some(partial),
-                    }) => match settle(&mut pending, &mut settled, partial) {
+                    }) => match settle(&mut pending, &mut settled, *partial) {
                         Ok(()) if pending.is_empty() => Ok(Vec::new()),
                         Ok(()) => Err(Failure::Transient {
                             record,
@@ -429,7 +429,9 @@ mod test {
             assert!(batch.iter().all(|x| x % 10 == 5), "{batch:?}");
         }
         let tries = tries.lock().unwrap();
-        assert!(tries.iter().all(|(x, n)| *n == if x % 10 == 5 { 3 } else { 1 }));
+        assert!(tries
+            .iter()
+            .all(|(x, n)| *n == if x % 10 == 5 { 3 } else { 1 }));
         for letter in &report.dead_letters {
             assert_eq!(letter.cause, DeadLetterCause::Permanent);
             assert_eq!(letter.position % 10, 3);
@@ -461,7 +463,10 @@ mod test {
         assert_eq!((report.completed, report.dead_lettered), (20, 20));
         for letter in &report.dead_letters {
             assert_eq!(letter.position % 2, 0);
-            assert_eq!(letter.cause, DeadLetterCause::RetriesExhausted { attempts: 3 });
+            assert_eq!(
+                letter.cause,
+                DeadLetterCause::RetriesExhausted { attempts: 3 }
+            );
             assert_eq!(letter.record::<u64>(), Some(&letter.position));
         }
     }
