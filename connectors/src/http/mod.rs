@@ -33,6 +33,7 @@ mod writer;
 mod test;
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -46,8 +47,8 @@ pub use writer::{HttpWriter, Written};
 /// How long a request may take, connection to answer, unless the file says.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// `[sink] type = "http"`.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+/// `[sink] type = "http"`. Its `Debug` hides the headers' values (tokens).
+#[derive(Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct HttpSinkConfig {
     /// The endpoint each batch is POSTed to, as written (`http://host:9200/_bulk`).
@@ -76,6 +77,22 @@ pub struct HttpSinkConfig {
     /// Compress request bodies with gzip (`Content-Encoding: gzip`). Default false.
     #[serde(default)]
     pub gzip: bool,
+}
+
+impl fmt::Debug for HttpSinkConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let headers: Vec<&str> = self.headers.keys().map(String::as_str).collect();
+        f.debug_struct("HttpSinkConfig")
+            .field("url", &self.url)
+            .field("format", &self.format)
+            .field("index", &self.index)
+            .field("id_field", &self.id_field)
+            .field("action", &self.action)
+            .field("headers", &headers)
+            .field("timeout", &self.timeout)
+            .field("gzip", &self.gzip)
+            .finish()
+    }
 }
 
 impl HttpSinkConfig {

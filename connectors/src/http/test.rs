@@ -214,6 +214,19 @@ fn the_configuration_is_checked_before_anything_is_sent() {
 }
 
 #[test]
+fn the_configuration_shows_no_header_value() {
+    let mut config = config("http://localhost:9200/", HttpFormat::Jsonl);
+    config
+        .headers
+        .insert("Authorization".into(), "Bearer s3cret".into());
+    let shown = format!("{config:?}");
+    assert!(
+        shown.contains("Authorization") && !shown.contains("s3cret"),
+        "{shown}"
+    );
+}
+
+#[test]
 fn the_healthcheck_finds_an_endpoint_that_does_not_answer() {
     let server = BulkServer::start(Capacity::default()).unwrap();
     let good = config(&format!("{}/_bulk", server.url()), HttpFormat::Bulk);
