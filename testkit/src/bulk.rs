@@ -41,6 +41,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{self, Read};
+use std::net::TcpListener;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::{self, JoinHandle};
@@ -48,6 +49,7 @@ use std::time::{Duration, Instant};
 
 use flate2::read::GzDecoder;
 use serde_json::{json, Value};
+use socket2::SockRef;
 use tiny_http::{Header, Method, Request, Response, Server};
 
 /// How much load the endpoint takes, and how it fails past it.
@@ -147,7 +149,12 @@ struct Store {
 impl BulkServer {
     /// Starts an endpoint with `capacity` on a free loopback port.
     pub fn start(capacity: Capacity) -> io::Result<BulkServer> {
-        let server = Server::http("127.0.0.1:0").map_err(io::Error::other)?;
+        // Accepted connections inherit TCP_NODELAY (Linux): tiny_http writes an answer
+        // in 1 KiB pieces, which Nagle's algorithm would hold for the client's delayed
+        // ACK (40 ms each).
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        SockRef::from(&listener).set_tcp_nodelay(true)?;
+        let server = Server::from_listener(listener, None).map_err(io::Error::other)?;
         let port = server
             .server_addr()
             .to_ip()
