@@ -376,6 +376,42 @@ fn a_throttled_request_waits_for_retry_after_and_a_5xx_is_sent_again() {
 }
 
 #[test]
+fn past_its_limit_the_endpoint_refuses_whole_requests_with_retry_after() {
+    let server = BulkServer::start(Capacity {
+        knee: 1,
+        limit: 1,
+        retry_after: Some(2),
+        ..Capacity::default()
+    })
+    .unwrap();
+    let config = config(&format!("{}/_bulk", server.url()), HttpFormat::Bulk);
+    server.stall(Duration::from_millis(600));
+    let busy = {
+        let config = config.clone();
+        std::thread::spawn(move || {
+            HttpWriter::open(&config)
+                .unwrap()
+                .write(&records(&documents(0..5)))
+        })
+    };
+    while server.received().most_concurrent == 0 {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let mut writer = HttpWriter::open(&config).unwrap();
+    let error = writer.write(&records(&documents(5..10))).unwrap_err();
+    assert!(error.is_transient());
+    assert_eq!(error.retry_after(), Some(Duration::from_secs(2)));
+    assert!(
+        error
+            .to_string()
+            .ends_with("HTTP 429: es_rejected_execution_exception: rejected execution: too many concurrent requests"),
+        "{error}"
+    );
+    assert_eq!(busy.join().unwrap().unwrap(), Written::default());
+    assert_eq!(server.received().throttled, 1);
+}
+
+#[test]
 fn a_request_refused_for_good_dead_letters_its_batch_with_the_status_and_reason() {
     let server = BulkServer::start(Capacity::default()).unwrap();
     server.fail_next(1, 400);
