@@ -9,6 +9,7 @@ use crate::dead_letter::DeadLetterConfig;
 use crate::exec::ExecConfig;
 use crate::fields::FieldsConfig;
 use crate::file::FileSourceConfig;
+use crate::http::HttpSinkConfig;
 use crate::out::{FileSinkConfig, StdoutSinkConfig};
 use crate::postgres::source::PgSourceConfig;
 use crate::sqlite::SqliteSinkConfig;
@@ -230,6 +231,8 @@ pub enum SinkConfig {
     Stdout(StdoutSinkConfig),
     /// `type = "sqlite"`.
     Sqlite(SqliteSinkConfig),
+    /// `type = "http"`.
+    Http(HttpSinkConfig),
 }
 
 impl SinkConfig {
@@ -239,6 +242,7 @@ impl SinkConfig {
             SinkConfig::File(_) => "file",
             SinkConfig::Stdout(_) => "stdout",
             SinkConfig::Sqlite(_) => "sqlite",
+            SinkConfig::Http(_) => "http",
         }
     }
 }
