@@ -83,7 +83,6 @@ const TYPED_COLUMNS: &[&str] = &["i", "b", "n", "t", "f", "j", "at", "nothing"];
 fn copy_appends_every_type_and_every_awkward_character_exactly() {
     let server = PgServer::start().unwrap();
     server.psql(TYPED).unwrap();
-    server.psql("SET TIME ZONE 'UTC'").unwrap();
     let mut writer = PostgresWriter::open(&config(&server, "typed", TYPED_COLUMNS, &[])).unwrap();
     let awkward = "tab\there\nnew line\\back slash \\N \r Zoë 東京 🚀 \"quoted\" |pipe|";
     let batch = records(&[
