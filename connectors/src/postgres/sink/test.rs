@@ -247,6 +247,18 @@ fn bad_rows_are_split_out_with_the_servers_message_and_the_rest_commits() {
             reason(13)
         );
         assert!(reason(13).contains("22P02"), "{what}: {}", reason(13));
+        if method == Method::Copy {
+            assert!(
+                reason(13).contains("column `qty`"),
+                "{what}: {}",
+                reason(13)
+            );
+            assert!(
+                !reason(13).contains("brigade_stage"),
+                "{what}: {}",
+                reason(13)
+            );
+        }
         assert!(
             reason(40).contains("column `qty`"),
             "{what}: {}",
@@ -291,7 +303,8 @@ fn copy_names_the_column_of_a_bad_value() {
         .write(&records(&[json!({"id": 1, "at": "yesterday-ish"})]))
         .unwrap();
     assert_eq!(rejected.len(), 1);
-    assert!(rejected[0].1.contains("column at"), "{}", rejected[0].1);
+    assert!(rejected[0].1.contains("column `at`"), "{}", rejected[0].1);
+    assert!(rejected[0].1.contains("22007"), "{}", rejected[0].1);
 }
 
 #[test]

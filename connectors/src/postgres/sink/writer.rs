@@ -253,7 +253,32 @@ fn put(
     Ok(())
 }
 
-/// Why the server refused a row, for its dead letter.
+/// Why the server refused a row, for its dead letter: its message and SQLSTATE, the
+/// column (named by the server, or by COPY's context), its detail and other context.
 fn refusal(error: &postgres::Error) -> String {
-    format!("PostgreSQL refused the row: {}", describe(error))
+    let Some(db) = error.as_db_error() else {
+        return format!("PostgreSQL refused the row: {}", describe(error));
+    };
+    let mut text = format!(
+        "PostgreSQL refused the row: {} (SQLSTATE {})",
+        db.message(),
+        db.code().code()
+    );
+    let copied = db.where_().and_then(copy_column);
+    if let Some(column) = db.column().or(copied) {
+        text += &format!("; column `{column}`");
+    }
+    if let Some(detail) = db.detail() {
+        text += &format!("; {detail}");
+    }
+    if let Some(context) = db.where_().filter(|_| copied.is_none()) {
+        text += &format!("; {}", context.replace('\n', "; "));
+    }
+    text
+}
+
+/// The column COPY's context names: `COPY t, line 1, column id: "x"` → `id`.
+fn copy_column(context: &str) -> Option<&str> {
+    let (_, after) = context.strip_prefix("COPY ")?.split_once(", column ")?;
+    after.split(':').next()
 }
