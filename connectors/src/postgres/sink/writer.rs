@@ -5,7 +5,7 @@ use std::fmt;
 use std::io::Write;
 
 use postgres::types::ToSql;
-use postgres::{Client, Transaction};
+use postgres::{Client, Statement, Transaction};
 
 use super::copy::encode_line;
 use super::param::Text;
@@ -22,7 +22,7 @@ pub struct PostgresWriter {
     server: Server,
     table: String,
     /// `None` once the connection was lost: the next write connects again.
-    client: Option<Client>,
+    session: Option<Session>,
     statements: Statements,
     columns: Vec<String>,
     key: Vec<usize>,
@@ -33,7 +33,7 @@ impl fmt::Debug for PostgresWriter {
         f.debug_struct("PostgresWriter")
             .field("server", &self.server.name())
             .field("table", &self.table)
-            .field("connected", &self.client.is_some())
+            .field("connected", &self.session.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -85,12 +85,11 @@ impl PostgresWriter {
             statements: Statements::new(config, &table),
             server,
             table: config.table.clone(),
-            client: None,
+            session: None,
             columns: config.columns.clone(),
             key,
         };
-        writer.prepare_session(&mut client)?;
-        writer.client = Some(client);
+        writer.session = Some(writer.prepare_session(client)?);
         Ok(writer)
     }
 
@@ -110,17 +109,13 @@ impl PostgresWriter {
         if rows.is_empty() {
             return Ok(rejected);
         }
-        let mut client = match self.client.take() {
-            Some(client) if !client.is_closed() => client,
-            _ => {
-                let mut client = self.server.connect()?;
-                self.prepare_session(&mut client)?;
-                client
-            }
+        let mut session = match self.session.take() {
+            Some(session) if !session.client.is_closed() => session,
+            _ => self.prepare_session(self.server.connect()?)?,
         };
-        let result = write_rows(&mut client, &self.statements, &rows, &mut rejected);
-        if !client.is_closed() {
-            self.client = Some(client);
+        let result = write_rows(&mut session, &self.statements, &rows, &mut rejected);
+        if !session.client.is_closed() {
+            self.session = Some(session);
         }
         result.map_err(|source| PostgresError::Query {
             server: self.server.name().to_owned(),
@@ -131,32 +126,84 @@ impl PostgresWriter {
         Ok(rejected)
     }
 
-    /// What a new connection needs before it writes: the stage table of an upsert.
-    fn prepare_session(&self, client: &mut Client) -> Result<(), PostgresError> {
+    /// A new connection made ready to write: the stage table of an upsert created,
+    /// its COPY and merge statements prepared.
+    fn prepare_session(&self, mut client: Client) -> Result<Session, PostgresError> {
+        let query_error = |what: &str| {
+            let server = self.server.name().to_owned();
+            let what = format!("{what} for {}", self.table);
+            move |source| PostgresError::Query {
+                server,
+                what,
+                source,
+            }
+        };
         if let Some(create_stage) = &self.statements.create_stage {
             client
                 .batch_execute(create_stage)
-                .map_err(|source| PostgresError::Query {
-                    server: self.server.name().to_owned(),
-                    what: format!("creating the temporary table {STAGE} for {}", self.table),
-                    source,
-                })?;
+                .map_err(query_error("creating the temporary table"))?;
         }
-        Ok(())
+        let copy = match self.statements.method {
+            Method::Copy => Some(
+                client
+                    .prepare(&self.statements.copy)
+                    .map_err(query_error("preparing the COPY"))?,
+            ),
+            Method::Insert => None,
+        };
+        let merge = match &self.statements.merge {
+            Some(merge) => Some(
+                client
+                    .prepare(merge)
+                    .map_err(query_error("preparing the upsert"))?,
+            ),
+            None => None,
+        };
+        Ok(Session {
+            client,
+            copy,
+            merge,
+        })
     }
+}
+
+/// A live connection and the statements it prepared.
+struct Session {
+    client: Client,
+    /// `COPY … FROM STDIN`, with the `copy` method.
+    copy: Option<Statement>,
+    /// `INSERT … SELECT … FROM stage ON CONFLICT …`, for an upsert by COPY.
+    merge: Option<Statement>,
+}
+
+/// A session's prepared statements, beside the transaction that runs them: with a
+/// COPY statement rows are copied, without one inserted.
+#[derive(Clone, Copy)]
+struct Prepared<'s> {
+    copy: Option<&'s Statement>,
+    merge: Option<&'s Statement>,
 }
 
 /// Writes `rows` in one transaction; when the server refuses the batch for a row's
 /// data, writes it again in halves, each in a savepoint of a new transaction, until
 /// the refused rows are alone, and adds those to `rejected`.
 fn write_rows(
-    client: &mut Client,
+    session: &mut Session,
     statements: &Statements,
     rows: &[Row],
     rejected: &mut Vec<(usize, String)>,
 ) -> Result<(), postgres::Error> {
+    let Session {
+        client,
+        copy,
+        merge,
+    } = session;
+    let prepared = Prepared {
+        copy: copy.as_ref(),
+        merge: merge.as_ref(),
+    };
     let mut transaction = client.transaction()?;
-    match put(&mut transaction, statements, rows, false) {
+    match put(&mut transaction, statements, prepared, rows, false) {
         Ok(()) => return transaction.commit(),
         Err(error) if is_row_error(&error) => {
             transaction.rollback()?;
@@ -169,8 +216,8 @@ fn write_rows(
     }
     let mut transaction = client.transaction()?;
     let (first, second) = rows.split_at(rows.len() / 2);
-    bisect(&mut transaction, statements, first, rejected)?;
-    bisect(&mut transaction, statements, second, rejected)?;
+    bisect(&mut transaction, statements, prepared, first, rejected)?;
+    bisect(&mut transaction, statements, prepared, second, rejected)?;
     transaction.commit()
 }
 
@@ -179,6 +226,7 @@ fn write_rows(
 fn bisect(
     transaction: &mut Transaction,
     statements: &Statements,
+    prepared: Prepared,
     rows: &[Row],
     rejected: &mut Vec<(usize, String)>,
 ) -> Result<(), postgres::Error> {
@@ -186,7 +234,7 @@ fn bisect(
         return Ok(());
     }
     let mut savepoint = transaction.savepoint("brigade_part")?;
-    match put(&mut savepoint, statements, rows, true) {
+    match put(&mut savepoint, statements, prepared, rows, true) {
         Ok(()) => savepoint.commit(),
         Err(error) if is_row_error(&error) => {
             savepoint.rollback()?;
@@ -195,8 +243,8 @@ fn bisect(
                 return Ok(());
             }
             let (first, second) = rows.split_at(rows.len() / 2);
-            bisect(transaction, statements, first, rejected)?;
-            bisect(transaction, statements, second, rejected)
+            bisect(transaction, statements, prepared, first, rejected)?;
+            bisect(transaction, statements, prepared, second, rejected)
         }
         Err(error) => Err(error),
     }
@@ -207,20 +255,21 @@ fn bisect(
 fn put(
     transaction: &mut Transaction,
     statements: &Statements,
+    prepared: Prepared,
     rows: &[Row],
     reused: bool,
 ) -> Result<(), postgres::Error> {
     let rows = last_of_each_key(rows, statements.keyed());
-    match statements.method {
-        Method::Copy => {
-            if reused && statements.merge.is_some() {
+    match prepared.copy {
+        Some(copy) => {
+            if reused && prepared.merge.is_some() {
                 transaction.batch_execute(&format!("TRUNCATE {STAGE}"))?;
             }
             let mut text = Vec::with_capacity(rows.len() * 64);
             for row in &rows {
                 encode_line(&row.cells, &mut text);
             }
-            let mut writer = transaction.copy_in(statements.copy.as_str())?;
+            let mut writer = transaction.copy_in(copy)?;
             if let Err(error) = writer.write_all(&text) {
                 // The writer fails only when sending does, with the client's error
                 // inside; finishing then fails with it too.
@@ -232,11 +281,11 @@ fn put(
                 }
             }
             writer.finish()?;
-            if let Some(merge) = &statements.merge {
-                transaction.execute(merge.as_str(), &[])?;
+            if let Some(merge) = prepared.merge {
+                transaction.execute(merge, &[])?;
             }
         }
-        Method::Insert => {
+        None => {
             for chunk in rows.chunks(statements.rows_per_insert()) {
                 let texts: Vec<Option<Text>> = chunk
                     .iter()
