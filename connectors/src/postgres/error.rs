@@ -143,7 +143,7 @@ fn describe_db(db: &DbError) -> String {
         text += &format!("; column `{column}`");
     }
     if let Some(detail) = db.detail() {
-        text += &format!("; {detail}");
+        text += &format!("; {}", detail.replace('\n', " "));
     }
     if let Some(context) = db.where_() {
         text += &format!("; {}", context.replace('\n', "; "));

@@ -20,6 +20,8 @@
 //! - **Replays.** With a `key`, a replayed batch (after a crash, or a commit whose
 //!   acknowledgement the connection lost) updates rows to the values they already
 //!   have: the table ends exact. A key repeated within a batch keeps its last row.
+//!   Rows are merged in key order, so writers upserting the same keys at once wait
+//!   for each other's locks instead of deadlocking.
 //!   Without a `key`, a replay appends the rows again: at-least-once.
 //!
 //! Values are sent as text and cast by the server to each column's type: strings as

@@ -70,8 +70,10 @@ fn cell(value: &Value) -> Option<Cow<'_, str>> {
     }
 }
 
-/// `rows` with each key kept once, in its last row (at the place of its first), so
-/// that one statement never updates a row twice; all of them without a key.
+/// `rows` with each key kept once, in its last row, so that one statement never
+/// updates a row twice, sorted by key, so that writers upserting the same keys at
+/// once lock their rows in one order and do not deadlock; all of them, in order,
+/// without a key.
 pub(super) fn last_of_each_key<'r, 'a>(rows: &'r [Row<'a>], keyed: bool) -> Vec<&'r Row<'a>> {
     if !keyed {
         return rows.iter().collect();
@@ -87,6 +89,7 @@ pub(super) fn last_of_each_key<'r, 'a>(rows: &'r [Row<'a>], keyed: bool) -> Vec<
             }
         }
     }
+    kept.sort_unstable_by(|a, b| a.key.cmp(&b.key));
     kept
 }
 
@@ -138,7 +141,7 @@ mod tests {
     }
 
     #[test]
-    fn the_last_row_of_each_key_is_kept_where_the_key_first_came() {
+    fn the_last_row_of_each_key_is_kept_in_key_order() {
         let names = columns(&["a", "b", "v"]);
         let values = [
             json!({"a": "x", "b": "1", "v": 1}),

@@ -101,7 +101,8 @@ pub(super) fn validate(config: &PostgresSinkConfig) -> Result<Vec<usize>, Postgr
 pub(super) struct Statements {
     /// `COPY target (columns) FROM STDIN`: into the table, or the stage for an upsert.
     pub copy: String,
-    /// `INSERT INTO table SELECT … FROM stage ON CONFLICT …`, for an upsert by COPY.
+    /// `INSERT INTO table SELECT … FROM stage ORDER BY key ON CONFLICT …`, for an
+    /// upsert by COPY: rows locked in key order, as every writer locks them.
     pub merge: Option<String>,
     /// `CREATE TEMP TABLE stage …`, for an upsert by COPY.
     pub create_stage: Option<String>,
@@ -126,7 +127,9 @@ impl Statements {
             (
                 format!("COPY {STAGE} ({columns}) FROM STDIN"),
                 Some(format!(
-                    "INSERT INTO {target} ({columns}) SELECT {columns} FROM {STAGE}{on_conflict}"
+                    "INSERT INTO {target} ({columns}) SELECT {columns} FROM {STAGE} \
+                     ORDER BY {}{on_conflict}",
+                    quoted_list(&config.key)
                 )),
                 Some(format!(
                     "CREATE TEMP TABLE IF NOT EXISTS {STAGE} ON COMMIT DELETE ROWS AS \

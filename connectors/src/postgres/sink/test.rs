@@ -576,6 +576,57 @@ fn the_check_names_the_key_and_what_is_wrong_and_changes_nothing() {
 }
 
 #[test]
+fn writers_upserting_the_same_keys_at_once_in_opposite_orders_do_not_deadlock() {
+    let server = PgServer::start().unwrap();
+    server
+        .psql(
+            "CREATE TABLE hot (id int PRIMARY KEY, v text); \
+             INSERT INTO hot SELECT g, 'start' FROM generate_series(0, 1999) g",
+        )
+        .unwrap();
+    for method in [Method::Copy, Method::Insert] {
+        let config = PostgresSinkConfig {
+            method,
+            ..config(&server, "hot", &["id", "v"], &["id"])
+        };
+        let writers: Vec<_> = [false, true]
+            .into_iter()
+            .map(|descending| {
+                let mut writer = PostgresWriter::open(&config).unwrap();
+                std::thread::spawn(move || {
+                    let mut ids: Vec<i64> = (0..2000).collect();
+                    if descending {
+                        ids.reverse();
+                    }
+                    let mut failures = Vec::new();
+                    for round in 0..10 {
+                        let values: Vec<Value> = ids
+                            .iter()
+                            .map(|id| json!({"id": id, "v": format!("{descending} {round}")}))
+                            .collect();
+                        if let Err(error) = writer.write(&records(&values)) {
+                            failures.push(error.to_string());
+                        }
+                    }
+                    failures
+                })
+            })
+            .collect();
+        for writer in writers {
+            let failures = writer.join().unwrap();
+            assert!(failures.is_empty(), "{method:?}: {failures:?}");
+        }
+        assert_eq!(count(&server, "hot"), 2000);
+        // Each writer's batch is atomic: every row holds the last batch committed.
+        assert_eq!(
+            rows(&server, "SELECT count(DISTINCT v) FROM hot"),
+            vec![text(&[Some("1")])],
+            "{method:?}"
+        );
+    }
+}
+
+#[test]
 fn a_writer_can_move_to_its_thread() {
     fn movable<T: Send + 'static>() {}
     movable::<PostgresWriter>();

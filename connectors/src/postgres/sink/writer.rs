@@ -318,7 +318,7 @@ fn refusal(error: &postgres::Error) -> String {
         text += &format!("; column `{column}`");
     }
     if let Some(detail) = db.detail() {
-        text += &format!("; {detail}");
+        text += &format!("; {}", detail.replace('\n', " "));
     }
     if let Some(context) = db.where_().filter(|_| copied.is_none()) {
         text += &format!("; {}", context.replace('\n', "; "));
