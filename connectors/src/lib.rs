@@ -11,8 +11,9 @@
 //! - [`fields`]: a stage renaming, dropping and setting fields of object records;
 //! - [`out`]: JSON lines to a file (flushed and fsynced per batch) or standard output;
 //! - [`sqlite`]: batched, idempotent inserts into SQLite;
-//! - [`postgres`]: PostgreSQL: a query read through a cursor in key order, resumable,
-//!   or split into key ranges read in parallel;
+//! - [`postgres`](mod@postgres): PostgreSQL: a query read through a cursor in key order,
+//!   resumable, or split into key ranges read in parallel; COPY, upserts and multi-row
+//!   inserts, bad rows found by splitting the batch;
 //! - [`http`](mod@http): batches POSTed as JSON lines or an Elasticsearch `_bulk`
 //!   body, read item by item;
 //! - [`dead_letter`]: the dead-letter file.

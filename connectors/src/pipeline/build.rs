@@ -31,6 +31,7 @@ use crate::file::{CheckpointStore, FileSource, FileStats};
 use crate::http::HttpWriter;
 use crate::out::{FileSink, StdoutSink};
 use crate::postgres::source::{PagePlanner, PageReader, PgSource, PgSourceConfig};
+use crate::postgres::sink::PostgresWriter;
 use crate::raw::{decode, Raw};
 use crate::sqlite::SqliteWriter;
 use crate::stdin::StdinSource;
@@ -428,6 +429,21 @@ fn sink(
                 name,
                 move || HttpWriter::open(&config).map_err(BoxError::from),
                 move |http, batch| http.write_batch(batch, &written),
+            )
+        }
+        SinkConfig::Postgres(config) => {
+            let config = config.clone();
+            builder.try_batch_sink_with(
+                name,
+                move || PostgresWriter::open(&config).map_err(BoxError::from),
+                move |db, batch| match db.write(&batch) {
+                    Ok(rejected) => {
+                        written.fetch_add((batch.len() - rejected.len()) as u64, Relaxed);
+                        Ok(take_rejected(batch, rejected))
+                    }
+                    Err(error) if error.is_transient() => Err(Failure::transient(batch, error)),
+                    Err(error) => Err(Failure::permanent(batch, error)),
+                },
             )
         }
     })

@@ -71,7 +71,7 @@ const WORKERS_KEYS: &[&str] = &["min", "max", "initial"];
 const CHECKPOINT_KEYS: &[&str] = &["dir", "interval"];
 const SOURCE_TYPES: &[&str] = &["file", "stdin", "postgres"];
 const STAGE_TYPES: &[&str] = &["exec", "fields"];
-const SINK_TYPES: &[&str] = &["file", "stdout", "sqlite", "http"];
+const SINK_TYPES: &[&str] = &["file", "stdout", "sqlite", "http", "postgres"];
 
 /// The runtime's own default for a stage's most workers.
 const DEFAULT_MAX_WORKERS: usize = 64;
@@ -694,6 +694,9 @@ impl Reader<'_> {
                     "http" => self
                         .connector(span, table, path, SINK_KEYS, &what)
                         .map(SinkConfig::Http),
+                    "postgres" => self
+                        .connector(span, table, path, SINK_KEYS, &what)
+                        .map(SinkConfig::Postgres),
                     _ => self
                         .connector(span, table, path, SINK_KEYS, &what)
                         .map(SinkConfig::Sqlite),

@@ -12,6 +12,7 @@ use crate::file::FileSourceConfig;
 use crate::http::HttpSinkConfig;
 use crate::out::{FileSinkConfig, StdoutSinkConfig};
 use crate::postgres::source::PgSourceConfig;
+use crate::postgres::sink::PostgresSinkConfig;
 use crate::sqlite::SqliteSinkConfig;
 use crate::stdin::StdinSourceConfig;
 
@@ -233,6 +234,8 @@ pub enum SinkConfig {
     Sqlite(SqliteSinkConfig),
     /// `type = "http"`.
     Http(HttpSinkConfig),
+    /// `type = "postgres"`.
+    Postgres(PostgresSinkConfig),
 }
 
 impl SinkConfig {
@@ -243,6 +246,7 @@ impl SinkConfig {
             SinkConfig::Stdout(_) => "stdout",
             SinkConfig::Sqlite(_) => "sqlite",
             SinkConfig::Http(_) => "http",
+            SinkConfig::Postgres(_) => "postgres",
         }
     }
 }

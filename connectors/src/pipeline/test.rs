@@ -332,7 +332,7 @@ fn missing_sections_and_keys_are_named() {
     let message = error(&MINIMAL.replace("type = \"stdout\"", "path = \"o\""));
     assert_eq!(
         message,
-        "p.toml:6:1: sink: missing key `type`; expected one of: file, stdout, sqlite, http"
+        "p.toml:6:1: sink: missing key `type`; expected one of: file, stdout, sqlite, http, postgres"
     );
 }
 
@@ -349,9 +349,9 @@ fn an_unknown_type_lists_the_types_there_are() {
         "p.toml:10:8: stage.a.type: unknown stage type `python`; expected one of: exec, fields"
     );
     assert_eq!(
-        error(&MINIMAL.replace("\"stdout\"", "\"postgres\"")),
-        "p.toml:7:8: sink.type: unknown sink type `postgres`; expected one of: file, stdout, \
-         sqlite, http"
+        error(&MINIMAL.replace("\"stdout\"", "\"mysql\"")),
+        "p.toml:7:8: sink.type: unknown sink type `mysql`; expected one of: file, stdout, \
+         sqlite, http, postgres"
     );
 }
 
@@ -480,7 +480,7 @@ fn a_stage_with_a_wrong_connector_setting_still_has_its_runtime_keys_checked() {
         errors(&text),
         [
             "p.toml:7:8: sink.type: unknown sink type `nowhere`; expected one of: file, stdout, \
-             sqlite, http",
+             sqlite, http, postgres",
             "p.toml:8:14: sink.batch_size: expected a whole number, at least 1, got 0",
         ]
     );

@@ -1,7 +1,17 @@
-//! PostgreSQL connectors.
+//! PostgreSQL connectors: the [`source`] (a query or table read through a server-side
+//! cursor in key order, resumable from the last acknowledged key, or split into key
+//! ranges read in parallel with `partitions`) and the [`sink`] (COPY, upsert,
+//! multi-row INSERT), with what they share: opening a connection from a pipeline's
+//! `url` ([`Server`]) and telling a transient failure from a permanent one by its
+//! SQLSTATE ([`is_transient`], [`PostgresError`]).
 //!
-//! - [`source`]: a query or table read through a server-side cursor in key order,
-//!   resumable from the last acknowledged key, or split into key ranges read in
-//!   parallel (`partitions`).
+//! The client is the synchronous `postgres` crate, without TLS: each worker's
+//! connection lives on that worker's thread and does its I/O there.
 
+mod connect;
+mod error;
+pub mod sink;
 pub mod source;
+
+pub use connect::{Server, DEFAULT_CONNECT_TIMEOUT};
+pub use error::{describe, is_transient, PostgresError};
