@@ -11,6 +11,8 @@
 //! - [`fields`]: a stage renaming, dropping and setting fields of object records;
 //! - [`out`]: JSON lines to a file (flushed and fsynced per batch) or standard output;
 //! - [`sqlite`]: batched, idempotent inserts into SQLite;
+//! - [`redis`](mod@redis): a Redis Streams consumer-group source (a fleet of brigade
+//!   processes sharing one stream) and stream and hash sinks;
 //! - [`dead_letter`]: the dead-letter file.
 //!
 //! [`pipeline`] reads a pipeline file into a validated description and builds a
@@ -30,6 +32,7 @@ pub mod out;
 pub mod pipeline;
 pub mod raw;
 mod record;
+pub mod redis;
 pub mod sqlite;
 pub mod stdin;
 pub mod units;

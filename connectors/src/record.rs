@@ -26,12 +26,20 @@ pub enum Origin {
         /// 1-based; for CSV, the line the row starts on.
         line: u64,
     },
+    /// Entry `id` of the Redis stream `stream`.
+    StreamEntry {
+        /// The stream's key.
+        stream: Arc<str>,
+        /// The entry's id, `1700000000000-0`.
+        id: Arc<str>,
+    },
 }
 
 impl fmt::Display for Origin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Origin::Line { source, line } => write!(f, "{source}:{line}"),
+            Origin::StreamEntry { stream, id } => write!(f, "{stream}#{id}"),
         }
     }
 }

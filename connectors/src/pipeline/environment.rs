@@ -33,6 +33,7 @@ fn connector_checks(spec: &PipelineSpec) -> Vec<Problem> {
     let mut problems = match &spec.source.config {
         SourceConfig::File(config) => config.check(base),
         SourceConfig::Stdin(_) => Vec::new(),
+        SourceConfig::Redis(config) => config.check(base),
     };
     for stage in &spec.stages {
         if let StageKind::Exec(config) = &stage.kind {
@@ -46,6 +47,8 @@ fn connector_checks(spec: &PipelineSpec) -> Vec<Problem> {
         SinkConfig::File(config) => config.check(base),
         SinkConfig::Stdout(_) => Vec::new(),
         SinkConfig::Sqlite(config) => config.check(base),
+        SinkConfig::RedisStream(config) => config.check(base),
+        SinkConfig::RedisHash(config) => config.check(base),
     });
     if let Some(config) = &spec.dead_letter {
         problems.extend(config.check(base));

@@ -69,9 +69,9 @@ const SINK_KEYS: &[&str] = &[
 ];
 const WORKERS_KEYS: &[&str] = &["min", "max", "initial"];
 const CHECKPOINT_KEYS: &[&str] = &["dir", "interval"];
-const SOURCE_TYPES: &[&str] = &["file", "stdin"];
+const SOURCE_TYPES: &[&str] = &["file", "stdin", "redis"];
 const STAGE_TYPES: &[&str] = &["exec", "fields"];
-const SINK_TYPES: &[&str] = &["file", "stdout", "sqlite"];
+const SINK_TYPES: &[&str] = &["file", "stdout", "sqlite", "redis_stream", "redis_hash"];
 
 /// The runtime's own default for a stage's most workers.
 const DEFAULT_MAX_WORKERS: usize = 64;
@@ -581,6 +581,7 @@ impl Reader<'_> {
         let what = format!("a `{kind}` source");
         let config = match kind {
             "file" => SourceConfig::File(self.connector(span, table, path, &["type"], &what)?),
+            "redis" => SourceConfig::Redis(self.connector(span, table, path, &["type"], &what)?),
             _ => {
                 let config: crate::stdin::StdinSourceConfig =
                     self.connector(span, table, path, &["type"], &what)?;
@@ -681,6 +682,12 @@ impl Reader<'_> {
                     "stdout" => self
                         .connector(span, table, path, SINK_KEYS, &what)
                         .map(SinkConfig::Stdout),
+                    "redis_stream" => self
+                        .connector(span, table, path, SINK_KEYS, &what)
+                        .map(SinkConfig::RedisStream),
+                    "redis_hash" => self
+                        .connector(span, table, path, SINK_KEYS, &what)
+                        .map(SinkConfig::RedisHash),
                     _ => self
                         .connector(span, table, path, SINK_KEYS, &what)
                         .map(SinkConfig::Sqlite),

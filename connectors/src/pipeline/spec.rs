@@ -10,6 +10,7 @@ use crate::exec::ExecConfig;
 use crate::fields::FieldsConfig;
 use crate::file::FileSourceConfig;
 use crate::out::{FileSinkConfig, StdoutSinkConfig};
+use crate::redis::{RedisHashSinkConfig, RedisSourceConfig, RedisStreamSinkConfig};
 use crate::sqlite::SqliteSinkConfig;
 use crate::stdin::StdinSourceConfig;
 
@@ -131,6 +132,8 @@ pub enum SourceConfig {
     File(FileSourceConfig),
     /// `type = "stdin"`.
     Stdin(StdinSourceConfig),
+    /// `type = "redis"`.
+    Redis(RedisSourceConfig),
 }
 
 impl SourceConfig {
@@ -139,6 +142,7 @@ impl SourceConfig {
         match self {
             SourceConfig::File(_) => "file",
             SourceConfig::Stdin(_) => "stdin",
+            SourceConfig::Redis(_) => "redis",
         }
     }
 }
@@ -214,6 +218,10 @@ pub enum SinkConfig {
     Stdout(StdoutSinkConfig),
     /// `type = "sqlite"`.
     Sqlite(SqliteSinkConfig),
+    /// `type = "redis_stream"`.
+    RedisStream(RedisStreamSinkConfig),
+    /// `type = "redis_hash"`.
+    RedisHash(RedisHashSinkConfig),
 }
 
 impl SinkConfig {
@@ -223,6 +231,8 @@ impl SinkConfig {
             SinkConfig::File(_) => "file",
             SinkConfig::Stdout(_) => "stdout",
             SinkConfig::Sqlite(_) => "sqlite",
+            SinkConfig::RedisStream(_) => "redis_stream",
+            SinkConfig::RedisHash(_) => "redis_hash",
         }
     }
 }
