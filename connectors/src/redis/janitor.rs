@@ -96,9 +96,17 @@ impl Janitor {
     }
 }
 
+/// What [`retire`] did and saw.
+#[derive(Debug, Default)]
+pub(crate) struct Retired {
+    /// Entries moved to the dead-letter stream.
+    pub moved: u64,
+    /// The most deliveries of an entry left pending (0 if none).
+    pub most_deliveries: u64,
+}
+
 /// Dead-letters the entries of stream `index` pending at least `idle` ms (with
-/// `owner` only, if given) and delivered `max_deliveries` times or more. Returns how
-/// many it moved.
+/// `owner` only, if given) and delivered `max_deliveries` times or more.
 pub(crate) fn retire(
     link: &mut Link,
     group: &Group,
@@ -106,10 +114,10 @@ pub(crate) fn retire(
     index: usize,
     idle: u64,
     owner: Option<&str>,
-) -> Result<u64, RedisConnectorError> {
+) -> Result<Retired, RedisConnectorError> {
     let stream = &*group.streams[index];
     let mut start = "-".to_owned();
-    let mut moved = 0;
+    let mut retired = Retired::default();
     loop {
         let reply: Value = link.run(
             || format!("reading the pending entries of stream `{stream}`"),
@@ -140,15 +148,16 @@ pub(crate) fn retire(
                 continue;
             };
             start = format!("({id}");
-            if deliveries.max(0) as u64 >= group.max_deliveries
-                && dead_letter(link, group, index, &id, &consumer, deliveries, idle)?
-            {
-                moved += 1;
+            let count = deliveries.max(0) as u64;
+            if count < group.max_deliveries {
+                retired.most_deliveries = retired.most_deliveries.max(count);
+            } else if dead_letter(link, group, index, &id, &consumer, deliveries, idle)? {
+                retired.moved += 1;
                 GroupStats::add(&stats.dead_lettered, 1);
             }
         }
         if rows.len() < PENDING_PAGE {
-            return Ok(moved);
+            return Ok(retired);
         }
     }
 }

@@ -31,6 +31,12 @@ const MOST_BACKOFF: Duration = Duration::from_secs(2);
 const IDS_PER_COMMAND: usize = 1000;
 /// How long acknowledgements still owed are tried when the source is dropped.
 const LAST_ACKS_PATIENCE: Duration = Duration::from_secs(10);
+/// The longest a read waits for new entries while records are in flight, so that the
+/// runtime's acknowledgements reach Redis soon.
+const BLOCK_IN_FLIGHT: Duration = Duration::from_millis(20);
+/// After a repeated crash, how long each suspect entry has on its own before the next
+/// is handed out (see [`RedisSource::read_history`]).
+const SUSPECT_PAUSE: Duration = Duration::from_millis(200);
 
 /// Reads a consumer group's entries as [`Raw`] records; see the module docs.
 pub struct RedisSource {
@@ -47,6 +53,11 @@ pub struct RedisSource {
     /// While reading this consumer's own pending entries: each stream's last id read,
     /// `None` once its history is done.
     history: Option<Vec<Option<String>>>,
+    /// Whether the own pending entries were already delivered more than once (the
+    /// process crashed with them twice): then they are handed out one at a time.
+    suspects: bool,
+    /// When the last entry of the history was handed out.
+    last_history: Option<Instant>,
     /// Entries returned and not acknowledged, in position order from `first_position`.
     in_flight: VecDeque<(usize, String)>,
     first_position: u64,
@@ -114,6 +125,8 @@ impl RedisSource {
             stop_when_idle: config.stop_when_idle.map(|span| span.0),
             ready: VecDeque::new(),
             history: Some(vec![Some("0".to_owned()); count]),
+            suspects: false,
+            last_history: None,
             in_flight: VecDeque::new(),
             first_position: 0,
             owed: vec![Vec::new(); count],
@@ -204,14 +217,22 @@ impl RedisSource {
 
     /// Reads the next page of this consumer's own pending entries (`XREADGROUP … 0`),
     /// first moving those delivered too often to the dead-letter stream.
+    ///
+    /// Redis counts a delivery for every entry a read returns. When the own pending
+    /// entries were already delivered twice (this consumer crashed twice while they
+    /// were in flight, perhaps because one of them kills it), they are suspects: read
+    /// one at a time, each given [`SUSPECT_PAUSE`] on its own, so that only the entry
+    /// in flight at the next crash is counted again, and those before it are
+    /// acknowledged meanwhile. Otherwise a page is `count` entries.
     fn read_history(&mut self) -> Result<(), RedisConnectorError> {
         let Some(cursors) = self.history.as_ref() else {
             return Ok(());
         };
         if cursors.iter().all(|cursor| cursor.as_deref() == Some("0")) {
+            let mut most = 0;
             for index in 0..self.group.streams.len() {
                 let consumer = self.group.consumer.clone();
-                retire(
+                let retired = retire(
                     &mut self.link,
                     &self.group,
                     &self.stats,
@@ -219,7 +240,9 @@ impl RedisSource {
                     0,
                     Some(&consumer),
                 )?;
+                most = most.max(retired.most_deliveries);
             }
+            self.suspects = most >= 2;
         }
         let open: Vec<(usize, String)> = cursors
             .iter()
@@ -230,7 +253,13 @@ impl RedisSource {
             self.history = None;
             return Ok(());
         }
-        let reply = self.xreadgroup(&open, None)?;
+        if self.suspects {
+            if let Some(last) = self.last_history {
+                std::thread::sleep(SUSPECT_PAUSE.saturating_sub(last.elapsed()));
+            }
+        }
+        let count = if self.suspects { 1 } else { self.count };
+        let reply = self.xreadgroup(&open, None, count)?;
         let mut cursors = vec![None; self.group.streams.len()];
         for (index, entries) in reply {
             let Some(last) = entries.last() else {
@@ -249,24 +278,32 @@ impl RedisSource {
         Ok(())
     }
 
-    /// Waits up to `block` for new entries (`XREADGROUP … >`).
+    /// Waits up to `block` for new entries (`XREADGROUP … >`), or only
+    /// [`BLOCK_IN_FLIGHT`] while records are in flight, so that their
+    /// acknowledgements are not held up.
     fn read_new(&mut self) -> Result<(), RedisConnectorError> {
         let open: Vec<(usize, String)> = (0..self.group.streams.len())
             .map(|index| (index, ">".to_owned()))
             .collect();
-        for (index, entries) in self.xreadgroup(&open, Some(self.block))? {
+        let block = if self.in_flight.is_empty() {
+            self.block
+        } else {
+            self.block.min(BLOCK_IN_FLIGHT)
+        };
+        for (index, entries) in self.xreadgroup(&open, Some(block), self.count)? {
             self.ready
                 .extend(entries.into_iter().map(|entry| (index, entry)));
         }
         Ok(())
     }
 
-    /// `XREADGROUP` over `(stream index, id)`, blocking if `block`; the entries by
-    /// stream index.
+    /// `XREADGROUP` of at most `count` entries per stream over `(stream index, id)`,
+    /// blocking if `block`; the entries by stream index.
     fn xreadgroup(
         &mut self,
         from: &[(usize, String)],
         block: Option<Duration>,
+        count: usize,
     ) -> Result<Vec<(usize, Vec<Entry>)>, RedisConnectorError> {
         let group = &self.group;
         let mut command = redis::cmd("XREADGROUP");
@@ -275,7 +312,7 @@ impl RedisSource {
             .arg(&group.name)
             .arg(&group.consumer)
             .arg("COUNT")
-            .arg(self.count);
+            .arg(count);
         if let Some(block) = block {
             command.arg("BLOCK").arg(block.as_millis().max(1) as u64);
         }
@@ -436,6 +473,9 @@ impl Source for RedisSource {
             }
             if let Some((index, (id, fields))) = self.ready.pop_front() {
                 self.in_flight.push_back((index, id.clone()));
+                if self.history.is_some() {
+                    self.last_history = Some(Instant::now());
+                }
                 GroupStats::add(&self.stats.read, 1);
                 self.last_entry = Instant::now();
                 return Some(self.raw(index, id, fields.unwrap_or_default()));
