@@ -31,11 +31,11 @@ pub(crate) struct Janitor {
 }
 
 impl Janitor {
-    /// A janitor for `streams` streams, sweeping every half `claim_idle` (at least
-    /// every 10 s, at most every 50 ms), the first sweep at once.
+    /// A janitor for `streams` streams, sweeping every quarter of `claim_idle` (at
+    /// least every 5 s, at most every 50 ms), the first sweep at once.
     pub(crate) fn new(streams: usize, claim_idle: Duration) -> Janitor {
         Janitor {
-            every: (claim_idle / 2).clamp(Duration::from_millis(50), Duration::from_secs(10)),
+            every: (claim_idle / 4).clamp(Duration::from_millis(50), Duration::from_secs(5)),
             due: Instant::now(),
             cursors: vec!["0-0".to_owned(); streams],
         }
