@@ -38,7 +38,7 @@ pub mod stdin;
 pub mod units;
 mod writable;
 
-pub use record::{weigh_value, Origin, Record};
+pub use record::{weigh_value, Origin, Record, StreamEntry};
 
 /// One thing wrong with a pipeline's environment, found by a healthcheck: what
 /// (the connector and its key) and why, in one line.

@@ -26,20 +26,24 @@ pub enum Origin {
         /// 1-based; for CSV, the line the row starts on.
         line: u64,
     },
-    /// Entry `id` of the Redis stream `stream`.
-    StreamEntry {
-        /// The stream's key.
-        stream: Arc<str>,
-        /// The entry's id, `1700000000000-0`.
-        id: Arc<str>,
-    },
+    /// An entry of a Redis stream (boxed: a record stays as small as a line's).
+    StreamEntry(Arc<StreamEntry>),
+}
+
+/// Where a record read from a Redis stream came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StreamEntry {
+    /// The stream's key.
+    pub stream: Arc<str>,
+    /// The entry's id, `1700000000000-0`.
+    pub id: String,
 }
 
 impl fmt::Display for Origin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Origin::Line { source, line } => write!(f, "{source}:{line}"),
-            Origin::StreamEntry { stream, id } => write!(f, "{stream}#{id}"),
+            Origin::StreamEntry(entry) => write!(f, "{}#{}", entry.stream, entry.id),
         }
     }
 }

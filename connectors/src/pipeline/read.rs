@@ -581,7 +581,13 @@ impl Reader<'_> {
         let what = format!("a `{kind}` source");
         let config = match kind {
             "file" => SourceConfig::File(self.connector(span, table, path, &["type"], &what)?),
-            "redis" => SourceConfig::Redis(self.connector(span, table, path, &["type"], &what)?),
+            "redis" => SourceConfig::Redis(Box::new(self.connector(
+                span,
+                table,
+                path,
+                &["type"],
+                &what,
+            )?)),
             _ => {
                 let config: crate::stdin::StdinSourceConfig =
                     self.connector(span, table, path, &["type"], &what)?;

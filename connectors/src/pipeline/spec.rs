@@ -132,8 +132,8 @@ pub enum SourceConfig {
     File(FileSourceConfig),
     /// `type = "stdin"`.
     Stdin(StdinSourceConfig),
-    /// `type = "redis"`.
-    Redis(RedisSourceConfig),
+    /// `type = "redis"` (boxed: it has many keys).
+    Redis(Box<RedisSourceConfig>),
 }
 
 impl SourceConfig {

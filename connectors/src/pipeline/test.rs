@@ -332,7 +332,7 @@ fn missing_sections_and_keys_are_named() {
     let message = error(&MINIMAL.replace("type = \"stdout\"", "path = \"o\""));
     assert_eq!(
         message,
-        "p.toml:6:1: sink: missing key `type`; expected one of: file, stdout, sqlite"
+        "p.toml:6:1: sink: missing key `type`; expected one of: file, stdout, sqlite, redis_stream, redis_hash"
     );
 }
 
@@ -340,7 +340,7 @@ fn missing_sections_and_keys_are_named() {
 fn an_unknown_type_lists_the_types_there_are() {
     assert_eq!(
         error(&MINIMAL.replace("\"stdin\"", "\"kafka\"")),
-        "p.toml:3:8: source.type: unknown source type `kafka`; expected one of: file, stdin"
+        "p.toml:3:8: source.type: unknown source type `kafka`; expected one of: file, stdin, redis"
     );
     assert_eq!(
         error(&format!(
@@ -351,7 +351,7 @@ fn an_unknown_type_lists_the_types_there_are() {
     assert_eq!(
         error(&MINIMAL.replace("\"stdout\"", "\"postgres\"")),
         "p.toml:7:8: sink.type: unknown sink type `postgres`; expected one of: file, stdout, \
-         sqlite"
+         sqlite, redis_stream, redis_hash"
     );
 }
 
@@ -480,7 +480,7 @@ fn a_stage_with_a_wrong_connector_setting_still_has_its_runtime_keys_checked() {
         errors(&text),
         [
             "p.toml:7:8: sink.type: unknown sink type `nowhere`; expected one of: file, stdout, \
-             sqlite",
+             sqlite, redis_stream, redis_hash",
             "p.toml:8:14: sink.batch_size: expected a whole number, at least 1, got 0",
         ]
     );

@@ -17,7 +17,7 @@ use super::reply::{streams, Entry};
 use super::stats::GroupStats;
 use super::{expand_streams, RedisConnectorError, RedisSourceConfig};
 use crate::raw::{Raw, RawData};
-use crate::Origin;
+use crate::{Origin, StreamEntry};
 
 const DEFAULT_BLOCK: Duration = Duration::from_millis(500);
 const DEFAULT_COUNT: usize = 100;
@@ -398,10 +398,10 @@ impl RedisSource {
 
     /// The record of an entry of stream `index`.
     fn raw(&self, index: usize, id: String, fields: Vec<(String, Vec<u8>)>) -> Raw {
-        let origin = Origin::StreamEntry {
+        let origin = Origin::StreamEntry(Arc::new(StreamEntry {
             stream: Arc::clone(&self.group.streams[index]),
-            id: Arc::from(id),
-        };
+            id,
+        }));
         let data = match &self.field {
             Some(wanted) => match fields.into_iter().find(|(name, _)| name == wanted) {
                 Some((_, bytes)) => RawData::Line(bytes),

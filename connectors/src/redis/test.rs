@@ -61,7 +61,7 @@ fn produce(connection: &mut Connection, stream: &str, from: u32, to: u32) -> Vec
 /// The entry id a record came from.
 fn id_of(raw: &crate::raw::Raw) -> String {
     match &raw.origin {
-        Origin::StreamEntry { id, .. } => id.to_string(),
+        Origin::StreamEntry(entry) => entry.id.clone(),
         other => panic!("not a stream entry: {other}"),
     }
 }
@@ -289,7 +289,7 @@ fn partitions_are_read_together_and_a_json_field_is_left_to_decode() {
     let mut got = Vec::new();
     while let Some(raw) = source.next() {
         let stream = match &raw.origin {
-            Origin::StreamEntry { stream, .. } => stream.to_string(),
+            Origin::StreamEntry(entry) => entry.stream.to_string(),
             other => panic!("{other}"),
         };
         got.push((stream, raw.data));
@@ -603,4 +603,42 @@ fn the_default_consumer_name_survives_a_restart() {
     assert_eq!(again.consumer(), name);
     assert_eq!(again.stats().consumer.lock().unwrap().as_str(), name);
     assert!(!again.stats().connected.load(Relaxed), "not read yet");
+}
+
+#[test]
+fn a_pipeline_file_reads_the_redis_keys_and_names_a_wrong_one() {
+    let text = r#"
+[source]
+type = "redis"
+url = "redis://127.0.0.1:6379/"
+streams = ["s:{0..1}"]
+group = "g"
+field = "doc"
+claim_idle = "10s"
+stop_when_idle = "1s"
+
+[sink]
+type = "redis_hash"
+url = "redis://127.0.0.1:6379/"
+key = "user:{id}"
+batch_size = 50
+"#;
+    let spec = crate::pipeline::parse(text, Path::new("p.toml")).unwrap();
+    let crate::pipeline::SourceConfig::Redis(source) = &spec.source.config else {
+        panic!("{:?}", spec.source.config);
+    };
+    assert_eq!(source.streams, ["s:{0..1}"]);
+    assert_eq!(source.claim_idle, Some(Span(Duration::from_secs(10))));
+    assert_eq!(spec.sink.config.type_name(), "redis_hash");
+    assert_eq!(spec.sink.batch_size, Some(50));
+
+    let wrong = text.replace("claim_idle", "claim_idel");
+    let error = crate::pipeline::parse(&wrong, Path::new("p.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.starts_with("p.toml:8:1: source: unknown key `claim_idel` for a `redis` source")
+            && error.contains("(did you mean `claim_idle`?)"),
+        "{error}"
+    );
 }
