@@ -450,15 +450,15 @@ fn a_poison_entry_that_kills_its_process_ends_in_the_dead_letter_stream() {
     let stage =
         "[[stage]]\nname = \"crashy\"\ntype = \"exec\"\ncommand = [\"python3\", \"stage.py\"]\n";
     std::fs::write(dir.path().join("p.toml"), pipeline(stage, "1s", 100_000)).unwrap();
-    produce(&mut redis, 0, 50);
+    produce(&mut redis, 0, 20);
     let poison: String = redis::cmd("XADD")
         .arg("events")
         .arg("*")
         .arg("doc")
-        .arg(r#"{"id":50,"pad":"x","poison":true}"#)
+        .arg(r#"{"id":20,"pad":"x","poison":true}"#)
         .query(&mut redis)
         .unwrap();
-    produce(&mut redis, 51, 100);
+    produce(&mut redis, 21, 40);
 
     // A supervisor restarting the process as systemd would, until it ends by itself.
     let mut crashes = 0;
@@ -474,7 +474,7 @@ fn a_poison_entry_that_kills_its_process_ends_in_the_dead_letter_stream() {
     assert_eq!(crashes, 3, "killed once per delivery");
     assert_eq!(report["failures"], serde_json::json!([]), "{report}");
     let (rows, _) = table(dir.path());
-    assert!(rows == expected(100, Some(50)), "every other entry written");
+    assert!(rows == expected(40, Some(20)), "every other entry written");
     assert_eq!(
         pending(&mut redis, "").0,
         0,
@@ -489,7 +489,7 @@ fn a_poison_entry_that_kills_its_process_ends_in_the_dead_letter_stream() {
             .unwrap();
         redis::from_redis_value(reply).unwrap()
     };
-    assert_eq!(dead.len(), 1);
+    assert_eq!(dead.len(), 1, "{dead:?}");
     let fields = &dead[0].1;
     assert_eq!(fields["id"], poison);
     assert_eq!(fields["deliveries"], "3");
@@ -497,6 +497,44 @@ fn a_poison_entry_that_kills_its_process_ends_in_the_dead_letter_stream() {
     let entry: serde_json::Value = serde_json::from_str(&fields["entry"]).unwrap();
     assert_eq!(
         entry["doc"].as_str().unwrap(),
-        r#"{"id":50,"pad":"x","poison":true}"#
+        r#"{"id":20,"pad":"x","poison":true}"#
     );
+}
+
+#[test]
+fn validate_names_a_stream_key_of_another_type_and_run_refuses_to_start() {
+    let _alone = one_at_a_time();
+    let server = RedisServer::start().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("p.toml"), pipeline("", "1s", 1000)).unwrap();
+    let command = |verb: &str| {
+        Command::new(env!("CARGO_BIN_EXE_brigade"))
+            .args([verb, "p.toml"])
+            .current_dir(dir.path())
+            .env("REDIS_URL", server.url())
+            .env("CONSUMER", "a")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let output = command("validate");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    server.cli(&["SET", "events", "not a stream"]).unwrap();
+    for verb in ["validate", "run"] {
+        let output = command(verb);
+        let stderr =
+            String::from_utf8_lossy(&output.stdout) + String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{verb} passed");
+        assert!(
+            stderr.contains(&format!(
+                "source: redis {}: key `events` (the stream) holds a string, not a stream",
+                server.url()
+            )),
+            "{verb}: {stderr}"
+        );
+    }
 }

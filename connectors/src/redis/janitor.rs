@@ -107,6 +107,13 @@ pub(crate) struct Retired {
 
 /// Dead-letters the entries of stream `index` pending at least `idle` ms (with
 /// `owner` only, if given) and delivered `max_deliveries` times or more.
+///
+/// For a restarted consumer's own entries (`owner` given) with `max_deliveries` of 3
+/// or more, only the newest over-delivered entry is dead-lettered: the entries reach
+/// that count while handed out one at a time (see the source's suspects), so the
+/// newest is the one in flight at the crash; an older one is there only because its
+/// acknowledgement was still on its way. It is set back to one delivery short, and
+/// tried alone again.
 pub(crate) fn retire(
     link: &mut Link,
     group: &Group,
@@ -118,6 +125,7 @@ pub(crate) fn retire(
     let stream = &*group.streams[index];
     let mut start = "-".to_owned();
     let mut retired = Retired::default();
+    let mut over = Vec::new();
     loop {
         let reply: Value = link.run(
             || format!("reading the pending entries of stream `{stream}`"),
@@ -151,15 +159,47 @@ pub(crate) fn retire(
             let count = deliveries.max(0) as u64;
             if count < group.max_deliveries {
                 retired.most_deliveries = retired.most_deliveries.max(count);
-            } else if dead_letter(link, group, index, &id, &consumer, deliveries, idle)? {
-                retired.moved += 1;
-                GroupStats::add(&stats.dead_lettered, 1);
+            } else {
+                over.push((id, consumer, deliveries));
             }
         }
         if rows.len() < PENDING_PAGE {
-            return Ok(retired);
+            break;
         }
     }
+    let spared = if owner.is_some() && group.max_deliveries >= 3 {
+        over.len().saturating_sub(1)
+    } else {
+        0
+    };
+    if spared > 0 {
+        let again = group.max_deliveries - 1;
+        let mut pipe = redis::pipe();
+        for (id, _, _) in &over[..spared] {
+            pipe.cmd("XCLAIM")
+                .arg(stream)
+                .arg(&group.name)
+                .arg(&group.consumer)
+                .arg(0)
+                .arg(id)
+                .arg("RETRYCOUNT")
+                .arg(again)
+                .arg("JUSTID")
+                .ignore();
+        }
+        link.run(
+            || format!("setting back the deliveries of entries of stream `{stream}`"),
+            |connection| pipe.query::<()>(connection),
+        )?;
+        retired.most_deliveries = retired.most_deliveries.max(again);
+    }
+    for (id, consumer, deliveries) in &over[spared..] {
+        if dead_letter(link, group, index, id, consumer, *deliveries, idle)? {
+            retired.moved += 1;
+            GroupStats::add(&stats.dead_lettered, 1);
+        }
+    }
+    Ok(retired)
 }
 
 /// Claims entry `id` (if still idle `idle` ms), adds it with its history to the

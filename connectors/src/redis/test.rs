@@ -642,3 +642,83 @@ batch_size = 50
         "{error}"
     );
 }
+
+#[test]
+fn a_live_but_slow_consumer_keeps_its_entries_from_the_janitors() {
+    let server = RedisServer::start().unwrap();
+    let mut redis = connect(&server);
+    produce(&mut redis, "events", 0, 5);
+    let mut settings = config(&server, "slow");
+    settings.claim_idle = Some(Span(Duration::from_millis(300)));
+    settings.stop_when_idle = Some(Span(Duration::from_millis(1200)));
+    let mut slow = open(&settings);
+    for _ in 0..5 {
+        slow.next().unwrap();
+    }
+    let other = RedisSourceConfig {
+        consumer: Some("other".into()),
+        ..settings.clone()
+    };
+    let janitor = std::thread::spawn(move || {
+        let mut source = open(&other);
+        let mut read = 0;
+        while source.next().is_some() {
+            read += 1;
+        }
+        (read, source.stats().figures().claimed)
+    });
+    // Four times claim_idle with the five entries in flight, not acknowledged: its
+    // heartbeat renews them while it waits for more.
+    assert!(slow.next().is_none());
+    assert_eq!(
+        janitor.join().unwrap(),
+        (0, 0),
+        "nothing taken from a live consumer"
+    );
+    let held = pending(&mut redis, "events");
+    assert_eq!(held.len(), 5);
+    assert!(held
+        .iter()
+        .all(|(_, owner, deliveries)| owner == "slow" && *deliveries == 1));
+}
+
+#[test]
+fn after_a_crash_in_suspect_mode_only_the_newest_over_delivered_entry_is_dead_lettered() {
+    let server = RedisServer::start().unwrap();
+    let mut redis = connect(&server);
+    let ids = produce(&mut redis, "events", 0, 2);
+    let mut settings = config(&server, "c");
+    settings.max_deliveries = Some(3);
+    let mut crashed = open(&settings);
+    crashed.next().unwrap();
+    crashed.next().unwrap();
+    drop(crashed);
+    // As a crash in suspect mode leaves them: the older one's acknowledgement was on
+    // its way when the newer one killed the process.
+    for id in &ids {
+        let _: Value = redis::cmd("XCLAIM")
+            .arg("events")
+            .arg("g")
+            .arg("c")
+            .arg(0)
+            .arg(id)
+            .arg("RETRYCOUNT")
+            .arg(3)
+            .arg("JUSTID")
+            .query(&mut redis)
+            .unwrap();
+    }
+    let mut again = open(&settings);
+    assert_eq!(
+        n_of(&again.next().unwrap()),
+        0,
+        "the older one is tried again"
+    );
+    again.ack(1);
+    assert!(again.next().is_none());
+    let dead = entries(&redis.xrange_all::<_, Value>("g:dead").unwrap());
+    assert_eq!(dead.len(), 1);
+    let fields = dead[0].1.clone().unwrap();
+    assert!(fields.contains(&("id".into(), ids[1].clone().into_bytes())));
+    assert!(pending(&mut redis, "events").is_empty());
+}
