@@ -469,6 +469,21 @@ fn a_poison_entry_that_kills_its_process_ends_in_the_dead_letter_stream() {
             break serde_json::from_slice::<serde_json::Value>(&output.stdout).unwrap();
         }
         crashes += 1;
+        let rows: Vec<(String, String, u64, u64)> = redis::cmd("XPENDING")
+            .arg("events")
+            .arg("fleet")
+            .arg("-")
+            .arg("+")
+            .arg(100)
+            .query(&mut redis)
+            .unwrap();
+        let counts: Vec<u64> = rows.iter().map(|row| row.3).collect();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let tail: Vec<&str> = stderr.lines().rev().take(4).collect();
+        eprintln!(
+            "crash {crashes} ({:?}): deliveries of the pending entries {counts:?}; {tail:?}",
+            output.status
+        );
         assert!(crashes <= 3, "still crashing after {crashes} runs");
     };
     assert_eq!(crashes, 3, "killed once per delivery");

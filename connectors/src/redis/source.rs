@@ -35,8 +35,10 @@ const LAST_ACKS_PATIENCE: Duration = Duration::from_secs(10);
 /// runtime's acknowledgements reach Redis soon.
 const BLOCK_IN_FLIGHT: Duration = Duration::from_millis(20);
 /// After a repeated crash, how long each suspect entry has on its own before the next
-/// is handed out (see [`RedisSource::read_history`]).
-const SUSPECT_PAUSE: Duration = Duration::from_millis(200);
+/// is handed out (see [`RedisSource::read_history`])...
+const SUSPECT_PAUSE: Duration = Duration::from_millis(300);
+/// ...and the first, while the pipeline's workers start (exec processes).
+const FIRST_SUSPECT_PAUSE: Duration = Duration::from_secs(2);
 
 /// Reads a consumer group's entries as [`Raw`] records; see the module docs.
 pub struct RedisSource {
@@ -221,9 +223,11 @@ impl RedisSource {
     /// Redis counts a delivery for every entry a read returns. When the own pending
     /// entries were already delivered twice (this consumer crashed twice while they
     /// were in flight, perhaps because one of them kills it), they are suspects: read
-    /// one at a time, each given [`SUSPECT_PAUSE`] on its own, so that only the entry
-    /// in flight at the next crash is counted again, and those before it are
-    /// acknowledged meanwhile. Otherwise a page is `count` entries.
+    /// one at a time, each given [`SUSPECT_PAUSE`] on its own (the first
+    /// [`FIRST_SUSPECT_PAUSE`]), so that only the entry in flight at the next crash is
+    /// counted again, and those before it are acknowledged meanwhile. (A record slower
+    /// than that through the pipeline may have its crash counted against the next.)
+    /// Otherwise a page is `count` entries.
     fn read_history(&mut self) -> Result<(), RedisConnectorError> {
         let Some(cursors) = self.history.as_ref() else {
             return Ok(());
@@ -255,7 +259,12 @@ impl RedisSource {
         }
         if self.suspects {
             if let Some(last) = self.last_history {
-                std::thread::sleep(SUSPECT_PAUSE.saturating_sub(last.elapsed()));
+                let pause = if self.stats.read.load(Relaxed) == 1 {
+                    FIRST_SUSPECT_PAUSE
+                } else {
+                    SUSPECT_PAUSE
+                };
+                std::thread::sleep(pause.saturating_sub(last.elapsed()));
             }
         }
         let count = if self.suspects { 1 } else { self.count };
