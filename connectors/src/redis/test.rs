@@ -153,6 +153,8 @@ fn the_janitor_claims_a_dead_consumers_entries_after_claim_idle() {
     produce(&mut redis, "events", 0, 20);
     let mut settings = config(&server, "dead");
     settings.claim_idle = Some(Span(Duration::from_millis(300)));
+    // Before the entries are delivered: they are idle from then on.
+    let started = Instant::now();
     let mut dead = open(&settings);
     for _ in 0..5 {
         dead.next().unwrap();
@@ -163,7 +165,6 @@ fn the_janitor_claims_a_dead_consumers_entries_after_claim_idle() {
     let held = pending(&mut redis, "events");
     assert!(held.len() >= 3 && held.iter().all(|row| row.1 == "dead"));
 
-    let started = Instant::now();
     settings.consumer = Some("live".into());
     settings.stop_when_idle = Some(Span(Duration::from_millis(800)));
     let mut live = open(&settings);
