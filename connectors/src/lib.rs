@@ -16,6 +16,8 @@
 //!   inserts, bad rows found by splitting the batch;
 //! - [`http`](mod@http): batches POSTed as JSON lines or an Elasticsearch `_bulk`
 //!   body, read item by item;
+//! - [`redis`](mod@redis): a Redis Streams consumer-group source (a fleet of brigade
+//!   processes sharing one stream) and stream and hash sinks;
 //! - [`dead_letter`]: the dead-letter file.
 //!
 //! [`pipeline`] reads a pipeline file into a validated description and builds a
@@ -37,12 +39,13 @@ pub mod pipeline;
 pub mod postgres;
 pub mod raw;
 mod record;
+pub mod redis;
 pub mod sqlite;
 pub mod stdin;
 pub mod units;
 mod writable;
 
-pub use record::{weigh_value, Origin, Record, RowOrigin};
+pub use record::{weigh_value, Origin, Record, RowOrigin, StreamEntry};
 
 /// One thing wrong with a pipeline's environment, found by a healthcheck: what
 /// (the connector and its key) and why, in one line.

@@ -28,6 +28,17 @@ pub enum Origin {
     },
     /// A row of a database source (boxed: records stay small).
     Row(Box<RowOrigin>),
+    /// An entry of a Redis stream (boxed: a record stays as small as a line's).
+    StreamEntry(Arc<StreamEntry>),
+}
+
+/// Where a record read from a Redis stream came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StreamEntry {
+    /// The stream's key.
+    pub stream: Arc<str>,
+    /// The entry's id, `1700000000000-0`.
+    pub id: String,
 }
 
 /// Where a database row was read: the source and the row's key.
@@ -51,6 +62,7 @@ impl fmt::Display for Origin {
         match self {
             Origin::Line { source, line } => write!(f, "{source}:{line}"),
             Origin::Row(row) => write!(f, "{}[{}]", row.source, row.key),
+            Origin::StreamEntry(entry) => write!(f, "{}#{}", entry.stream, entry.id),
         }
     }
 }

@@ -9,6 +9,8 @@
 //!   failing documents, stalls;
 //! - [`postgres`]: a PostgreSQL cluster made by `initdb`, run by `pg_ctl`; it can be
 //!   stopped and started again mid-test, to prove a pipeline rides out an outage.
+//! - [`redis`]: a `redis-server` with its append-only file on, which can be stopped
+//!   and started again (the file reloaded) on the same port.
 //!
 //! A server whose package is missing is an error naming the package, so a test can
 //! say what to install (`.ci/run` installs them).
@@ -18,6 +20,7 @@
 
 pub mod bulk;
 pub mod postgres;
+pub mod redis;
 
 use std::net::TcpListener;
 

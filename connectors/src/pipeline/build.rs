@@ -27,12 +27,13 @@ use brigade_runtime::{
 use super::spec::{PipelineSpec, SinkConfig, SourceConfig, StageKind, StageSettings};
 use crate::dead_letter::DeadLetterFile;
 use crate::exec::{ExecFailure, ExecWorker};
-use crate::file::{CheckpointStore, FileSource, FileStats};
+use crate::file::{CheckpointStore, FileSource, FileStats, Format};
 use crate::http::HttpWriter;
 use crate::out::{FileSink, StdoutSink};
-use crate::postgres::source::{PagePlanner, PageReader, PgSource, PgSourceConfig};
 use crate::postgres::sink::PostgresWriter;
+use crate::postgres::source::{PagePlanner, PageReader, PgSource, PgSourceConfig};
 use crate::raw::{decode, Raw};
+use crate::redis::{GroupStats, HashWriter, RedisSource, StreamWriter};
 use crate::sqlite::SqliteWriter;
 use crate::stdin::StdinSource;
 use crate::units::Span;
@@ -114,6 +115,8 @@ impl BuildError {
 pub struct Figures {
     /// The file source's counts, for a file source.
     pub files: Option<Arc<FileStats>>,
+    /// The consumer group's figures, for a Redis source.
+    pub redis: Option<Arc<GroupStats>>,
     /// Records the sink wrote (rows, lines).
     pub written: Arc<AtomicU64>,
     /// Dead letters by stage and cause (`decode: permanent`), as written to the
@@ -150,7 +153,9 @@ pub fn build(spec: &PipelineSpec, overrides: &Overrides) -> Result<Built, BuildE
                 SourceConfig::File(config) => config.format,
                 SourceConfig::Stdin(config) => config.format,
                 // Rows are values already: decode passes them on whatever the format.
-                SourceConfig::Postgres(_) => crate::file::Format::Jsonl,
+                SourceConfig::Postgres(_) => Format::Jsonl,
+                // Entries are objects already, or JSON in the `field` the decode stage parses.
+                SourceConfig::Redis(_) => Format::Jsonl,
             };
             let builder = source(spec, &mut figures)?.try_map(DECODE_STAGE, move |raw: Raw| {
                 decode(raw, format).map_err(|error| Failure::permanent(error.raw, error.error))
@@ -250,6 +255,12 @@ fn source(spec: &PipelineSpec, figures: &mut Figures) -> Result<Builder<Raw>, Bu
             let source =
                 PgSource::open(config, at).map_err(|error| BuildError::new("source", error))?;
             figures.checkpoint = source.checkpoint_path().map(Into::into);
+            Ok(Pipeline::from_source(source))
+        }
+        SourceConfig::Redis(config) => {
+            let source = RedisSource::open(config, &spec.base)
+                .map_err(|error| BuildError::new("source", error))?;
+            figures.redis = Some(source.stats());
             Ok(Pipeline::from_source(source))
         }
     }
@@ -437,6 +448,36 @@ fn sink(
                 name,
                 move || PostgresWriter::open(&config).map_err(BoxError::from),
                 move |db, batch| match db.write(&batch) {
+                    Ok(rejected) => {
+                        written.fetch_add((batch.len() - rejected.len()) as u64, Relaxed);
+                        Ok(take_rejected(batch, rejected))
+                    }
+                    Err(error) if error.is_transient() => Err(Failure::transient(batch, error)),
+                    Err(error) => Err(Failure::permanent(batch, error)),
+                },
+            )
+        }
+        SinkConfig::RedisStream(config) => {
+            let config = config.clone();
+            builder.try_batch_sink_with(
+                name,
+                move || StreamWriter::open(&config).map_err(BoxError::from),
+                move |stream, batch| match stream.write(&batch) {
+                    Ok(rejected) => {
+                        written.fetch_add((batch.len() - rejected.len()) as u64, Relaxed);
+                        Ok(take_rejected(batch, rejected))
+                    }
+                    Err(error) if error.is_transient() => Err(Failure::transient(batch, error)),
+                    Err(error) => Err(Failure::permanent(batch, error)),
+                },
+            )
+        }
+        SinkConfig::RedisHash(config) => {
+            let config = config.clone();
+            builder.try_batch_sink_with(
+                name,
+                move || HashWriter::open(&config).map_err(BoxError::from),
+                move |hashes, batch| match hashes.write(&batch) {
                     Ok(rejected) => {
                         written.fetch_add((batch.len() - rejected.len()) as u64, Relaxed);
                         Ok(take_rejected(batch, rejected))

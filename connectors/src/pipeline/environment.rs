@@ -34,6 +34,7 @@ fn connector_checks(spec: &PipelineSpec) -> Vec<Problem> {
         SourceConfig::File(config) => config.check(base),
         SourceConfig::Stdin(_) => Vec::new(),
         SourceConfig::Postgres(config) => config.check(base),
+        SourceConfig::Redis(config) => config.check(base),
     };
     for stage in &spec.stages {
         if let StageKind::Exec(config) = &stage.kind {
@@ -49,6 +50,8 @@ fn connector_checks(spec: &PipelineSpec) -> Vec<Problem> {
         SinkConfig::Sqlite(config) => config.check(base),
         SinkConfig::Http(config) => config.check(),
         SinkConfig::Postgres(config) => config.check(),
+        SinkConfig::RedisStream(config) => config.check(base),
+        SinkConfig::RedisHash(config) => config.check(base),
     });
     if let Some(config) = &spec.dead_letter {
         problems.extend(config.check(base));

@@ -69,9 +69,17 @@ const SINK_KEYS: &[&str] = &[
 ];
 const WORKERS_KEYS: &[&str] = &["min", "max", "initial"];
 const CHECKPOINT_KEYS: &[&str] = &["dir", "interval"];
-const SOURCE_TYPES: &[&str] = &["file", "stdin", "postgres"];
+const SOURCE_TYPES: &[&str] = &["file", "stdin", "postgres", "redis"];
 const STAGE_TYPES: &[&str] = &["exec", "fields"];
-const SINK_TYPES: &[&str] = &["file", "stdout", "sqlite", "http", "postgres"];
+const SINK_TYPES: &[&str] = &[
+    "file",
+    "stdout",
+    "sqlite",
+    "http",
+    "postgres",
+    "redis_stream",
+    "redis_hash",
+];
 
 /// The runtime's own default for a stage's most workers.
 const DEFAULT_MAX_WORKERS: usize = 64;
@@ -591,6 +599,13 @@ impl Reader<'_> {
                 }
                 SourceConfig::Postgres(config)
             }
+            "redis" => SourceConfig::Redis(Box::new(self.connector(
+                span,
+                table,
+                path,
+                &["type"],
+                &what,
+            )?)),
             _ => {
                 let config: crate::stdin::StdinSourceConfig =
                     self.connector(span, table, path, &["type"], &what)?;
@@ -697,6 +712,12 @@ impl Reader<'_> {
                     "postgres" => self
                         .connector(span, table, path, SINK_KEYS, &what)
                         .map(SinkConfig::Postgres),
+                    "redis_stream" => self
+                        .connector(span, table, path, SINK_KEYS, &what)
+                        .map(SinkConfig::RedisStream),
+                    "redis_hash" => self
+                        .connector(span, table, path, SINK_KEYS, &what)
+                        .map(SinkConfig::RedisHash),
                     _ => self
                         .connector(span, table, path, SINK_KEYS, &what)
                         .map(SinkConfig::Sqlite),

@@ -11,8 +11,9 @@ use crate::fields::FieldsConfig;
 use crate::file::FileSourceConfig;
 use crate::http::HttpSinkConfig;
 use crate::out::{FileSinkConfig, StdoutSinkConfig};
-use crate::postgres::source::PgSourceConfig;
 use crate::postgres::sink::PostgresSinkConfig;
+use crate::postgres::source::PgSourceConfig;
+use crate::redis::{RedisHashSinkConfig, RedisSourceConfig, RedisStreamSinkConfig};
 use crate::sqlite::SqliteSinkConfig;
 use crate::stdin::StdinSourceConfig;
 
@@ -148,6 +149,8 @@ pub enum SourceConfig {
     Stdin(StdinSourceConfig),
     /// `type = "postgres"`.
     Postgres(PgSourceConfig),
+    /// `type = "redis"` (boxed: it has many keys).
+    Redis(Box<RedisSourceConfig>),
 }
 
 impl SourceConfig {
@@ -157,6 +160,7 @@ impl SourceConfig {
             SourceConfig::File(_) => "file",
             SourceConfig::Stdin(_) => "stdin",
             SourceConfig::Postgres(_) => "postgres",
+            SourceConfig::Redis(_) => "redis",
         }
     }
 }
@@ -236,6 +240,10 @@ pub enum SinkConfig {
     Http(HttpSinkConfig),
     /// `type = "postgres"`.
     Postgres(PostgresSinkConfig),
+    /// `type = "redis_stream"`.
+    RedisStream(RedisStreamSinkConfig),
+    /// `type = "redis_hash"`.
+    RedisHash(RedisHashSinkConfig),
 }
 
 impl SinkConfig {
@@ -247,6 +255,8 @@ impl SinkConfig {
             SinkConfig::Sqlite(_) => "sqlite",
             SinkConfig::Http(_) => "http",
             SinkConfig::Postgres(_) => "postgres",
+            SinkConfig::RedisStream(_) => "redis_stream",
+            SinkConfig::RedisHash(_) => "redis_hash",
         }
     }
 }

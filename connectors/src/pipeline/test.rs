@@ -332,7 +332,8 @@ fn missing_sections_and_keys_are_named() {
     let message = error(&MINIMAL.replace("type = \"stdout\"", "path = \"o\""));
     assert_eq!(
         message,
-        "p.toml:6:1: sink: missing key `type`; expected one of: file, stdout, sqlite, http, postgres"
+        "p.toml:6:1: sink: missing key `type`; expected one of: file, stdout, sqlite, http, \
+         postgres, redis_stream, redis_hash"
     );
 }
 
@@ -340,7 +341,7 @@ fn missing_sections_and_keys_are_named() {
 fn an_unknown_type_lists_the_types_there_are() {
     assert_eq!(
         error(&MINIMAL.replace("\"stdin\"", "\"kafka\"")),
-        "p.toml:3:8: source.type: unknown source type `kafka`; expected one of: file, stdin, postgres"
+        "p.toml:3:8: source.type: unknown source type `kafka`; expected one of: file, stdin, postgres, redis"
     );
     assert_eq!(
         error(&format!(
@@ -351,7 +352,7 @@ fn an_unknown_type_lists_the_types_there_are() {
     assert_eq!(
         error(&MINIMAL.replace("\"stdout\"", "\"mysql\"")),
         "p.toml:7:8: sink.type: unknown sink type `mysql`; expected one of: file, stdout, \
-         sqlite, http, postgres"
+         sqlite, http, postgres, redis_stream, redis_hash"
     );
 }
 
@@ -480,7 +481,7 @@ fn a_stage_with_a_wrong_connector_setting_still_has_its_runtime_keys_checked() {
         errors(&text),
         [
             "p.toml:7:8: sink.type: unknown sink type `nowhere`; expected one of: file, stdout, \
-             sqlite, http, postgres",
+             sqlite, http, postgres, redis_stream, redis_hash",
             "p.toml:8:14: sink.batch_size: expected a whole number, at least 1, got 0",
         ]
     );
