@@ -63,8 +63,8 @@ impl Group {
         Ok(())
     }
 
-    /// Reads the group's lag, pending entries and live consumers into `stats`
-    /// (one pipelined round trip).
+    /// Reads the group's lag, pending entries, live consumers and the streams' entries
+    /// added (for the arrival rate) into `stats` (one pipelined round trip).
     pub(crate) fn refresh(
         &self,
         link: &mut Link,
@@ -78,6 +78,7 @@ impl Group {
                 .arg("CONSUMERS")
                 .arg(&**stream)
                 .arg(&self.name);
+            pipe.cmd("XINFO").arg("STREAM").arg(&**stream);
         }
         let replies: Vec<Value> = link.run(
             || format!("reading the figures of group `{}`", self.name),
@@ -86,11 +87,16 @@ impl Group {
         let (mut lag, mut known) = (0u64, true);
         let (mut own, mut all) = (0u64, 0u64);
         let mut alive = BTreeSet::new();
+        let (mut added, mut added_known) = (0u64, true);
         let idle_limit = self.claim_idle_ms() as i64;
-        for reply in replies.chunks(3) {
-            let [groups, pending, consumers] = reply else {
+        for reply in replies.chunks(4) {
+            let [groups, pending, consumers, stream] = reply else {
                 continue;
             };
+            match field(stream, "entries-added").and_then(int) {
+                Some(count) => added += count.max(0) as u64,
+                None => added_known = false,
+            }
             let ours = items(groups)
                 .iter()
                 .find(|group| field(group, "name").and_then(text).as_deref() == Some(&self.name));
@@ -128,6 +134,9 @@ impl Group {
         stats.pending_own.store(own, Relaxed);
         stats.pending_others.store(all.saturating_sub(own), Relaxed);
         stats.consumers_alive.store(alive.len() as u64, Relaxed);
+        if added_known {
+            stats.note_added(added);
+        }
         Ok(())
     }
 }

@@ -510,6 +510,21 @@ impl Source for RedisSource {
             self.stats.note_error(&error);
         }
     }
+
+    /// The group's figures as last read (about once a second): what the Snapshot,
+    /// the dashboard and `/metrics` show, and what the recommendation of processes is
+    /// made from.
+    fn group(&self) -> Option<brigade_controller::GroupStats> {
+        let figures = self.stats.figures();
+        Some(brigade_controller::GroupStats {
+            lag: figures.lag,
+            pending_own: figures.pending_own,
+            pending_others: figures.pending_others,
+            consumers: figures.consumers_alive,
+            claims: figures.claimed,
+            arrival_per_s: figures.arrival_per_s,
+        })
+    }
 }
 
 impl Drop for RedisSource {

@@ -3,6 +3,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Mutex;
+use std::time::Instant;
 
 /// The group's figures, updated by the source (about once a second for what it asks
 /// Redis, at once for what it does itself) and read by anyone holding the `Arc`.
@@ -35,10 +36,16 @@ pub struct GroupStats {
     pub consumer: Mutex<String>,
     /// The last error Redis gave, if any (kept after it recovered).
     pub last_error: Mutex<Option<String>>,
+    /// Entries added to the streams per second between the last two readings of the
+    /// figures (`XINFO STREAM` `entries-added`), as `f64` bits; `u64::MAX` until two
+    /// readings have been made.
+    pub arrival_per_s: AtomicU64,
+    /// The last reading of `entries-added` and when it was made.
+    pub(crate) added: Mutex<Option<(u64, Instant)>>,
 }
 
 /// A copy of [`GroupStats`] at one moment.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct GroupFigures {
     /// See [`GroupStats::lag`]; `None` until known.
     pub lag: Option<u64>,
@@ -62,6 +69,8 @@ pub struct GroupFigures {
     pub connected: bool,
     /// See [`GroupStats::consumer`].
     pub consumer: String,
+    /// See [`GroupStats::arrival_per_s`]; `None` until known.
+    pub arrival_per_s: Option<f64>,
 }
 
 impl GroupStats {
@@ -69,6 +78,7 @@ impl GroupStats {
     pub fn new(consumer: &str) -> GroupStats {
         GroupStats {
             lag: AtomicU64::new(u64::MAX),
+            arrival_per_s: AtomicU64::new(u64::MAX),
             consumer: Mutex::new(consumer.to_owned()),
             ..GroupStats::default()
         }
@@ -93,7 +103,29 @@ impl GroupStats {
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .clone(),
+            arrival_per_s: match self.arrival_per_s.load(Relaxed) {
+                u64::MAX => None,
+                bits => Some(f64::from_bits(bits)),
+            },
         }
+    }
+
+    /// Notes that the streams have had `added` entries added in all, as read now: the
+    /// arrival rate is the increase since the last reading over the time between.
+    pub(crate) fn note_added(&self, added: u64) {
+        let now = Instant::now();
+        let mut last = self
+            .added
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((before, then)) = *last {
+            let seconds = now.duration_since(then).as_secs_f64();
+            if seconds > 0.0 {
+                let rate = added.saturating_sub(before) as f64 / seconds;
+                self.arrival_per_s.store(rate.to_bits(), Relaxed);
+            }
+        }
+        *last = Some((added, now));
     }
 
     pub(crate) fn add(counter: &AtomicU64, by: u64) {

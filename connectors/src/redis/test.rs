@@ -372,6 +372,18 @@ fn the_groups_figures_count_lag_pending_and_consumers() {
     assert_eq!(figures.pending_others, 10);
     assert_eq!(figures.consumers_alive, 2);
     assert_eq!(figures.read, 2);
+    // 30 more entries over the next reading's second: the arrival rate.
+    produce(&mut redis, "events", 30, 60);
+    std::thread::sleep(Duration::from_millis(1100));
+    source.next().unwrap();
+    let arrival = source
+        .stats()
+        .figures()
+        .arrival_per_s
+        .expect("two readings made");
+    assert!((10.0..=40.0).contains(&arrival), "{arrival}/s");
+    let group = Source::group(&source).expect("a group source says");
+    assert_eq!((group.consumers, group.pending_others), (2, 10));
 }
 
 fn record(value: serde_json::Value) -> Record {
