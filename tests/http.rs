@@ -1,6 +1,8 @@
 //! `brigade run` into a bulk indexing endpoint: a file of JSON lines sent as `_bulk`
 //! requests to the testkit's endpoint, the documents it refuses in the dead-letter
-//! file with the endpoint's reasons, exactly those, and every other one stored once.
+//! file with the endpoint's reasons, exactly those, and every other one stored once;
+//! and the postgres-bulk example, a PostgreSQL cursor feeding the endpoint, as its
+//! comment promises.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -8,6 +10,7 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use brigade_testkit::bulk::{BulkServer, Capacity};
+use brigade_testkit::postgres::PgServer;
 use serde_json::Value;
 
 /// Runs `brigade run p.toml --headless --report json` in `dir`, with `BULK_TOKEN` set.
@@ -98,4 +101,65 @@ fn a_file_goes_to_the_bulk_endpoint_and_exactly_the_refused_documents_are_dead_l
         records - refused.len() as u64,
         "{report}"
     );
+}
+
+/// The postgres-bulk example runs against a real PostgreSQL and the bulk endpoint (so
+/// tests/examples.rs, which has neither, leaves it out): every paid order indexed
+/// once by its id, shaped as the file says, and a rerun from the checkpoint reads
+/// nothing again.
+#[test]
+fn the_postgres_bulk_example_indexes_every_paid_order_once_and_resumes_after_them() {
+    let database = PgServer::start_with(&[("fsync", "off")]).unwrap();
+    let endpoint = BulkServer::start(Capacity::default()).unwrap();
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/pipelines/postgres-bulk");
+    let copy = tempfile::tempdir().unwrap();
+    let dir = copy.path().join("postgres-bulk");
+    std::fs::create_dir_all(&dir).unwrap();
+    for file in ["orders.toml", "schema.sql"] {
+        std::fs::copy(example.join(file), dir.join(file)).unwrap();
+    }
+    database
+        .psql(&std::fs::read_to_string(dir.join("schema.sql")).unwrap())
+        .unwrap();
+    let brigade = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_brigade"))
+            .args(args)
+            .env("PG_URL", database.url())
+            .env("BULK_URL", format!("{}/_bulk", endpoint.url()))
+            .env("BULK_TOKEN", "s3cret")
+            .current_dir(&dir)
+            .output()
+            .expect("the binary runs")
+    };
+    let validate = brigade(&["validate", "orders.toml"]);
+    assert!(validate.status.success(), "{validate:?}");
+
+    let run = brigade(&["run", "orders.toml", "--headless", "--report", "json"]);
+    assert!(run.status.success(), "{run:?}");
+    let report: Value = serde_json::from_slice(&run.stdout).unwrap();
+    let stored = endpoint.documents("orders");
+    assert_eq!(stored.len(), 4_500, "the paid orders");
+    assert_eq!(stored["1"]["customer"], "c-1");
+    assert_eq!(stored["1"]["total"], "6.37", "numeric as its exact digits");
+    assert_eq!(stored["1"]["source"], "shop");
+    assert_eq!(stored["1"]["order_id"], 1);
+    assert!(
+        !stored.contains_key("10"),
+        "a cancelled order is not indexed"
+    );
+    assert_eq!(endpoint.received().indexed, 4_500, "each once");
+    assert_eq!(
+        endpoint.received().authorization.as_deref(),
+        Some("Bearer s3cret")
+    );
+    assert_eq!(report["dead_lettered"], 0, "{report}");
+
+    let rerun = brigade(&["run", "orders.toml", "--headless", "--report", "json"]);
+    assert!(rerun.status.success(), "{rerun:?}");
+    let report: Value = serde_json::from_slice(&rerun.stdout).unwrap();
+    assert_eq!(
+        report["admitted"], 0,
+        "the checkpoint is after the last id: {report}"
+    );
+    assert_eq!(endpoint.received().indexed, 4_500);
 }
