@@ -115,6 +115,8 @@ fn the_postgres_bulk_example_indexes_every_paid_order_once_and_resumes_after_the
     let copy = tempfile::tempdir().unwrap();
     let dir = copy.path().join("postgres-bulk");
     std::fs::create_dir_all(&dir).unwrap();
+    // Where the examples write, beside them, as in the repository.
+    std::fs::create_dir(copy.path().join("out")).unwrap();
     for file in ["orders.toml", "schema.sql"] {
         std::fs::copy(example.join(file), dir.join(file)).unwrap();
     }
