@@ -185,6 +185,25 @@ pub struct Tuning {
     /// a probe of one worker more must pass before the cap lifts. Default 30.
     pub open_cooldown_s: f64,
 
+    // Throttling.
+    /// Share of a window's attempts retried after a transient failure (429s,
+    /// deadlocks, serialization failures) at or above which a stage is throttled:
+    /// past its knee. Default 0.02: a stray error in a few hundred calls is not
+    /// throttling, and the simulator's scenarios (error rates 0.1–0.2%) never reach
+    /// it (EXPERIMENTS.md, "Throttling").
+    pub throttle_share: f64,
+    /// Fewest retries in a window that can count as throttling, whatever the share.
+    /// Default 3: one or two failures among a few calls are chance.
+    pub throttle_retries: u64,
+    /// A stage throttled at (or below) its last unthrottled count steps down to this
+    /// share of its workers. Default 0.75: between TCP CUBIC's 0.7 and vector's
+    /// adaptive request concurrency's 0.9.
+    pub throttle_decrease: f64,
+    /// Seconds of snapshot time a stage stays capped after its last throttled
+    /// window, and a probe of one worker more must pass before the cap lifts.
+    /// Default 30, as `open_cooldown_s`.
+    pub throttle_cooldown_s: f64,
+
     // The USL fit.
     /// Concurrency buckets per doubling: points closer than that are averaged
     /// together. Default 4.
@@ -262,6 +281,10 @@ impl Default for Tuning {
             probe_s: 60.0,
             hung_step: 0.125,
             open_cooldown_s: 30.0,
+            throttle_share: 0.02,
+            throttle_retries: 3,
+            throttle_decrease: 0.75,
+            throttle_cooldown_s: 30.0,
             usl_buckets_per_doubling: 4.0,
             usl_bucket_memory: 20.0,
             usl_near_peak: 0.99,
