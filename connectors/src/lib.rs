@@ -11,6 +11,8 @@
 //! - [`fields`]: a stage renaming, dropping and setting fields of object records;
 //! - [`out`]: JSON lines to a file (flushed and fsynced per batch) or standard output;
 //! - [`sqlite`]: batched, idempotent inserts into SQLite;
+//! - [`postgres`](mod@postgres): COPY, upserts and multi-row inserts into PostgreSQL,
+//!   bad rows found by splitting the batch;
 //! - [`dead_letter`]: the dead-letter file.
 //!
 //! [`pipeline`] reads a pipeline file into a validated description and builds a
@@ -28,6 +30,7 @@ pub mod fields;
 pub mod file;
 pub mod out;
 pub mod pipeline;
+pub mod postgres;
 pub mod raw;
 mod record;
 pub mod sqlite;

@@ -26,6 +26,7 @@ use crate::dead_letter::DeadLetterFile;
 use crate::exec::{ExecFailure, ExecWorker};
 use crate::file::{CheckpointStore, FileSource, FileStats};
 use crate::out::{FileSink, StdoutSink};
+use crate::postgres::sink::PostgresWriter;
 use crate::raw::{decode, Raw};
 use crate::sqlite::SqliteWriter;
 use crate::stdin::StdinSource;
@@ -347,6 +348,21 @@ fn sink(
             builder.try_batch_sink_with(
                 name,
                 move || SqliteWriter::open(&config, &base).map_err(BoxError::from),
+                move |db, batch| match db.write(&batch) {
+                    Ok(rejected) => {
+                        written.fetch_add((batch.len() - rejected.len()) as u64, Relaxed);
+                        Ok(take_rejected(batch, rejected))
+                    }
+                    Err(error) if error.is_transient() => Err(Failure::transient(batch, error)),
+                    Err(error) => Err(Failure::permanent(batch, error)),
+                },
+            )
+        }
+        SinkConfig::Postgres(config) => {
+            let config = config.clone();
+            builder.try_batch_sink_with(
+                name,
+                move || PostgresWriter::open(&config).map_err(BoxError::from),
                 move |db, batch| match db.write(&batch) {
                     Ok(rejected) => {
                         written.fetch_add((batch.len() - rejected.len()) as u64, Relaxed);

@@ -46,6 +46,7 @@ fn connector_checks(spec: &PipelineSpec) -> Vec<Problem> {
         SinkConfig::File(config) => config.check(base),
         SinkConfig::Stdout(_) => Vec::new(),
         SinkConfig::Sqlite(config) => config.check(base),
+        SinkConfig::Postgres(config) => config.check(),
     });
     if let Some(config) = &spec.dead_letter {
         problems.extend(config.check(base));

@@ -71,7 +71,7 @@ const WORKERS_KEYS: &[&str] = &["min", "max", "initial"];
 const CHECKPOINT_KEYS: &[&str] = &["dir", "interval"];
 const SOURCE_TYPES: &[&str] = &["file", "stdin"];
 const STAGE_TYPES: &[&str] = &["exec", "fields"];
-const SINK_TYPES: &[&str] = &["file", "stdout", "sqlite"];
+const SINK_TYPES: &[&str] = &["file", "stdout", "sqlite", "postgres"];
 
 /// The runtime's own default for a stage's most workers.
 const DEFAULT_MAX_WORKERS: usize = 64;
@@ -681,6 +681,9 @@ impl Reader<'_> {
                     "stdout" => self
                         .connector(span, table, path, SINK_KEYS, &what)
                         .map(SinkConfig::Stdout),
+                    "postgres" => self
+                        .connector(span, table, path, SINK_KEYS, &what)
+                        .map(SinkConfig::Postgres),
                     _ => self
                         .connector(span, table, path, SINK_KEYS, &what)
                         .map(SinkConfig::Sqlite),

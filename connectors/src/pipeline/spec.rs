@@ -10,6 +10,7 @@ use crate::exec::ExecConfig;
 use crate::fields::FieldsConfig;
 use crate::file::FileSourceConfig;
 use crate::out::{FileSinkConfig, StdoutSinkConfig};
+use crate::postgres::sink::PostgresSinkConfig;
 use crate::sqlite::SqliteSinkConfig;
 use crate::stdin::StdinSourceConfig;
 
@@ -214,6 +215,8 @@ pub enum SinkConfig {
     Stdout(StdoutSinkConfig),
     /// `type = "sqlite"`.
     Sqlite(SqliteSinkConfig),
+    /// `type = "postgres"`.
+    Postgres(PostgresSinkConfig),
 }
 
 impl SinkConfig {
@@ -223,6 +226,7 @@ impl SinkConfig {
             SinkConfig::File(_) => "file",
             SinkConfig::Stdout(_) => "stdout",
             SinkConfig::Sqlite(_) => "sqlite",
+            SinkConfig::Postgres(_) => "postgres",
         }
     }
 }
