@@ -13,6 +13,8 @@
 //! - [`sqlite`]: batched, idempotent inserts into SQLite;
 //! - [`postgres`](mod@postgres): COPY, upserts and multi-row inserts into PostgreSQL,
 //!   bad rows found by splitting the batch;
+//! - [`http`](mod@http): batches POSTed as JSON lines or an Elasticsearch `_bulk`
+//!   body, read item by item;
 //! - [`dead_letter`]: the dead-letter file.
 //!
 //! [`pipeline`] reads a pipeline file into a validated description and builds a
@@ -28,6 +30,7 @@ pub mod dead_letter;
 pub mod exec;
 pub mod fields;
 pub mod file;
+pub mod http;
 pub mod out;
 pub mod pipeline;
 pub mod postgres;

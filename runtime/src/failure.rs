@@ -31,6 +31,12 @@ pub enum Failure<T> {
         record: T,
         /// What went wrong.
         error: BoxError,
+        /// Not before this long: the retry sleeps the larger of it and the policy's
+        /// backoff (an HTTP `Retry-After`). Set by [`Failure::retry_after`].
+        retry_after: Option<Duration>,
+        /// What a batch write settled before it failed for the rest; `None`: the
+        /// whole batch is handed back. Set by [`Failure::partial`].
+        partial: Option<Partial>,
     },
     /// Will fail again: dead-lettered at once.
     Permanent {
@@ -47,6 +53,8 @@ impl<T> Failure<T> {
         Failure::Transient {
             record,
             error: error.into(),
+            retry_after: None,
+            partial: None,
         }
     }
 
@@ -58,18 +66,127 @@ impl<T> Failure<T> {
         }
     }
 
+    /// A transient failure that must not be retried sooner than `pause` (a server's
+    /// `Retry-After`): the runtime sleeps the larger of `pause` and its policy's
+    /// backoff before the next call. A permanent failure is left as it is.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use brigade_runtime::Failure;
+    ///
+    /// let throttled = Failure::transient(7u32, "429 Too Many Requests")
+    ///     .retry_after(Duration::from_secs(2));
+    /// assert!(matches!(
+    ///     throttled,
+    ///     Failure::Transient { retry_after: Some(pause), .. } if pause.as_secs() == 2
+    /// ));
+    /// ```
+    pub fn retry_after(self, pause: Duration) -> Self {
+        match self {
+            Failure::Transient {
+                record,
+                error,
+                partial,
+                ..
+            } => Failure::Transient {
+                record,
+                error,
+                retry_after: Some(pause),
+                partial,
+            },
+            permanent @ Failure::Permanent { .. } => permanent,
+        }
+    }
+
     /// Changes the record, keeping the kind of failure and the error.
     pub(crate) fn map_record<U>(self, f: impl FnOnce(T) -> U) -> Failure<U> {
         match self {
-            Failure::Transient { record, error } => Failure::Transient {
+            Failure::Transient {
+                record,
+                error,
+                retry_after,
+                partial,
+            } => Failure::Transient {
                 record: f(record),
                 error,
+                retry_after,
+                partial,
             },
             Failure::Permanent { record, error } => Failure::Permanent {
                 record: f(record),
                 error,
             },
         }
+    }
+}
+
+impl<T: Send + 'static> Failure<Vec<T>> {
+    /// A batch write that settled part of its batch and failed transiently for the
+    /// rest (a bulk response whose items partly failed): `retry` are the records to
+    /// write again, each with its index in the batch handed to this write; `rejected`
+    /// are dead-lettered now, each on its own (cause permanent, its own error and
+    /// source position); every other record of the batch counts as written. The next
+    /// call gets only the `retry` records, in this order (its indices, rejects and
+    /// failures are then relative to that smaller batch); once retries run out they
+    /// are dead-lettered as any transient failure's records are. With `retry` empty
+    /// the write is settled: nothing is called again.
+    ///
+    /// An index named twice (in `retry` or `rejected`) or past the batch leaves the
+    /// write's outcome unknown: every record still unsettled is then dead-lettered,
+    /// as [`Rejected`] describes.
+    ///
+    /// ```
+    /// use brigade_runtime::{Failure, Rejected};
+    ///
+    /// // Items 0 and 3 were stored, 1 was throttled, 2 is malformed.
+    /// let failure = Failure::partial(
+    ///     vec![(1, "b")],
+    ///     vec![Rejected::new(2, "c", "400 mapper_parsing_exception")],
+    ///     "1 item throttled (429)",
+    /// );
+    /// assert!(matches!(failure, Failure::Transient { ref record, .. } if record == &["b"]));
+    /// ```
+    pub fn partial(
+        retry: Vec<(usize, T)>,
+        rejected: Vec<Rejected<T>>,
+        error: impl Into<BoxError>,
+    ) -> Self {
+        let (indices, record): (Vec<usize>, Vec<T>) = retry.into_iter().unzip();
+        let rejected = rejected
+            .into_iter()
+            .map(|reject| Rejected {
+                index: reject.index,
+                record: Box::new(reject.record) as Box<dyn Any + Send>,
+                error: reject.error,
+            })
+            .collect();
+        Failure::Transient {
+            record,
+            error: error.into(),
+            retry_after: None,
+            partial: Some(Partial {
+                retry: indices,
+                rejected,
+            }),
+        }
+    }
+}
+
+/// What a batch write settled before it failed transiently for the rest: made by
+/// [`Failure::partial`], read by the runtime's sink.
+pub struct Partial {
+    /// For each record handed back to be retried, its index in the batch.
+    pub(crate) retry: Vec<usize>,
+    /// The records rejected for good, each as its own dead letter.
+    pub(crate) rejected: Vec<Rejected<Box<dyn Any + Send>>>,
+}
+
+impl fmt::Debug for Partial {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Partial")
+            .field("retry", &self.retry)
+            .field("rejected", &self.rejected)
+            .finish()
     }
 }
 

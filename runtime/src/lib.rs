@@ -116,7 +116,8 @@ mod weigh;
 
 pub use config::{BuildError, Oversize};
 pub use failure::{
-    BoxError, DeadLetter, DeadLetterCause, DeadLetterRefused, Failure, Rejected, RetryPolicy,
+    BoxError, DeadLetter, DeadLetterCause, DeadLetterRefused, Failure, Partial, Rejected,
+    RetryPolicy,
 };
 pub use monitor::{Monitor, Tick};
 pub use pipeline::{Admission, Builder, Emitter, Pipeline, Running};

@@ -4,6 +4,9 @@
 //! started in a temporary directory on a free loopback port, and stopped (its files
 //! removed) when its handle drops, also when the test that holds it panics:
 //!
+//! - [`bulk`]: a bulk indexing endpoint (Elasticsearch's `_bulk`, and JSON lines)
+//!   written here, with a capacity you set: a concurrency knee, 429s past a limit,
+//!   failing documents, stalls;
 //! - [`postgres`]: a PostgreSQL cluster made by `initdb`, run by `pg_ctl`; it can be
 //!   stopped and started again mid-test, to prove a pipeline rides out an outage.
 //!
@@ -13,6 +16,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod bulk;
 pub mod postgres;
 
 use std::net::TcpListener;

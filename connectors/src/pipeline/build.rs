@@ -25,6 +25,7 @@ use super::spec::{PipelineSpec, SinkConfig, SourceConfig, StageKind, StageSettin
 use crate::dead_letter::DeadLetterFile;
 use crate::exec::{ExecFailure, ExecWorker};
 use crate::file::{CheckpointStore, FileSource, FileStats};
+use crate::http::HttpWriter;
 use crate::out::{FileSink, StdoutSink};
 use crate::postgres::sink::PostgresWriter;
 use crate::raw::{decode, Raw};
@@ -371,6 +372,14 @@ fn sink(
                     Err(error) if error.is_transient() => Err(Failure::transient(batch, error)),
                     Err(error) => Err(Failure::permanent(batch, error)),
                 },
+            )
+        }
+        SinkConfig::Http(config) => {
+            let config = config.clone();
+            builder.try_batch_sink_with(
+                name,
+                move || HttpWriter::open(&config).map_err(BoxError::from),
+                move |http, batch| http.write_batch(batch, &written),
             )
         }
     })

@@ -47,6 +47,7 @@ fn connector_checks(spec: &PipelineSpec) -> Vec<Problem> {
         SinkConfig::Stdout(_) => Vec::new(),
         SinkConfig::Sqlite(config) => config.check(base),
         SinkConfig::Postgres(config) => config.check(),
+        SinkConfig::Http(config) => config.check(),
     });
     if let Some(config) = &spec.dead_letter {
         problems.extend(config.check(base));

@@ -71,7 +71,7 @@ const WORKERS_KEYS: &[&str] = &["min", "max", "initial"];
 const CHECKPOINT_KEYS: &[&str] = &["dir", "interval"];
 const SOURCE_TYPES: &[&str] = &["file", "stdin"];
 const STAGE_TYPES: &[&str] = &["exec", "fields"];
-const SINK_TYPES: &[&str] = &["file", "stdout", "sqlite", "postgres"];
+const SINK_TYPES: &[&str] = &["file", "stdout", "sqlite", "postgres", "http"];
 
 /// The runtime's own default for a stage's most workers.
 const DEFAULT_MAX_WORKERS: usize = 64;
@@ -684,6 +684,9 @@ impl Reader<'_> {
                     "postgres" => self
                         .connector(span, table, path, SINK_KEYS, &what)
                         .map(SinkConfig::Postgres),
+                    "http" => self
+                        .connector(span, table, path, SINK_KEYS, &what)
+                        .map(SinkConfig::Http),
                     _ => self
                         .connector(span, table, path, SINK_KEYS, &what)
                         .map(SinkConfig::Sqlite),

@@ -9,6 +9,7 @@ use crate::dead_letter::DeadLetterConfig;
 use crate::exec::ExecConfig;
 use crate::fields::FieldsConfig;
 use crate::file::FileSourceConfig;
+use crate::http::HttpSinkConfig;
 use crate::out::{FileSinkConfig, StdoutSinkConfig};
 use crate::postgres::sink::PostgresSinkConfig;
 use crate::sqlite::SqliteSinkConfig;
@@ -217,6 +218,8 @@ pub enum SinkConfig {
     Sqlite(SqliteSinkConfig),
     /// `type = "postgres"`.
     Postgres(PostgresSinkConfig),
+    /// `type = "http"`.
+    Http(HttpSinkConfig),
 }
 
 impl SinkConfig {
@@ -227,6 +230,7 @@ impl SinkConfig {
             SinkConfig::Stdout(_) => "stdout",
             SinkConfig::Sqlite(_) => "sqlite",
             SinkConfig::Postgres(_) => "postgres",
+            SinkConfig::Http(_) => "http",
         }
     }
 }

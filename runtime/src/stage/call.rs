@@ -1,6 +1,9 @@
 //! One call of a user's function, as every stage makes it: a panic caught and turned
 //! into a failure of that call alone, transient failures retried with the pipeline's
-//! backoff, and the time spent (calls and sleeps between them) counted as busy.
+//! backoff (or longer, when the failure asks not to be retried sooner), and the time
+//! spent counted: every attempt's own duration is a service-time sample, and the
+//! worker is busy for the calls and the sleeps between them (it can take no other
+//! record meanwhile), but a sleep is never part of a service time.
 //!
 //! Transforms and the sink differ in what a call takes (one record, or a batch) and in
 //! what becomes of the outputs; how a call fails, and what it costs, is the same, and
@@ -25,9 +28,11 @@ pub(crate) struct Failed<R> {
 
 /// Calls `call` with `input`, which has waited since `start`, until it succeeds, fails
 /// permanently, panics, or has been called `policy.attempts` times; a transient failure
-/// sleeps the policy's backoff and calls again with the input it handed back. Counts
-/// the busy time, errors and retries in `figures`, and the last call's service time.
-/// Returns the end of the last call, and what the call returned or how it failed.
+/// sleeps the policy's backoff (or its own `retry_after`, if longer) and calls again
+/// with the input it handed back. Counts the busy time, errors and retries in
+/// `figures`; each attempt's duration is a service-time sample (the last one's left
+/// in `figures.service_ns` for the worker to sample when the call ends). Returns the
+/// end of the last call, and what the call returned or how it failed.
 pub(crate) fn with_retries<R, O>(
     policy: &RetryPolicy,
     start: Instant,
@@ -46,9 +51,18 @@ pub(crate) fn with_retries<R, O>(
         figures.service_ns = took;
         let failed = match outcome {
             Ok(Ok(output)) => break (end, Ok(output)),
-            Ok(Err(Failure::Transient { record, .. })) if attempt < policy.attempts => {
+            Ok(Err(Failure::Transient {
+                record,
+                retry_after,
+                ..
+            })) if attempt < policy.attempts => {
+                // This attempt is a sample of its own; the last one is sampled by the
+                // worker when the whole call ends.
+                figures.service_us.push(took / 1_000);
                 figures.count_retry();
-                let pause = policy.backoff(attempt);
+                let pause = policy
+                    .backoff(attempt)
+                    .max(retry_after.unwrap_or_default());
                 std::thread::sleep(pause);
                 figures.counts.busy_ns += pause.as_nanos() as u64;
                 attempt += 1;
@@ -56,7 +70,7 @@ pub(crate) fn with_retries<R, O>(
                 call_start = clock::now();
                 continue;
             }
-            Ok(Err(Failure::Transient { record, error })) => Failed {
+            Ok(Err(Failure::Transient { record, error, .. })) => Failed {
                 record: Some(record),
                 cause: DeadLetterCause::RetriesExhausted { attempts: attempt },
                 error: error.to_string(),
@@ -174,5 +188,73 @@ mod test {
         assert!(failed.error.contains("bad record"), "{}", failed.error);
         assert_eq!(figures.counts.errors, 1);
         assert_eq!(figures.counts.retries, 0);
+    }
+
+    #[test]
+    fn every_attempt_is_a_service_time_sample_and_no_sleep_is() {
+        let mut figures = Figures::default();
+        let mut calls = 0;
+        let (_, outcome) = with_retries(
+            &policy(5, 40),
+            Instant::now(),
+            &mut figures,
+            (),
+            |()| {
+                calls += 1;
+                std::thread::sleep(Duration::from_millis(10));
+                if calls < 3 {
+                    Err(Failure::transient((), "busy"))
+                } else {
+                    Ok(())
+                }
+            },
+        );
+        assert!(outcome.is_ok());
+        // The worker samples the last attempt when the call ends.
+        figures.end_call();
+        assert_eq!(figures.service_us.len(), 3, "{:?}", figures.service_us);
+        for sample in &figures.service_us {
+            // 10 ms of work each; the backoff sleeps (40 ms, then 80 ms) are not in it.
+            assert!((10_000..40_000).contains(sample), "{:?}", figures.service_us);
+        }
+        // The worker was busy for the calls and the sleeps between them.
+        assert!(figures.counts.busy_ns >= 150_000_000, "{}", figures.counts.busy_ns);
+    }
+
+    #[test]
+    fn a_retry_after_longer_than_the_backoff_is_waited() {
+        let mut figures = Figures::default();
+        let mut called_at = Vec::new();
+        let (_, outcome) = with_retries(
+            &policy(5, 1),
+            Instant::now(),
+            &mut figures,
+            (),
+            |()| {
+                called_at.push(std::time::Instant::now());
+                if called_at.len() < 2 {
+                    Err(Failure::transient((), "429").retry_after(Duration::from_millis(150)))
+                } else {
+                    Ok(())
+                }
+            },
+        );
+        assert!(outcome.is_ok());
+        let waited = called_at[1] - called_at[0];
+        assert!(waited >= Duration::from_millis(150), "{waited:?}");
+        // A retry_after shorter than the backoff leaves the backoff.
+        let mut called_at = Vec::new();
+        let (_, _) = with_retries(
+            &policy(2, 120),
+            Instant::now(),
+            &mut figures,
+            (),
+            |()| {
+                called_at.push(std::time::Instant::now());
+                Err::<(), _>(Failure::transient((), "429").retry_after(Duration::from_millis(1)))
+            },
+        );
+        let waited = called_at[1] - called_at[0];
+        assert!(waited >= Duration::from_millis(120), "{waited:?}");
     }
 }
