@@ -103,9 +103,9 @@ use usl::Usl;
 ///    grows it into the failure again and again; then it may probe one worker more,
 ///    and a probe that passes another 30 s without a failure lifts the cap.
 /// 8. **Throttling** (`adaptive/throttle`, run right after the breaker): a stage that
-///    retried at least 2% of its calls in a window after transient failures (429s,
-///    deadlocks, serialization failures), and at least 3 of them, is past its knee
-///    however busy it looks: it does not grow, steps halfway back toward its last
+///    retried at least 5% of its calls after transient failures (429s, deadlocks,
+///    serialization failures), and at least 5 of them, two windows in a row, is past
+///    its knee however busy it looks: it does not grow, steps halfway back toward its last
 ///    unthrottled count (or to ¾ of its workers if throttled there too), seeks the
 ///    knee halfway between, and stays capped for 30 s after its last throttled
 ///    window; then it may probe one worker more, and a probe that passes another

@@ -1,6 +1,7 @@
 //! Throttling as a knee signal: a stage whose calls fail transiently and are retried
-//! (an endpoint's 429s, a database's deadlocks and serialization failures) in more
-//! than `tuning.throttle_share` of its calls is past its knee, whatever its busy
+//! (an endpoint's 429s, a database's deadlocks and serialization failures) in at
+//! least `tuning.throttle_share` of its calls, `tuning.throttle_windows` windows in a
+//! row, is past its knee, whatever its busy
 //! time says (retry backoff counts as busy, so a throttled stage looks short of
 //! workers). It does not grow; it steps back toward the workers it had in its last
 //! window without throttling (halfway, geometrically, so that a knee between the two
@@ -18,6 +19,8 @@ use crate::{Action, Decision, Snapshot, StageStats};
 pub(super) struct Throttle {
     /// Workers in the stage's last settled window without throttling.
     clean: Option<usize>,
+    /// Throttled windows in a row.
+    streak: u32,
     /// The cap in force, if any.
     ceiling: Option<Ceiling>,
 }
@@ -63,7 +66,12 @@ impl Throttle {
         at_s: f64,
     ) -> Option<usize> {
         let until_s = at_s + tuning.throttle_cooldown_s;
-        if throttled_share(tuning, stats).is_none() {
+        self.streak = if throttled_share(tuning, stats).is_some() {
+            self.streak + 1
+        } else {
+            0
+        };
+        if self.streak == 0 {
             if settled {
                 self.clean = Some(workers);
             }
@@ -82,6 +90,10 @@ impl Throttle {
                     probing: true,
                 });
             }
+            return None;
+        }
+        if self.streak < tuning.throttle_windows {
+            // One window could be chance: a stray burst of errors.
             return None;
         }
         let least = stats.workers.min.max(1);

@@ -186,15 +186,19 @@ pub struct Tuning {
     pub open_cooldown_s: f64,
 
     // Throttling.
-    /// Share of a window's attempts retried after a transient failure (429s,
-    /// deadlocks, serialization failures) at or above which a stage is throttled:
-    /// past its knee. Default 0.02: a stray error in a few hundred calls is not
-    /// throttling, and the simulator's scenarios (error rates 0.1–0.2%) never reach
-    /// it (EXPERIMENTS.md, "Throttling").
+    /// Share of a window's calls retried after a transient failure (429s, deadlocks,
+    /// serialization failures) at or above which the window is throttled. Default
+    /// 0.05: five times the highest error rate of the simulator's scenarios (1%, at
+    /// random), whose windows reached 2% often enough to cost two of them 5% and 13%
+    /// of their throughput (EXPERIMENTS.md, "Throttling").
     pub throttle_share: f64,
     /// Fewest retries in a window that can count as throttling, whatever the share.
-    /// Default 3: one or two failures among a few calls are chance.
+    /// Default 5: a window of a hundred calls at a 1% error rate has 5 or more one
+    /// time in three hundred.
     pub throttle_retries: u64,
+    /// Throttled windows in a row before a stage is held or stepped down. Default 2,
+    /// as `streak`: one window of errors can be chance, two in a row at 5% hardly.
+    pub throttle_windows: u32,
     /// A stage throttled at (or below) its last unthrottled count steps down to this
     /// share of its workers. Default 0.75: between TCP CUBIC's 0.7 and vector's
     /// adaptive request concurrency's 0.9.
@@ -281,8 +285,9 @@ impl Default for Tuning {
             probe_s: 60.0,
             hung_step: 0.125,
             open_cooldown_s: 30.0,
-            throttle_share: 0.02,
-            throttle_retries: 3,
+            throttle_share: 0.05,
+            throttle_retries: 5,
+            throttle_windows: 2,
             throttle_decrease: 0.75,
             throttle_cooldown_s: 30.0,
             usl_buckets_per_doubling: 4.0,
