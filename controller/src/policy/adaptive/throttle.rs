@@ -1,9 +1,8 @@
 //! Throttling as a knee signal: a stage whose calls fail transiently and are retried
 //! (an endpoint's 429s, a database's deadlocks and serialization failures) in at
 //! least `tuning.throttle_share` of its calls, `tuning.throttle_windows` windows in a
-//! row, is past its knee, whatever its busy
-//! time says (retry backoff counts as busy, so a throttled stage looks short of
-//! workers). It does not grow; it steps back toward the workers it had in its last
+//! row, is past its knee, whatever its busy time says (retry backoff counts as busy,
+//! so a throttled stage looks short of workers). It does not grow; it steps back toward the workers it had in its last
 //! window without throttling (halfway, geometrically, so that a knee between the two
 //! counts is found in a few steps), or, throttled at that count or below it, down
 //! by `tuning.throttle_decrease`; and it stays capped there for
