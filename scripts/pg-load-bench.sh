@@ -14,7 +14,8 @@
 #                     key is drawn from a narrow range of keys (default "0.02:1000";
 #                     the other rows have keys of their own)
 #   PG_BENCH_RUNS     runs of each loader, the median reported (default 1)
-#   PG_BENCH_WRITERS  static writer counts (default "1 2 4 8 16 32 64")
+#   PG_BENCH_WRITERS  static writer counts (default "1 2 4 8 16 32 64"; "" runs
+#                     adaptive alone)
 #   PG_BENCH_PGLOADER pgloader "workers:concurrency" settings besides the default
 #                     (default "2:1 4:1 4:2 8:2 8:4"; "" skips the grid)
 #   PG_BENCH_BATCH    the sink's batch size in the static runs (default 1000)
@@ -31,7 +32,7 @@ MODE=${1:-all}
 ROWS=${PG_BENCH_ROWS:-1000000}
 HOT=${PG_BENCH_HOT:-0.02:1000}
 RUNS=${PG_BENCH_RUNS:-1}
-WRITERS=${PG_BENCH_WRITERS:-"1 2 4 8 16 32 64"}
+WRITERS=${PG_BENCH_WRITERS-"1 2 4 8 16 32 64"}
 PGLOADER_GRID=${PG_BENCH_PGLOADER-"2:1 4:1 4:2 8:2 8:4"}
 BATCH=${PG_BENCH_BATCH:-1000}
 WITH_BRIGADE=${PG_BENCH_BRIGADE:-1}
@@ -279,6 +280,9 @@ experiment() {
 import sys
 rate, best, label, best_writers, most, reach = sys.argv[1:]
 rate, best, best_writers, most = float(rate), float(best), int(best_writers), int(most)
+if best <= 0:
+    print("no static run to compare with")
+    sys.exit()
 ok = rate >= 0.95 * best and most <= best_writers + 2
 print(f"goal adaptive ≥ 0.95 × best static ({label}, {best:.0f} rows/s) with ≤ {best_writers + 2} writers: "
       f"{'met' if ok else 'NOT met'} ({rate / best:.2f}×, most {most} writers)")
