@@ -9,6 +9,7 @@ mod knee;
 mod open_ceiling;
 mod phases;
 mod right_size;
+mod throttle;
 mod tuning;
 mod usl;
 
@@ -19,6 +20,7 @@ use crate::{Action, Controller, Decision, Snapshot, StageRole, StageStats};
 use breaker::Trip;
 use knee::Probe;
 use open_ceiling::{cap_decisions, OpenCeiling};
+use throttle::{cap_throttled, merge_caps, Throttle};
 pub use tuning::Tuning;
 use usl::Usl;
 
@@ -100,6 +102,14 @@ use usl::Usl;
 ///    workers live then (at least its minimum) for 30 s of snapshot time, so no rule
 ///    grows it into the failure again and again; then it may probe one worker more,
 ///    and a probe that passes another 30 s without a failure lifts the cap.
+/// 8. **Throttling** (`adaptive/throttle`, run right after the breaker): a stage that
+///    retried at least 5% of its calls after transient failures (429s, deadlocks,
+///    serialization failures), and at least 5 of them, two windows in a row, is past
+///    its knee however busy it looks: it does not grow, steps halfway back toward its last
+///    unthrottled count (or to ¾ of its workers if throttled there too), seeks the
+///    knee halfway between, and stays capped for 30 s after its last throttled
+///    window; then it may probe one worker more, and a probe that passes another
+///    30 s unthrottled lifts the cap.
 ///
 /// A stage waits a window after a change before its figures count; a stage that
 /// reversed direction does not reverse again for 300 ticks, and after two reversals
@@ -168,6 +178,8 @@ struct StageState {
     batch_points: Vec<(f64, f64)>,
     /// The cap after its workers failed to open their resource.
     open_ceiling: Option<OpenCeiling>,
+    /// The cap after its calls were throttled, and its last unthrottled count.
+    throttle: Throttle,
     /// Bigger batches stopped paying.
     batch_done: bool,
     /// Records per second the stage finished in the last two windows, newest last.
@@ -366,9 +378,13 @@ impl Controller for Adaptive {
             return out;
         }
         self.set_budget(snapshot, &mut out);
-        let window = self.observe(snapshot);
+        let mut window = self.observe(snapshot);
         out.extend(self.breakers(snapshot, &window));
-        let undone = self.judge_steps(snapshot, &window, &mut out);
+        let before = out.len();
+        let throttle_caps = self.throttles(snapshot, &mut out);
+        let stepped_down = out.len() > before;
+        merge_caps(&mut window.caps, &throttle_caps);
+        let undone = self.judge_steps(snapshot, &window, &mut out) || stepped_down;
         let bottlenecks = self.bottlenecks(snapshot, &window);
         // One growth step at a time, so that its effect on throughput is its own. A
         // step undone this tick changes the throughput too: the next step waits.
@@ -381,6 +397,9 @@ impl Controller for Adaptive {
         let bottleneck = bottlenecks.first().copied();
         self.deepen_queues(snapshot, &window, bottleneck, &grown, probing, &mut out);
         self.right_size_rest(snapshot, &window, bottleneck, &grown, undone, &mut out);
+        cap_throttled(&self.tuning, &mut out, &throttle_caps, |i| {
+            current_workers(snapshot, i)
+        });
         cap_decisions(&self.tuning, &mut out, &window.caps, |i| {
             current_workers(snapshot, i)
         });

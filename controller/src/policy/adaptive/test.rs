@@ -1084,3 +1084,164 @@ fn a_stage_whose_workers_failed_to_open_grows_no_further_until_the_cooldown() {
         decisions[0].reason
     );
 }
+
+/// A window of a busy, backlogged sink on `workers` that wrote `written` records,
+/// one a call, and retried `retried` calls after transient failures.
+fn retrying(workers: usize, written: u64, retried: u64, tick: u64) -> Snapshot {
+    let mut snapshot = with_calls(backlogged(workers, written, tick).build());
+    snapshot.stages[0].errors = retried;
+    snapshot.stages[0].retries = retried;
+    snapshot
+}
+
+/// Runs `policy` for ticks 1..=`ticks` on one sink starting at `workers`, whose
+/// window at a tick and count is `model(tick, workers) = (written, retried)`.
+/// Returns the sink's count during each tick, and every decision's reason.
+fn drive_retrying(
+    policy: &mut Adaptive,
+    mut workers: usize,
+    ticks: u64,
+    model: impl Fn(u64, usize) -> (u64, u64),
+) -> (Vec<usize>, Vec<String>) {
+    let mut counts = Vec::new();
+    let mut reasons = Vec::new();
+    for tick in 1..=ticks {
+        counts.push(workers);
+        let (written, retried) = model(tick, workers);
+        let decisions = policy.decide(&retrying(workers, written, retried, tick));
+        for decision in &decisions {
+            reasons.push(format!("tick {tick}: {}", decision.reason));
+        }
+        if let Some(&(_, to)) = set_workers(&decisions).last() {
+            workers = to;
+        }
+    }
+    (counts, reasons)
+}
+
+/// A bulk endpoint that serves `knee` calls at once, 10 ms each, and answers every
+/// call past them with a 429, which the sink retries.
+fn endpoint(knee: usize, workers: usize) -> (u64, u64) {
+    let served = workers.min(knee) as u64;
+    (100 * served, 100 * workers.saturating_sub(knee) as u64)
+}
+
+#[test]
+fn a_stage_throttled_after_a_step_steps_back_toward_its_last_clean_count() {
+    for knee in [4, 12] {
+        let mut policy = Adaptive::new();
+        let (counts, reasons) = drive_retrying(&mut policy, 1, 120, |_, n| endpoint(knee, n));
+        let last = *counts.last().unwrap();
+        assert!(
+            (knee..=knee + 1).contains(&last),
+            "knee {knee}: {counts:?}\n{reasons:#?}"
+        );
+        // Throttled windows: a handful while it searches, then a probe of one
+        // worker more per cooldown.
+        let past = counts.iter().filter(|&&n| n > knee).count();
+        assert!(
+            past <= 16,
+            "knee {knee}: {past} windows past it: {counts:?}"
+        );
+        assert!(
+            reasons
+                .iter()
+                .any(|r| r.contains("adaptive/throttle: write retried")),
+            "{reasons:#?}"
+        );
+    }
+}
+
+#[test]
+fn a_throttled_stage_seeks_its_knee_then_holds_it_until_the_cooldown() {
+    // At 8, a quarter of its calls come back throttled whenever it has more than 6
+    // workers.
+    let model = |_, n: usize| {
+        if n > 6 {
+            (600, 200)
+        } else {
+            (100 * n as u64, 0)
+        }
+    };
+    let (counts, reasons) = drive_retrying(&mut Adaptive::new(), 8, 70, model);
+    assert!(
+        reasons[0].starts_with(
+            "tick 2: adaptive/throttle: write retried 25% of its calls after transient \
+             failures (throttled: past its knee); 8 → 6 workers"
+        ),
+        "{reasons:#?}"
+    );
+    // Down by a quarter, halfway back up to 7, throttled there: back to 6, held
+    // there for 30 s after the last throttled window, then a probe of one worker.
+    let expected: Vec<usize> = [8; 2]
+        .into_iter()
+        .chain([6; 2])
+        .chain([7; 2])
+        .chain([6; 30])
+        .chain([7; 2])
+        .chain([6; 30])
+        .chain([7; 2])
+        .collect();
+    assert_eq!(counts, expected, "{reasons:#?}");
+}
+
+#[test]
+fn a_knee_that_drops_mid_run_takes_the_stage_down_with_it() {
+    // At 12 writers the endpoint's capacity drops to 4 calls at once: no growth
+    // step to judge, only the 429s say so.
+    let knee = |tick: u64| if tick < 60 { 12 } else { 4 };
+    let mut policy = Adaptive::new();
+    let (counts, reasons) = drive_retrying(&mut policy, 12, 120, |tick, n| endpoint(knee(tick), n));
+    assert!(counts[..60].iter().all(|&n| n >= 12), "{counts:?}");
+    assert!(
+        (4..=5).contains(counts.last().unwrap()),
+        "{counts:?}\n{reasons:#?}"
+    );
+    // Without the rule it stays past the knee.
+    let off = Tuning {
+        throttle_retries: u64::MAX,
+        ..Tuning::default()
+    };
+    let mut policy = Adaptive::with_tuning(off);
+    let (counts, _) = drive_retrying(&mut policy, 12, 120, |tick, n| endpoint(knee(tick), n));
+    assert!(counts[60..].iter().all(|&n| n >= 12), "{counts:?}");
+}
+
+#[test]
+fn a_sink_that_deadlocks_past_its_knee_stays_there_though_retries_buy_a_little() {
+    // Six writers at 100 rows/s each; past six, deadlocks: each writer more is
+    // retried 50 times a second, while the rows written still creep up (doubling
+    // brings +23%, which the knee rule alone would take as a step that pays).
+    let model = |_, n: usize| {
+        if n <= 6 {
+            (100 * n as u64, 0)
+        } else {
+            let written = 600.0 * (n as f64 / 6.0).powf(0.3);
+            (written as u64, 50 * (n as u64 - 6))
+        }
+    };
+    let mut policy = Adaptive::new();
+    let (counts, reasons) = drive_retrying(&mut policy, 1, 150, model);
+    assert!(
+        (6..=7).contains(counts.last().unwrap()),
+        "{counts:?}\n{reasons:#?}"
+    );
+    let mut policy = Adaptive::with_tuning(Tuning {
+        throttle_retries: u64::MAX,
+        ..Tuning::default()
+    });
+    let (counts, _) = drive_retrying(&mut policy, 1, 150, model);
+    assert!(*counts.last().unwrap() > 8, "{counts:?}");
+}
+
+#[test]
+fn stray_transient_errors_are_not_throttling() {
+    // One call in a hundred retried, or two retries in a quiet window: the same
+    // decisions as with none.
+    let clean = drive_retrying(&mut Adaptive::new(), 1, 80, |_, n| (endpoint(12, n).0, 0));
+    let stray = drive_retrying(&mut Adaptive::new(), 1, 80, |tick, n| {
+        let written = endpoint(12, n).0;
+        (written, if tick % 2 == 0 { written / 100 } else { 2 })
+    });
+    assert_eq!(clean.0, stray.0);
+}

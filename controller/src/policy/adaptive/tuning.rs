@@ -185,6 +185,29 @@ pub struct Tuning {
     /// a probe of one worker more must pass before the cap lifts. Default 30.
     pub open_cooldown_s: f64,
 
+    // Throttling.
+    /// Share of a window's calls retried after a transient failure (429s, deadlocks,
+    /// serialization failures) at or above which the window is throttled. Default
+    /// 0.05: five times the highest error rate of the simulator's scenarios (1%, at
+    /// random), whose windows reached 2% often enough to cost two of them 5% and 13%
+    /// of their throughput (EXPERIMENTS.md, "Throttling").
+    pub throttle_share: f64,
+    /// Fewest retries in a window that can count as throttling, whatever the share.
+    /// Default 5: a window of a hundred calls at a 1% error rate has 5 or more one
+    /// time in three hundred.
+    pub throttle_retries: u64,
+    /// Throttled windows in a row before a stage is held or stepped down. Default 2,
+    /// as `streak`: one window of errors can be chance, two in a row at 5% hardly.
+    pub throttle_windows: u32,
+    /// A stage throttled at (or below) its last unthrottled count steps down to this
+    /// share of its workers. Default 0.75: between TCP CUBIC's 0.7 and vector's
+    /// adaptive request concurrency's 0.9.
+    pub throttle_decrease: f64,
+    /// Seconds of snapshot time a stage stays capped after its last throttled
+    /// window, and a probe of one worker more must pass before the cap lifts.
+    /// Default 30, as `open_cooldown_s`.
+    pub throttle_cooldown_s: f64,
+
     // The USL fit.
     /// Concurrency buckets per doubling: points closer than that are averaged
     /// together. Default 4.
@@ -262,6 +285,11 @@ impl Default for Tuning {
             probe_s: 60.0,
             hung_step: 0.125,
             open_cooldown_s: 30.0,
+            throttle_share: 0.05,
+            throttle_retries: 5,
+            throttle_windows: 2,
+            throttle_decrease: 0.75,
+            throttle_cooldown_s: 30.0,
             usl_buckets_per_doubling: 4.0,
             usl_bucket_memory: 20.0,
             usl_near_peak: 0.99,
