@@ -22,7 +22,21 @@ pub mod bulk;
 pub mod postgres;
 pub mod redis;
 
+use std::fmt;
 use std::net::TcpListener;
+
+/// Why a server could not be made, started or stopped, or a command not run against
+/// it: what was tried, and what the program said.
+#[derive(Debug)]
+pub struct ServerError(String);
+
+impl fmt::Display for ServerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ServerError {}
 
 /// A loopback TCP port nothing listens on now (the OS picks it).
 pub fn free_port() -> std::io::Result<u16> {

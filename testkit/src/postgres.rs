@@ -12,26 +12,15 @@
 //! PostgreSQL refuses to run as root, so under root the server runs as the package's
 //! `postgres` user (with `runuser`), its directory handed to that user.
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use tempfile::TempDir;
 
+use crate::ServerError;
+
 /// The database user the server trusts.
 pub const USER: &str = "brigade";
-
-/// Why a server could not be made, started or stopped, or a query not run.
-#[derive(Debug)]
-pub struct PgError(String);
-
-impl fmt::Display for PgError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for PgError {}
 
 /// A running (or stopped) PostgreSQL cluster in a temporary directory. Dropping it
 /// stops the server at once (`pg_ctl stop -m immediate`) and removes its files.
@@ -45,19 +34,19 @@ pub struct PgServer {
 
 impl PgServer {
     /// A new cluster with PostgreSQL's default settings, started.
-    pub fn start() -> Result<PgServer, PgError> {
+    pub fn start() -> Result<PgServer, ServerError> {
         PgServer::start_with(&[])
     }
 
     /// A new cluster with these `postgresql.conf` settings added (`("fsync", "off")`,
     /// `("max_connections", "300")`), started.
-    pub fn start_with(settings: &[(&str, &str)]) -> Result<PgServer, PgError> {
+    pub fn start_with(settings: &[(&str, &str)]) -> Result<PgServer, ServerError> {
         let bin = binaries()?;
         let as_postgres = running_as_root();
         let dir = tempfile::Builder::new()
             .prefix("brigade-pg-")
             .tempdir()
-            .map_err(|e| PgError(format!("cannot make a temporary directory: {e}")))?;
+            .map_err(|e| ServerError(format!("cannot make a temporary directory: {e}")))?;
         if as_postgres {
             hand_to_postgres(dir.path())?;
         }
@@ -82,7 +71,8 @@ impl PgServer {
         // The port is free when picked but may be taken before the server binds it.
         let mut last = None;
         for _ in 0..5 {
-            server.port = crate::free_port().map_err(|e| PgError(format!("no free port: {e}")))?;
+            server.port =
+                crate::free_port().map_err(|e| ServerError(format!("no free port: {e}")))?;
             match server.start_again() {
                 Ok(()) => return Ok(server),
                 Err(error) => last = Some(error),
@@ -118,7 +108,7 @@ impl PgServer {
     /// Stops the server, disconnecting every client (`pg_ctl stop -m fast`), and
     /// waits until it has stopped. Its data stays; [`start_again`](Self::start_again)
     /// brings it back on the same port.
-    pub fn stop(&mut self) -> Result<(), PgError> {
+    pub fn stop(&mut self) -> Result<(), ServerError> {
         if !self.running {
             return Ok(());
         }
@@ -129,7 +119,7 @@ impl PgServer {
 
     /// Starts the stopped server again, on its port, and waits until it accepts
     /// connections.
-    pub fn start_again(&mut self) -> Result<(), PgError> {
+    pub fn start_again(&mut self) -> Result<(), ServerError> {
         if self.running {
             return Ok(());
         }
@@ -151,14 +141,14 @@ impl PgServer {
 
     /// Runs SQL with `psql` (stopping at the first error) and returns its output,
     /// unaligned, tuples only: one row a line, columns split by `|`.
-    pub fn psql(&self, sql: &str) -> Result<String, PgError> {
+    pub fn psql(&self, sql: &str) -> Result<String, ServerError> {
         let output = Command::new(self.bin.join("psql"))
             .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d"])
             .arg(self.url())
             .arg("-c")
             .arg(sql)
             .output()
-            .map_err(|e| PgError(format!("cannot run psql: {e}")))?;
+            .map_err(|e| ServerError(format!("cannot run psql: {e}")))?;
         checked("psql", &output)?;
         Ok(String::from_utf8_lossy(&output.stdout).into_owned())
     }
@@ -167,30 +157,30 @@ impl PgServer {
         self.dir.path().join("data")
     }
 
-    fn initdb(&self) -> Result<(), PgError> {
+    fn initdb(&self) -> Result<(), ServerError> {
         let data = self.data().display().to_string();
         let output = self
             .command("initdb")
             .args(["-D", &data, "-U", USER, "--auth=trust", "-E", "UTF8"])
             .args(["--no-sync", "--no-instructions", "--locale=C"])
             .output()
-            .map_err(|e| PgError(format!("cannot run initdb: {e}")))?;
+            .map_err(|e| ServerError(format!("cannot run initdb: {e}")))?;
         checked("initdb", &output)
     }
 
-    fn pg_ctl(&self, args: &[&str]) -> Result<(), PgError> {
+    fn pg_ctl(&self, args: &[&str]) -> Result<(), ServerError> {
         let data = self.data().display().to_string();
         let output = self
             .command("pg_ctl")
             .args(["-D", &data])
             .args(args)
             .output()
-            .map_err(|e| PgError(format!("cannot run pg_ctl: {e}")))?;
-        checked("pg_ctl", &output).map_err(|PgError(message)| {
+            .map_err(|e| ServerError(format!("cannot run pg_ctl: {e}")))?;
+        checked("pg_ctl", &output).map_err(|ServerError(message)| {
             let log = std::fs::read_to_string(self.dir.path().join("log")).unwrap_or_default();
             let tail: Vec<&str> = log.lines().rev().take(10).collect();
             let tail: Vec<&str> = tail.into_iter().rev().collect();
-            PgError(format!("{message}\nserver log:\n{}", tail.join("\n")))
+            ServerError(format!("{message}\nserver log:\n{}", tail.join("\n")))
         })
     }
 
@@ -217,7 +207,7 @@ impl Drop for PgServer {
 
 /// The directory holding `initdb`, `pg_ctl` and `psql`: the newest Debian
 /// `/usr/lib/postgresql/<version>/bin`, else the one on the `PATH` holding `initdb`.
-fn binaries() -> Result<PathBuf, PgError> {
+fn binaries() -> Result<PathBuf, ServerError> {
     let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
         .into_iter()
         .flatten()
@@ -237,7 +227,7 @@ fn binaries() -> Result<PathBuf, PgError> {
         .flat_map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
         .find(|dir| dir.join("initdb").exists() && dir.join("pg_ctl").exists())
         .ok_or_else(|| {
-            PgError(
+            ServerError(
                 "no PostgreSQL server binaries (initdb, pg_ctl): install Debian's \
                  `postgresql` package"
                     .to_owned(),
@@ -253,29 +243,29 @@ fn running_as_root() -> bool {
 }
 
 /// Gives the directory to the `postgres` user, so the server run as it can write.
-fn hand_to_postgres(dir: &Path) -> Result<(), PgError> {
+fn hand_to_postgres(dir: &Path) -> Result<(), ServerError> {
     let output = Command::new("chown")
         .arg("postgres:")
         .arg(dir)
         .output()
-        .map_err(|e| PgError(format!("cannot run chown: {e}")))?;
+        .map_err(|e| ServerError(format!("cannot run chown: {e}")))?;
     checked("chown postgres (PostgreSQL will not run as root)", &output)
 }
 
-fn append(path: &Path, text: &str) -> Result<(), PgError> {
+fn append(path: &Path, text: &str) -> Result<(), ServerError> {
     use std::io::Write;
     std::fs::OpenOptions::new()
         .append(true)
         .open(path)
         .and_then(|mut file| file.write_all(text.as_bytes()))
-        .map_err(|e| PgError(format!("cannot write {}: {e}", path.display())))
+        .map_err(|e| ServerError(format!("cannot write {}: {e}", path.display())))
 }
 
-fn checked(what: &str, output: &Output) -> Result<(), PgError> {
+fn checked(what: &str, output: &Output) -> Result<(), ServerError> {
     if output.status.success() {
         return Ok(());
     }
-    Err(PgError(format!(
+    Err(ServerError(format!(
         "{what} failed ({}): {}{}",
         output.status,
         String::from_utf8_lossy(&output.stderr).trim(),

@@ -14,7 +14,6 @@
 //! with [`RedisServer::start_fsync_always`] it is fsynced before every reply. RDB
 //! snapshots are off.
 
-use std::fmt;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -23,20 +22,10 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
+use crate::ServerError;
+
 /// How long a start or a stop may take before it is an error.
 const PATIENCE: Duration = Duration::from_secs(30);
-
-/// Why a server could not be started or stopped, or a command not run.
-#[derive(Debug)]
-pub struct RedisError(String);
-
-impl fmt::Display for RedisError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for RedisError {}
 
 /// A running (or stopped) `redis-server` in a temporary directory. Dropping it kills
 /// the server (SIGKILL), waits for it, and removes its files.
@@ -49,26 +38,26 @@ pub struct RedisServer {
 
 impl RedisServer {
     /// A new server, append-only file on (`appendfsync everysec`), started.
-    pub fn start() -> Result<RedisServer, RedisError> {
+    pub fn start() -> Result<RedisServer, ServerError> {
         RedisServer::start_with(false)
     }
 
     /// A new server whose append-only file is fsynced before every reply
     /// (`appendfsync always`), started.
-    pub fn start_fsync_always() -> Result<RedisServer, RedisError> {
+    pub fn start_fsync_always() -> Result<RedisServer, ServerError> {
         RedisServer::start_with(true)
     }
 
-    fn start_with(fsync_always: bool) -> Result<RedisServer, RedisError> {
+    fn start_with(fsync_always: bool) -> Result<RedisServer, ServerError> {
         if !Path::new("/usr/bin/redis-server").exists() && !on_path("redis-server") {
-            return Err(RedisError(
+            return Err(ServerError(
                 "no redis-server: install Debian's `redis-server` package".to_owned(),
             ));
         }
         let dir = tempfile::Builder::new()
             .prefix("brigade-redis-")
             .tempdir()
-            .map_err(|e| RedisError(format!("cannot make a temporary directory: {e}")))?;
+            .map_err(|e| ServerError(format!("cannot make a temporary directory: {e}")))?;
         let mut server = RedisServer {
             dir,
             port: 0,
@@ -79,7 +68,7 @@ impl RedisServer {
         let mut last = None;
         for _ in 0..5 {
             server.port =
-                crate::free_port().map_err(|e| RedisError(format!("no free port: {e}")))?;
+                crate::free_port().map_err(|e| ServerError(format!("no free port: {e}")))?;
             match server.start_again() {
                 Ok(()) => return Ok(server),
                 Err(error) => last = Some(error),
@@ -111,14 +100,14 @@ impl RedisServer {
     /// Stops the server with SIGTERM (it flushes its append-only file and closes every
     /// client) and waits until it has exited. Its files stay;
     /// [`start_again`](Self::start_again) brings it back on the same port.
-    pub fn stop(&mut self) -> Result<(), RedisError> {
+    pub fn stop(&mut self) -> Result<(), ServerError> {
         let Some(mut child) = self.child.take() else {
             return Ok(());
         };
         let status = Command::new("kill")
             .args(["-TERM", &child.id().to_string()])
             .status()
-            .map_err(|e| RedisError(format!("cannot run kill: {e}")))?;
+            .map_err(|e| ServerError(format!("cannot run kill: {e}")))?;
         if !status.success() {
             let _ = child.kill();
         }
@@ -132,7 +121,7 @@ impl RedisServer {
                 _ => {
                     let _ = child.kill();
                     let _ = child.wait();
-                    return Err(RedisError(format!(
+                    return Err(ServerError(format!(
                         "redis-server did not stop within {PATIENCE:?}; killed\n{}",
                         self.log_tail()
                     )));
@@ -143,7 +132,7 @@ impl RedisServer {
 
     /// Starts the stopped server again, on its port and in its directory (the
     /// append-only file is loaded), and waits until it answers `PING`.
-    pub fn start_again(&mut self) -> Result<(), RedisError> {
+    pub fn start_again(&mut self) -> Result<(), ServerError> {
         if self.child.is_some() {
             return Ok(());
         }
@@ -170,11 +159,11 @@ impl RedisServer {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .map_err(|e| RedisError(format!("cannot run redis-server: {e}")))?;
+            .map_err(|e| ServerError(format!("cannot run redis-server: {e}")))?;
         let deadline = Instant::now() + PATIENCE;
         loop {
             if let Ok(Some(status)) = child.try_wait() {
-                return Err(RedisError(format!(
+                return Err(ServerError(format!(
                     "redis-server exited at start ({status})\n{}",
                     self.log_tail()
                 )));
@@ -186,7 +175,7 @@ impl RedisServer {
             if Instant::now() >= deadline {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(RedisError(format!(
+                return Err(ServerError(format!(
                     "redis-server did not answer within {PATIENCE:?}\n{}",
                     self.log_tail()
                 )));
@@ -197,15 +186,15 @@ impl RedisServer {
 
     /// Runs one command with `redis-cli` and returns its output (raw: one line per
     /// reply element). An error reply is an error.
-    pub fn cli(&self, args: &[&str]) -> Result<String, RedisError> {
+    pub fn cli(&self, args: &[&str]) -> Result<String, ServerError> {
         let output = Command::new("redis-cli")
             .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "--no-raw"])
             .args(args)
             .output()
-            .map_err(|e| RedisError(format!("cannot run redis-cli: {e}")))?;
+            .map_err(|e| ServerError(format!("cannot run redis-cli: {e}")))?;
         let text = String::from_utf8_lossy(&output.stdout).into_owned();
         if !output.status.success() || text.starts_with("(error)") {
-            return Err(RedisError(format!(
+            return Err(ServerError(format!(
                 "redis-cli {}: {}{}",
                 args.join(" "),
                 text.trim(),

@@ -111,7 +111,7 @@ fn seen(worker: &mut ExecWorker) -> u64 {
 }
 
 fn failure(worker: &mut ExecWorker, value: Value) -> ExecFailure {
-    worker
+    *worker
         .call(record(value.clone()))
         .expect_err("the record should fail")
 }

@@ -41,17 +41,18 @@ impl ExecWorker {
 
     /// Runs `record` through the process: its outputs (zero, one or many), each with
     /// the record's origin, or the record handed back with why it failed. A process
-    /// that exits or does not answer in time is killed and restarted.
-    pub fn call(&mut self, record: Record) -> Result<Vec<Record>, ExecFailure> {
+    /// that exits or does not answer in time is killed and restarted. The failure is
+    /// boxed: it carries the whole record, and the happy path should not pay for it.
+    pub fn call(&mut self, record: Record) -> Result<Vec<Record>, Box<ExecFailure>> {
         let (timeout, max_answer) = (self.timeout, self.launch.max_answer());
         let process = match self.ready() {
             Ok(process) => process,
             Err(error) => {
-                return Err(ExecFailure {
+                return Err(Box::new(ExecFailure {
                     record,
                     error,
                     restarted: false,
-                })
+                }))
             }
         };
         let mut line = record.value.to_string().into_bytes();
@@ -98,11 +99,11 @@ impl ExecWorker {
                 )
             }
         };
-        Err(ExecFailure {
+        Err(Box::new(ExecFailure {
             record,
             error,
             restarted,
-        })
+        }))
     }
 
     /// The process, fit for a new record: one that ended or wrote a stray line since

@@ -195,7 +195,7 @@ pub fn build(spec: &PipelineSpec, overrides: &Overrides) -> Result<Built, BuildE
                             outputs.into_iter().for_each(|output| out.emit(output));
                             Ok(())
                         }
-                        Err(failure) => Err(exec_failure(failure)),
+                        Err(failure) => Err(exec_failure(*failure)),
                     },
                 )
             }
@@ -424,13 +424,14 @@ fn sink(
             builder.try_batch_sink_with(
                 name,
                 move || SqliteWriter::open(&config, &base).map_err(BoxError::from),
-                move |db, batch| match db.write(&batch) {
-                    Ok(rejected) => {
-                        written.fetch_add((batch.len() - rejected.len()) as u64, Relaxed);
-                        Ok(take_rejected(batch, rejected))
-                    }
-                    Err(error) if error.is_transient() => Err(Failure::transient(batch, error)),
-                    Err(error) => Err(Failure::permanent(batch, error)),
+                move |db, batch| {
+                    let outcome = db.write(&batch);
+                    settle_rows(
+                        batch,
+                        outcome,
+                        crate::sqlite::SqliteError::is_transient,
+                        &written,
+                    )
                 },
             )
         }
@@ -447,13 +448,14 @@ fn sink(
             builder.try_batch_sink_with(
                 name,
                 move || PostgresWriter::open(&config).map_err(BoxError::from),
-                move |db, batch| match db.write(&batch) {
-                    Ok(rejected) => {
-                        written.fetch_add((batch.len() - rejected.len()) as u64, Relaxed);
-                        Ok(take_rejected(batch, rejected))
-                    }
-                    Err(error) if error.is_transient() => Err(Failure::transient(batch, error)),
-                    Err(error) => Err(Failure::permanent(batch, error)),
+                move |db, batch| {
+                    let outcome = db.write(&batch);
+                    settle_rows(
+                        batch,
+                        outcome,
+                        crate::postgres::PostgresError::is_transient,
+                        &written,
+                    )
                 },
             )
         }
@@ -462,13 +464,14 @@ fn sink(
             builder.try_batch_sink_with(
                 name,
                 move || StreamWriter::open(&config).map_err(BoxError::from),
-                move |stream, batch| match stream.write(&batch) {
-                    Ok(rejected) => {
-                        written.fetch_add((batch.len() - rejected.len()) as u64, Relaxed);
-                        Ok(take_rejected(batch, rejected))
-                    }
-                    Err(error) if error.is_transient() => Err(Failure::transient(batch, error)),
-                    Err(error) => Err(Failure::permanent(batch, error)),
+                move |stream, batch| {
+                    let outcome = stream.write(&batch);
+                    settle_rows(
+                        batch,
+                        outcome,
+                        crate::redis::RedisConnectorError::is_transient,
+                        &written,
+                    )
                 },
             )
         }
@@ -477,17 +480,37 @@ fn sink(
             builder.try_batch_sink_with(
                 name,
                 move || HashWriter::open(&config).map_err(BoxError::from),
-                move |hashes, batch| match hashes.write(&batch) {
-                    Ok(rejected) => {
-                        written.fetch_add((batch.len() - rejected.len()) as u64, Relaxed);
-                        Ok(take_rejected(batch, rejected))
-                    }
-                    Err(error) if error.is_transient() => Err(Failure::transient(batch, error)),
-                    Err(error) => Err(Failure::permanent(batch, error)),
+                move |hashes, batch| {
+                    let outcome = hashes.write(&batch);
+                    settle_rows(
+                        batch,
+                        outcome,
+                        crate::redis::RedisConnectorError::is_transient,
+                        &written,
+                    )
                 },
             )
         }
     })
+}
+
+/// What a row writer's write of `batch` (rows rejected alone, by index and reason, or
+/// the whole batch failed, retried if `transient` says so) means to the runtime,
+/// counting the rows written.
+fn settle_rows<E: std::error::Error + Send + Sync + 'static>(
+    batch: Vec<Record>,
+    outcome: Result<Vec<(usize, String)>, E>,
+    transient: fn(&E) -> bool,
+    written: &AtomicU64,
+) -> Result<Vec<Rejected<Record>>, Failure<Vec<Record>>> {
+    match outcome {
+        Ok(rejected) => {
+            written.fetch_add((batch.len() - rejected.len()) as u64, Relaxed);
+            Ok(take_rejected(batch, rejected))
+        }
+        Err(error) if transient(&error) => Err(Failure::transient(batch, error)),
+        Err(error) => Err(Failure::permanent(batch, error)),
+    }
 }
 
 /// The records of `batch` a write rejected, each with its index and reason.
