@@ -808,7 +808,9 @@ impl<T: Send + 'static> Builder<T> {
     /// `Ok` lists the records the write [`Rejected`] while it wrote the others. Each
     /// of those is dead-lettered on its own (cause permanent, its own error and
     /// source position); the rest count as written. `Err` keeps the whole-batch
-    /// meaning of [`try_batch_sink`](Builder::try_batch_sink).
+    /// meaning of [`try_batch_sink`](Builder::try_batch_sink), except a
+    /// [`Failure::partial`]: some records settled, some rejected, and only the rest
+    /// retried (a bulk answer whose items partly failed).
     pub fn try_batch_sink_partial(
         self,
         name: &str,
