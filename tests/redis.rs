@@ -362,7 +362,10 @@ fn three_processes_share_a_group_and_a_kill_9_loses_nothing() {
         claimed_after <= limit,
         "claimed {claimed_after:?} after the kill, more than {limit:?}"
     );
-    let limit = Duration::from_millis(CLAIM_IDLE_MS + tick + 2000);
+    // Finished: the claimed entries then queue behind what the survivors had already
+    // admitted, so this is the claim plus the pipelines' latency: 2.1–3.1 s on a quiet
+    // machine, 8.9 s once on a loaded 2-core CI box, hence the slack.
+    let limit = Duration::from_millis(CLAIM_IDLE_MS + tick + 10_000);
     assert!(
         finished_after <= limit,
         "finished {finished_after:?} after the kill, more than {limit:?}"
