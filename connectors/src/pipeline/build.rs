@@ -421,18 +421,13 @@ fn sink(
         ),
         SinkConfig::Sqlite(config) => {
             let config = config.clone();
-            builder.try_batch_sink_with(
+            rows(
+                builder,
                 name,
-                move || SqliteWriter::open(&config, &base).map_err(BoxError::from),
-                move |db, batch| {
-                    let outcome = db.write(&batch);
-                    settle_rows(
-                        batch,
-                        outcome,
-                        crate::sqlite::SqliteError::is_transient,
-                        &written,
-                    )
-                },
+                move || SqliteWriter::open(&config, &base),
+                SqliteWriter::write,
+                crate::sqlite::SqliteError::is_transient,
+                written,
             )
         }
         SinkConfig::Http(config) => {
@@ -445,72 +440,67 @@ fn sink(
         }
         SinkConfig::Postgres(config) => {
             let config = config.clone();
-            builder.try_batch_sink_with(
+            rows(
+                builder,
                 name,
-                move || PostgresWriter::open(&config).map_err(BoxError::from),
-                move |db, batch| {
-                    let outcome = db.write(&batch);
-                    settle_rows(
-                        batch,
-                        outcome,
-                        crate::postgres::PostgresError::is_transient,
-                        &written,
-                    )
-                },
+                move || PostgresWriter::open(&config),
+                PostgresWriter::write,
+                crate::postgres::PostgresError::is_transient,
+                written,
             )
         }
         SinkConfig::RedisStream(config) => {
             let config = config.clone();
-            builder.try_batch_sink_with(
+            rows(
+                builder,
                 name,
-                move || StreamWriter::open(&config).map_err(BoxError::from),
-                move |stream, batch| {
-                    let outcome = stream.write(&batch);
-                    settle_rows(
-                        batch,
-                        outcome,
-                        crate::redis::RedisConnectorError::is_transient,
-                        &written,
-                    )
-                },
+                move || StreamWriter::open(&config),
+                StreamWriter::write,
+                crate::redis::RedisConnectorError::is_transient,
+                written,
             )
         }
         SinkConfig::RedisHash(config) => {
             let config = config.clone();
-            builder.try_batch_sink_with(
+            rows(
+                builder,
                 name,
-                move || HashWriter::open(&config).map_err(BoxError::from),
-                move |hashes, batch| {
-                    let outcome = hashes.write(&batch);
-                    settle_rows(
-                        batch,
-                        outcome,
-                        crate::redis::RedisConnectorError::is_transient,
-                        &written,
-                    )
-                },
+                move || HashWriter::open(&config),
+                HashWriter::write,
+                crate::redis::RedisConnectorError::is_transient,
+                written,
             )
         }
     })
 }
 
-/// What a row writer's write of `batch` (rows rejected alone, by index and reason, or
-/// the whole batch failed, retried if `transient` says so) means to the runtime,
-/// counting the rows written.
-fn settle_rows<E: std::error::Error + Send + Sync + 'static>(
-    batch: Vec<Record>,
-    outcome: Result<Vec<(usize, String)>, E>,
+/// What a row writer's write returns: the rows rejected alone, by index and reason,
+/// or the whole batch failed.
+type RowsWritten<E> = Result<Vec<(usize, String)>, E>;
+
+/// A sink of row writers (SQLite, PostgreSQL, Redis), one opened per worker: a
+/// write rejects rows alone (by index and reason) or fails the whole batch, retried
+/// if `transient` says so; the rows written are counted in `written`.
+fn rows<W: 'static, E: std::error::Error + Send + Sync + 'static>(
+    builder: Builder<Record>,
+    name: &str,
+    open: impl Fn() -> Result<W, E> + Send + Sync + 'static,
+    write: fn(&mut W, &[Record]) -> RowsWritten<E>,
     transient: fn(&E) -> bool,
-    written: &AtomicU64,
-) -> Result<Vec<Rejected<Record>>, Failure<Vec<Record>>> {
-    match outcome {
-        Ok(rejected) => {
-            written.fetch_add((batch.len() - rejected.len()) as u64, Relaxed);
-            Ok(take_rejected(batch, rejected))
-        }
-        Err(error) if transient(&error) => Err(Failure::transient(batch, error)),
-        Err(error) => Err(Failure::permanent(batch, error)),
-    }
+    written: Arc<AtomicU64>,
+) -> Pipeline {
+    builder.try_batch_sink_with(
+        name,
+        move || open().map_err(BoxError::from),
+        move |writer, batch| match write(writer, &batch) {
+            Ok(rejected) => {
+                written.fetch_add((batch.len() - rejected.len()) as u64, Relaxed);
+                Ok(take_rejected(batch, rejected))
+            }
+            Err(error) if transient(&error) => Err(Failure::transient(batch, error)),
+            Err(error) => Err(Failure::permanent(batch, error)),
+        },
+    )
 }
 
 /// The records of `batch` a write rejected, each with its index and reason.
