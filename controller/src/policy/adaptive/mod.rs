@@ -20,7 +20,7 @@ use crate::{Action, Controller, Decision, Snapshot, StageRole, StageStats};
 use breaker::Trip;
 use knee::Probe;
 use open_ceiling::{cap_decisions, OpenCeiling};
-use throttle::{cap_throttled, merge_caps, Throttle};
+use throttle::{merge_caps, Throttle};
 pub use tuning::Tuning;
 use usl::Usl;
 
@@ -397,10 +397,18 @@ impl Controller for Adaptive {
         let bottleneck = bottlenecks.first().copied();
         self.deepen_queues(snapshot, &window, bottleneck, &grown, probing, &mut out);
         self.right_size_rest(snapshot, &window, bottleneck, &grown, undone, &mut out);
-        cap_throttled(&self.tuning, &mut out, &throttle_caps, |i| {
+        let throttled = format!(
+            "it was throttled within {:.0} s",
+            self.tuning.throttle_cooldown_s
+        );
+        cap_decisions(&mut out, &throttle_caps, &throttled, |i| {
             current_workers(snapshot, i)
         });
-        cap_decisions(&self.tuning, &mut out, &window.caps, |i| {
+        let failed = format!(
+            "its workers failed to open their resource within {:.0} s",
+            self.tuning.open_cooldown_s
+        );
+        cap_decisions(&mut out, &window.caps, &failed, |i| {
             current_workers(snapshot, i)
         });
         out

@@ -47,12 +47,14 @@ impl OpenCeiling {
     }
 }
 
-/// Lowers each `SetWorkers` decision above its stage's cap to the cap, saying why, and
-/// drops it if that leaves the stage's worker count (`current`) as it is.
+/// Lowers each `SetWorkers` decision above its stage's cap to the cap, saying `why`
+/// (`"; capped at N: {why}"`), and drops it if that leaves the stage's worker count
+/// (`current`) as it is. The caps of the open-failure ceiling and of throttling both
+/// apply through it.
 pub(super) fn cap_decisions(
-    tuning: &Tuning,
     decisions: &mut Vec<Decision>,
     caps: &[Option<usize>],
+    why: &str,
     current: impl Fn(usize) -> usize,
 ) {
     decisions.retain_mut(|decision| {
@@ -66,11 +68,9 @@ pub(super) fn cap_decisions(
             return true;
         }
         *workers = cap;
-        decision.reason.push_str(&format!(
-            "; capped at {cap}: its workers failed to open their resource within \
-             {:.0} s",
-            tuning.open_cooldown_s
-        ));
+        decision
+            .reason
+            .push_str(&format!("; capped at {cap}: {why}"));
         cap != current(*stage)
     });
 }
@@ -140,9 +140,9 @@ mod tests {
             |stage, workers| Decision::new(Action::SetWorkers { stage, workers }, "bottleneck");
         let mut decisions = vec![grow(0, 8), grow(1, 8), grow(2, 2)];
         cap_decisions(
-            &Tuning::default(),
             &mut decisions,
             &[Some(4), Some(3), Some(3)],
+            "its workers failed to open",
             |stage| [2, 3, 3][stage],
         );
         // Stage 0 grows to its cap only; stage 1 is at its cap already; stage 2

@@ -11,7 +11,7 @@
 //! unthrottled lifts the cap, as the open-failure ceiling does.
 
 use super::{clamp_workers, current_workers, Adaptive, Tuning};
-use crate::{Action, Decision, Snapshot, StageStats};
+use crate::{Decision, Snapshot, StageStats};
 
 /// What the rule remembers of a stage.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -186,32 +186,4 @@ pub(super) fn merge_caps(caps: &mut [Option<usize>], throttle_caps: &[Option<usi
             (a, b) => a.or(b),
         };
     }
-}
-
-/// Lowers each `SetWorkers` decision above its stage's throttle cap to the cap,
-/// saying why, and drops it if that leaves the stage's worker count (`current`) as
-/// it is.
-pub(super) fn cap_throttled(
-    tuning: &Tuning,
-    decisions: &mut Vec<Decision>,
-    caps: &[Option<usize>],
-    current: impl Fn(usize) -> usize,
-) {
-    decisions.retain_mut(|decision| {
-        let Action::SetWorkers { stage, workers } = &mut decision.action else {
-            return true;
-        };
-        let Some(cap) = caps.get(*stage).copied().flatten() else {
-            return true;
-        };
-        if *workers <= cap {
-            return true;
-        }
-        *workers = cap;
-        decision.reason.push_str(&format!(
-            "; capped at {cap}: it was throttled within {:.0} s",
-            tuning.throttle_cooldown_s
-        ));
-        cap != current(*stage)
-    });
 }
