@@ -42,3 +42,19 @@ impl std::error::Error for ServerError {}
 pub fn free_port() -> std::io::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
+
+/// Calls `start` with a free port until it starts, five times at most: a port free
+/// when picked may be taken before the server binds it.
+fn on_a_free_port(
+    mut start: impl FnMut(u16) -> Result<(), ServerError>,
+) -> Result<(), ServerError> {
+    let mut last = None;
+    for _ in 0..5 {
+        let port = free_port().map_err(|e| ServerError(format!("no free port: {e}")))?;
+        match start(port) {
+            Ok(()) => return Ok(()),
+            Err(error) => last = Some(error),
+        }
+    }
+    Err(last.expect("tried at least once"))
+}

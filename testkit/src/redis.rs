@@ -64,17 +64,11 @@ impl RedisServer {
             fsync_always,
             child: None,
         };
-        // The port is free when picked but may be taken before the server binds it.
-        let mut last = None;
-        for _ in 0..5 {
-            server.port =
-                crate::free_port().map_err(|e| ServerError(format!("no free port: {e}")))?;
-            match server.start_again() {
-                Ok(()) => return Ok(server),
-                Err(error) => last = Some(error),
-            }
-        }
-        Err(last.expect("tried at least once"))
+        crate::on_a_free_port(|port| {
+            server.port = port;
+            server.start_again()
+        })?;
+        Ok(server)
     }
 
     /// The server's loopback port.
