@@ -42,6 +42,8 @@ mod record;
 pub mod redis;
 pub mod sqlite;
 pub mod stdin;
+#[cfg(test)]
+mod testing;
 pub mod units;
 mod writable;
 

@@ -1,3 +1,4 @@
+use crate::testing::records;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -11,7 +12,7 @@ use super::response::{body_reason, bulk_items, Item};
 use super::*;
 use crate::pipeline::{build, parse, Overrides};
 use crate::units::Span;
-use crate::{Origin, Record};
+use crate::Record;
 
 fn config(url: &str, format: HttpFormat) -> HttpSinkConfig {
     HttpSinkConfig {
@@ -24,20 +25,6 @@ fn config(url: &str, format: HttpFormat) -> HttpSinkConfig {
         timeout: Some(Span(Duration::from_secs(5))),
         gzip: false,
     }
-}
-
-fn records(values: &[Value]) -> Vec<Record> {
-    values
-        .iter()
-        .enumerate()
-        .map(|(index, value)| Record {
-            value: value.clone(),
-            origin: Origin::Line {
-                source: Arc::from("in.jsonl"),
-                line: index as u64 + 1,
-            },
-        })
-        .collect()
 }
 
 /// `{"id": "doc-N", "n": N}` for N in `range`.

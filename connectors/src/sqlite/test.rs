@@ -1,8 +1,8 @@
 //! The SQLite sink against real database files.
 
+use crate::testing::records;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
@@ -10,7 +10,6 @@ use serde_json::{json, Value};
 
 use super::{SqliteError, SqliteSinkConfig, SqliteWriter};
 use crate::units::Span;
-use crate::{Origin, Record};
 
 fn config(key: &[&str]) -> SqliteSinkConfig {
     SqliteSinkConfig {
@@ -21,20 +20,6 @@ fn config(key: &[&str]) -> SqliteSinkConfig {
         create_table: None,
         busy_timeout: Some(Span(Duration::from_millis(50))),
     }
-}
-
-fn records(values: &[Value]) -> Vec<Record> {
-    values
-        .iter()
-        .enumerate()
-        .map(|(index, value)| Record {
-            value: value.clone(),
-            origin: Origin::Line {
-                source: Arc::from("in.jsonl"),
-                line: index as u64 + 1,
-            },
-        })
-        .collect()
 }
 
 /// The table's rows, ordered, as (id, name, tags) text.

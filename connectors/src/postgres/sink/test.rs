@@ -3,7 +3,7 @@
 //! splitting, more rows than one INSERT may bind, too many connections, a server
 //! stopped and started again, and the healthcheck.
 
-use std::sync::Arc;
+use crate::testing::records;
 use std::time::Duration;
 
 use brigade_testkit::postgres::PgServer;
@@ -13,7 +13,6 @@ use serde_json::{json, Value};
 use super::{Method, PostgresSinkConfig, PostgresWriter};
 use crate::postgres::{is_transient, PostgresError};
 use crate::units::Span;
-use crate::{Origin, Record};
 
 fn config(server: &PgServer, table: &str, columns: &[&str], key: &[&str]) -> PostgresSinkConfig {
     PostgresSinkConfig {
@@ -26,20 +25,6 @@ fn config(server: &PgServer, table: &str, columns: &[&str], key: &[&str]) -> Pos
         connect_timeout: Some(Span(Duration::from_secs(5))),
         statement_timeout: None,
     }
-}
-
-fn records(values: &[Value]) -> Vec<Record> {
-    values
-        .iter()
-        .enumerate()
-        .map(|(index, value)| Record {
-            value: value.clone(),
-            origin: Origin::Line {
-                source: Arc::from("in.jsonl"),
-                line: index as u64 + 1,
-            },
-        })
-        .collect()
 }
 
 fn client(server: &PgServer) -> Client {
