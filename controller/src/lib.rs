@@ -3,7 +3,8 @@
 //! The runtime (real threads) and the simulator (virtual time) both close a metrics
 //! window every tick into a [`Snapshot`], hand it to a [`Controller`], and apply the
 //! [`Decision`]s it returns to their [`Knobs`], with the operator's [`Override`]s on
-//! top. The dashboard and the daemon read the same Snapshots and [`DecisionRecord`]s.
+//! top, both through one [`Operator`], so that they apply them alike. The dashboard
+//! and the daemon read the same Snapshots and [`DecisionRecord`]s.
 //!
 //! This crate is pure: no threads, no clock, no I/O. A policy given the same snapshots
 //! makes the same decisions, which is what lets a simulation say something true about a
@@ -34,13 +35,15 @@ mod decision;
 pub mod fleet;
 mod histogram;
 mod knobs;
+mod operator;
 mod policy;
 mod snapshot;
 pub mod units;
 
 pub use decision::{Action, Decision, DecisionRecord, Outcome};
 pub use histogram::{HistogramData, HistogramError};
-pub use knobs::{KnobError, Knobs, Override, StageKnobs};
+pub use knobs::{Knobs, Override, StageKnobs};
+pub use operator::{Actuator, Operated, Operator};
 pub use policy::{
     from_name, Adaptive, Controller, Ds2, Hill, Seda, Static, Tuning, UnknownPolicy, POLICY_NAMES,
 };

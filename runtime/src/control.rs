@@ -8,8 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use brigade_controller::{
-    Action, Controller, Decision, DecisionRecord, GlobalStats, Knobs, Outcome, Override,
-    QueueStats, SerialStats, Snapshot, SourceStats, StageKnobs, StageStats, Totals, WorkerStats,
+    Actuator, Controller, Decision, DecisionRecord, GlobalStats, Knobs, Operator, Override,
+    QueueStats, SerialStats, Snapshot, SourceStats, StageKnobs, StageRole, StageStats, Totals,
+    WorkerStats,
 };
 use crossbeam_channel::Receiver;
 use hdrhistogram::Histogram;
@@ -69,15 +70,14 @@ pub(crate) struct Control {
     pub monitor: Monitor,
     pub overrides: Receiver<Override>,
     pub tick: Duration,
-    /// The operator's budget: policies may go below it, never above.
+    /// The operator's budget at the start: policies may go below it, never above.
     pub operator_budget: Option<u64>,
     /// Set when every thread of the pipeline has ended.
     pub done: Arc<AtomicBool>,
 }
 
 struct LoopState {
-    pins: Vec<bool>,
-    paused: bool,
+    operator: Operator,
     rollups: Vec<StageRollup>,
     samples: Samples,
     totals: Vec<StageTotals>,
@@ -95,8 +95,7 @@ impl Control {
     pub(crate) fn run(mut self) -> ControlSummary {
         let n = self.stages.len();
         let mut state = LoopState {
-            pins: vec![false; n],
-            paused: false,
+            operator: Operator::new(n, self.operator_budget),
             rollups: (0..n).map(|_| StageRollup::default()).collect(),
             samples: Samples::default(),
             totals: vec![StageTotals::default(); n],
@@ -206,7 +205,7 @@ impl Control {
                     target: stage.pool().target(),
                     min: stage.pool().min,
                     max: stage.pool().max,
-                    pinned: state.pins[i],
+                    pinned: state.operator.is_pinned(i),
                 },
                 queue: QueueStats {
                     mean_depth: state.samples.depth_area[i] / span,
@@ -291,14 +290,18 @@ impl Control {
                 },
             },
             knobs: self.knobs(),
-            paused: state.paused,
+            paused: state.operator.is_paused(),
         };
         state.samples.reset(self.stages.len());
         let mut records = std::mem::take(&mut state.operator_log);
-        if decide && !state.paused {
+        if decide && !state.operator.is_paused() {
             let by = self.controller.name().to_owned();
+            let mut knobs = RuntimeKnobs {
+                stages: &self.stages,
+                shared: &self.shared,
+            };
             for decision in self.controller.decide(&snapshot) {
-                let outcome = self.apply(&decision.action, &state.pins);
+                let outcome = state.operator.apply(&decision.action, &mut knobs);
                 records.push(DecisionRecord {
                     tick: state.tick,
                     at_s: self.shared.elapsed_s(),
@@ -312,132 +315,75 @@ impl Control {
         self.monitor.publish(snapshot, records);
     }
 
-    /// Applies one action; pinned stages keep their workers.
-    fn apply(&self, action: &Action, pins: &[bool]) -> Outcome {
-        let ignored = |why: String| Outcome::Ignored { why };
-        let stage = match action.stage() {
-            Some(i) => match self.stages.get(i) {
-                Some(stage) => Some(stage.clone()),
-                None => {
-                    return ignored(format!(
-                        "no stage {i}: the pipeline has {} stages",
-                        self.stages.len()
-                    ))
-                }
-            },
-            None => None,
-        };
-        let exact_or_clamped = |asked: u64, set: u64| {
-            if asked == set {
-                Outcome::Applied
-            } else {
-                Outcome::Clamped { value: set }
-            }
-        };
-        match (*action, stage) {
-            (Action::SetWorkers { stage: i, .. }, _) if pins[i] => {
-                ignored(format!("stage {i} is pinned by the operator"))
-            }
-            (Action::SetWorkers { workers, .. }, Some(stage)) => {
-                match stage.clone().set_workers(workers) {
-                    Ok(set) => exact_or_clamped(workers as u64, set as u64),
-                    Err(error) => ignored(format!(
-                        "the system refused a worker thread ({error}); `{}` keeps {} workers",
-                        stage.name(),
-                        stage.pool().target()
-                    )),
-                }
-            }
-            (Action::SetQueueCapacity { capacity, .. }, Some(stage)) => {
-                stage.set_queue_capacity(capacity.max(1));
-                exact_or_clamped(capacity as u64, capacity.max(1) as u64)
-            }
-            (Action::SetBatchSize { size, .. }, Some(stage)) => {
-                if stage.role() == brigade_controller::StageRole::BatchSink {
-                    stage.set_batch_size(size);
-                    exact_or_clamped(size as u64, size.max(1) as u64)
-                } else {
-                    ignored(format!("{} does not take batches", stage.name()))
-                }
-            }
-            (Action::SetConcurrencyLimit { limit, .. }, Some(stage)) => {
-                stage.limits().set_concurrency(limit.filter(|&l| l > 0));
-                Outcome::Applied
-            }
-            (Action::SetRateLimit { per_second, .. }, Some(stage)) => {
-                stage.limits().set_rate(per_second);
-                Outcome::Applied
-            }
-            (Action::SetSerialThreshold { bytes }, _) => {
-                self.shared.set_serial_threshold(bytes);
-                Outcome::Applied
-            }
-            (Action::SetMemoryBudget { bytes }, _) => {
-                let set = match (bytes, self.operator_budget) {
-                    (Some(asked), Some(cap)) => Some(asked.min(cap)),
-                    (Some(asked), None) => Some(asked),
-                    (None, cap) => cap,
-                };
-                self.shared.budget.set_limit(set);
-                match (bytes, set) {
-                    (Some(asked), Some(set)) if asked != set => Outcome::Clamped { value: set },
-                    _ => Outcome::Applied,
-                }
-            }
-            // A knob this runtime does not have yet (the vocabulary grows first).
-            (other, _) => ignored(format!("this runtime cannot apply {other:?}")),
-        }
-    }
-
     fn apply_override(&mut self, state: &mut LoopState, change: Override) {
-        let record = |state: &mut LoopState, action: Action, reason: String, outcome| {
+        let mut knobs = RuntimeKnobs {
+            stages: &self.stages,
+            shared: &self.shared,
+        };
+        if let Some(operated) = state.operator.operate(change, &mut knobs) {
             state.operator_log.push(DecisionRecord {
                 tick: state.tick,
                 at_s: self.shared.elapsed_s(),
                 by: "operator".into(),
-                decision: Decision::new(action, reason),
-                outcome,
+                decision: Decision::new(operated.action, operated.reason),
+                outcome: operated.outcome,
             });
-        };
-        match change {
-            Override::PinWorkers { stage, workers } => {
-                let action = Action::SetWorkers { stage, workers };
-                if stage < self.stages.len() {
-                    state.pins[stage] = false;
-                    let outcome = self.apply(&action, &state.pins);
-                    state.pins[stage] = true;
-                    record(
-                        state,
-                        action,
-                        format!("operator pinned {workers} workers"),
-                        outcome,
-                    );
-                } else {
-                    let outcome = self.apply(&action, &state.pins);
-                    record(state, action, "operator pin".into(), outcome);
-                }
-            }
-            Override::Unpin { stage } => {
-                if let Some(pin) = state.pins.get_mut(stage) {
-                    *pin = false;
-                }
-            }
-            Override::Pause => state.paused = true,
-            Override::Resume => state.paused = false,
-            Override::SetBudget { bytes } => {
-                self.operator_budget = bytes;
-                self.shared.budget.set_limit(bytes);
-                let action = Action::SetMemoryBudget { bytes };
-                record(
-                    state,
-                    action,
-                    "operator set the memory budget".into(),
-                    Outcome::Applied,
-                );
-            }
-            // An override this runtime does not know yet changes nothing.
-            _ => {}
         }
+    }
+}
+
+/// The running pipeline's knobs, as the [`Operator`] turns them.
+struct RuntimeKnobs<'a> {
+    stages: &'a [Arc<dyn StageControl>],
+    shared: &'a Shared,
+}
+
+impl Actuator for RuntimeKnobs<'_> {
+    fn stages(&self) -> usize {
+        self.stages.len()
+    }
+
+    fn stage_name(&self, stage: usize) -> String {
+        self.stages[stage].name().to_owned()
+    }
+
+    fn takes_batches(&self, stage: usize) -> bool {
+        self.stages[stage].role() == StageRole::BatchSink
+    }
+
+    fn set_workers(&mut self, stage: usize, workers: usize) -> Result<usize, String> {
+        let stage = &self.stages[stage];
+        Arc::clone(stage).set_workers(workers).map_err(|error| {
+            format!(
+                "the system refused a worker thread ({error}); `{}` keeps {} workers",
+                stage.name(),
+                stage.pool().target()
+            )
+        })
+    }
+
+    fn set_queue_capacity(&mut self, stage: usize, capacity: usize) {
+        self.stages[stage].set_queue_capacity(capacity);
+    }
+
+    fn set_batch_size(&mut self, stage: usize, size: usize) {
+        self.stages[stage].set_batch_size(size);
+    }
+
+    fn set_concurrency_limit(&mut self, stage: usize, limit: Option<usize>) {
+        self.stages[stage].limits().set_concurrency(limit);
+    }
+
+    fn set_rate_limit(&mut self, stage: usize, per_second: Option<f64>) {
+        self.stages[stage].limits().set_rate(per_second);
+    }
+
+    fn set_serial_threshold(&mut self, bytes: Option<u64>) {
+        self.shared.set_serial_threshold(bytes);
+    }
+
+    fn set_memory_budget(&mut self, bytes: Option<u64>) {
+        self.shared.budget.set_limit(bytes);
     }
 }
 

@@ -26,7 +26,7 @@ mod window;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 
-use brigade_controller::{Action, Histogram, Knobs, Outcome, StageKnobs, Totals};
+use brigade_controller::{Actuator, Histogram, Knobs, StageKnobs, StageRole, Totals};
 
 use source::SourceSim;
 use stage::{Blocked, Call, Point, Rec, StageSim};
@@ -132,7 +132,6 @@ pub(crate) struct Engine {
     held: Vec<u64>,
     /// Outputs waiting for the budget to hold their growth; admission waits for them.
     growers: usize,
-    operator_budget: Option<u64>,
     budget: Option<u64>,
     serial_threshold: Option<u64>,
     cpu_calls: usize,
@@ -206,7 +205,6 @@ impl Engine {
             next_phase: 0,
             inflight: 0,
             growers: 0,
-            operator_budget: runtime.memory_budget,
             budget: runtime.memory_budget,
             serial_threshold: None,
             cpu_calls: 0,
@@ -464,7 +462,7 @@ impl Engine {
     }
 
     /// Lets everything that can move, move: blocked outputs, calls, admission.
-    fn pump(&mut self) {
+    pub(crate) fn pump(&mut self) {
         loop {
             let mut moved = false;
             for i in (0..self.stages.len()).rev() {
@@ -882,104 +880,6 @@ impl Engine {
         moved
     }
 
-    /// Applies an action as the runtime does, returning its outcome; `None` when the
-    /// knob already had that value.
-    pub(crate) fn apply(&mut self, action: &Action) -> Outcome {
-        let stages = self.stages.len();
-        if let Some(i) = action.stage() {
-            if i >= stages {
-                return Outcome::Ignored {
-                    why: format!("no stage {i}: the pipeline has {stages} stages"),
-                };
-            }
-        }
-        let exact_or_clamped = |asked: u64, set: u64| {
-            if asked == set {
-                Outcome::Applied
-            } else {
-                Outcome::Clamped { value: set }
-            }
-        };
-        let now = self.now;
-        let outcome = match *action {
-            Action::SetWorkers { stage, workers } => {
-                let set = workers.clamp(1, self.scenario.runtime.max_workers);
-                self.stages[stage].set_target(set, now);
-                self.knobs.stages[stage].workers = set;
-                exact_or_clamped(workers as u64, set as u64)
-            }
-            Action::SetQueueCapacity { stage, capacity } => {
-                let set = capacity.max(1);
-                self.stages[stage].capacity = set;
-                self.knobs.stages[stage].queue_capacity = set;
-                exact_or_clamped(capacity as u64, set as u64)
-            }
-            Action::SetBatchSize { stage, size } => {
-                if self.stages[stage].role != brigade_controller::StageRole::BatchSink {
-                    return Outcome::Ignored {
-                        why: format!("{} does not take batches", self.stages[stage].spec.name),
-                    };
-                }
-                let set = size.max(1);
-                self.stages[stage].batch_size = set;
-                self.knobs.stages[stage].batch_size = set;
-                exact_or_clamped(size as u64, set as u64)
-            }
-            Action::SetConcurrencyLimit { stage, limit } => {
-                let limit = limit.filter(|&limit| limit > 0);
-                self.stages[stage].concurrency_limit = limit;
-                self.knobs.stages[stage].concurrency_limit = limit;
-                Outcome::Applied
-            }
-            Action::SetRateLimit { stage, per_second } => {
-                // As in the runtime, a new limit voids the slots of the old one: the
-                // next call may start now.
-                let now = self.now;
-                let stage_sim = &mut self.stages[stage];
-                if stage_sim.rate_limit != per_second {
-                    stage_sim.rate_limit = per_second;
-                    stage_sim.rate_next = now;
-                    stage_sim.rate_timer = false;
-                }
-                self.knobs.stages[stage].rate_limit = per_second;
-                Outcome::Applied
-            }
-            Action::SetSerialThreshold { bytes } => {
-                self.serial_threshold = bytes;
-                self.knobs.serial_threshold = bytes;
-                Outcome::Applied
-            }
-            Action::SetMemoryBudget { bytes } => {
-                let set = match (bytes, self.operator_budget) {
-                    (Some(asked), Some(cap)) => Some(asked.min(cap)),
-                    (Some(asked), None) => Some(asked),
-                    (None, cap) => cap,
-                };
-                self.budget = set;
-                self.knobs.memory_budget = set;
-                match (bytes, set) {
-                    (Some(asked), Some(set)) if asked != set => Outcome::Clamped { value: set },
-                    _ => Outcome::Applied,
-                }
-            }
-            // As in the runtime: a knob the model does not have yet changes nothing.
-            other => Outcome::Ignored {
-                why: format!("this runtime cannot apply {other:?}"),
-            },
-        };
-        self.pump();
-        outcome
-    }
-
-    /// Sets the operator's memory budget, as the runtime's override does: it is in
-    /// force at once, and policies may lower it but never raise it above `bytes`.
-    pub(crate) fn set_operator_budget(&mut self, bytes: Option<u64>) {
-        self.operator_budget = bytes;
-        self.budget = bytes;
-        self.knobs.memory_budget = bytes;
-        self.pump();
-    }
-
     /// Live workers per stage now.
     pub(crate) fn workers(&self) -> impl Iterator<Item = usize> + '_ {
         self.stages.iter().map(|stage| stage.live)
@@ -988,6 +888,69 @@ impl Engine {
     /// Source timeouts so far.
     pub(crate) fn source_timeouts(&self) -> u64 {
         self.source.timeouts
+    }
+}
+
+/// The model's knobs, as the [`Operator`](brigade_controller::Operator) turns them.
+/// A change takes effect at once; the caller lets the model move after it
+/// ([`Engine::pump`]).
+impl Actuator for Engine {
+    fn stages(&self) -> usize {
+        self.stages.len()
+    }
+
+    fn stage_name(&self, stage: usize) -> String {
+        self.stages[stage].spec.name.clone()
+    }
+
+    fn takes_batches(&self, stage: usize) -> bool {
+        self.stages[stage].role == StageRole::BatchSink
+    }
+
+    fn set_workers(&mut self, stage: usize, workers: usize) -> Result<usize, String> {
+        let set = workers.clamp(1, self.scenario.runtime.max_workers);
+        let now = self.now;
+        self.stages[stage].set_target(set, now);
+        self.knobs.stages[stage].workers = set;
+        Ok(set)
+    }
+
+    fn set_queue_capacity(&mut self, stage: usize, capacity: usize) {
+        self.stages[stage].capacity = capacity;
+        self.knobs.stages[stage].queue_capacity = capacity;
+    }
+
+    fn set_batch_size(&mut self, stage: usize, size: usize) {
+        self.stages[stage].batch_size = size;
+        self.knobs.stages[stage].batch_size = size;
+    }
+
+    fn set_concurrency_limit(&mut self, stage: usize, limit: Option<usize>) {
+        self.stages[stage].concurrency_limit = limit;
+        self.knobs.stages[stage].concurrency_limit = limit;
+    }
+
+    fn set_rate_limit(&mut self, stage: usize, per_second: Option<f64>) {
+        // As in the runtime, a new limit voids the slots of the old one: the next
+        // call may start now.
+        let now = self.now;
+        let stage_sim = &mut self.stages[stage];
+        if stage_sim.rate_limit != per_second {
+            stage_sim.rate_limit = per_second;
+            stage_sim.rate_next = now;
+            stage_sim.rate_timer = false;
+        }
+        self.knobs.stages[stage].rate_limit = per_second;
+    }
+
+    fn set_serial_threshold(&mut self, bytes: Option<u64>) {
+        self.serial_threshold = bytes;
+        self.knobs.serial_threshold = bytes;
+    }
+
+    fn set_memory_budget(&mut self, bytes: Option<u64>) {
+        self.budget = bytes;
+        self.knobs.memory_budget = bytes;
     }
 }
 

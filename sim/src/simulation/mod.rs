@@ -14,7 +14,7 @@
 //! ```
 
 use brigade_controller::{
-    Action, Controller, Decision, DecisionRecord, Outcome, Override, Snapshot,
+    Action, Actuator, Controller, Decision, DecisionRecord, Operator, Outcome, Override, Snapshot,
 };
 use serde::Serialize;
 
@@ -187,10 +187,8 @@ pub struct Simulation {
     reversals: u64,
     max_phase_reversals: u64,
     worker_seconds: f64,
-    /// Per stage: the operator holds its workers.
-    pins: Vec<bool>,
-    /// The operator stopped consulting the policy.
-    paused: bool,
+    /// The operator's pins, pause and budget, and the rules that apply every change.
+    operator: Operator,
     /// The operator's decisions since the last tick, handed out with the next one.
     operator_log: Vec<DecisionRecord>,
 }
@@ -214,8 +212,7 @@ impl Simulation {
             reversals: 0,
             max_phase_reversals: 0,
             worker_seconds: 0.0,
-            pins: vec![false; stages],
-            paused: false,
+            operator: Operator::new(stages, scenario.runtime.memory_budget),
             operator_log: Vec::new(),
         }
     }
@@ -251,19 +248,12 @@ impl Simulation {
     /// now, and the policy's changes to it ignored, as for an operator's pin; logged
     /// by `fleet`.
     pub(crate) fn hold_share(&mut self, workers: usize, why: String) {
-        let stage = self.pins.len() - 1;
-        self.pins[stage] = true;
-        let action = Action::SetWorkers { stage, workers };
-        let outcome = self.engine.apply(&action);
-        let record = DecisionRecord {
-            tick: self.tick,
-            at_s: self.engine.now,
-            by: FLEET.into(),
-            decision: Decision::new(action, why),
-            outcome,
-        };
-        self.decisions.push(record.clone());
-        self.operator_log.push(record);
+        let stage = self.engine.stages() - 1;
+        let pin = Override::PinWorkers { stage, workers };
+        if let Some(operated) = self.operator.operate(pin, &mut self.engine) {
+            self.engine.pump();
+            self.log(FLEET, operated.action, why, operated.outcome);
+        }
     }
 
     /// The window just closed handed to the policy (unless the operator paused it),
@@ -271,10 +261,11 @@ impl Simulation {
     pub(crate) fn tick_over(&mut self) -> TickOutput {
         let snapshot = self.close_window();
         let mut records = std::mem::take(&mut self.operator_log);
-        if !self.paused {
+        if !self.operator.is_paused() {
             for decision in self.policy.decide(&snapshot) {
                 let before = self.engine.knobs.clone();
-                let outcome = self.apply_policy(&decision.action);
+                let outcome = self.operator.apply(&decision.action, &mut self.engine);
+                self.engine.pump();
                 if self.engine.knobs != before {
                     self.changes += 1;
                     if let Action::SetWorkers { stage, .. } = decision.action {
@@ -301,7 +292,9 @@ impl Simulation {
     /// Sets a knob directly, as a configuration does before a run starts (the oracle's):
     /// clamped as the runtime clamps, past any pin, and not logged.
     pub fn apply(&mut self, action: &Action) -> Outcome {
-        self.engine.apply(action)
+        let outcome = self.operator.configure(action, &mut self.engine);
+        self.engine.pump();
+        outcome
     }
 
     /// Applies an operator's override now, as the runtime's control loop does, and logs
@@ -320,36 +313,9 @@ impl Simulation {
     /// Snapshots show pins in each stage's `workers.pinned` and the pause in `paused`.
     /// Unpin, pause and resume change no knob, and, as in the runtime, are not logged.
     pub fn operate(&mut self, change: Override) {
-        match change {
-            Override::PinWorkers { stage, workers } => {
-                let action = Action::SetWorkers { stage, workers };
-                let outcome = self.engine.apply(&action);
-                let reason = match self.pins.get_mut(stage) {
-                    Some(pin) => {
-                        *pin = true;
-                        format!("operator pinned {workers} workers")
-                    }
-                    None => "operator pin".into(),
-                };
-                self.log_operator(action, reason, outcome);
-            }
-            Override::Unpin { stage } => {
-                if let Some(pin) = self.pins.get_mut(stage) {
-                    *pin = false;
-                }
-            }
-            Override::Pause => self.paused = true,
-            Override::Resume => self.paused = false,
-            Override::SetBudget { bytes } => {
-                self.engine.set_operator_budget(bytes);
-                self.log_operator(
-                    Action::SetMemoryBudget { bytes },
-                    "operator set the memory budget".into(),
-                    Outcome::Applied,
-                );
-            }
-            // As in the runtime: an override it does not know yet changes nothing.
-            _ => {}
+        if let Some(operated) = self.operator.operate(change, &mut self.engine) {
+            self.engine.pump();
+            self.log(OPERATOR, operated.action, operated.reason, operated.outcome);
         }
     }
 
@@ -388,24 +354,12 @@ impl Simulation {
         }
     }
 
-    /// Applies a policy's action: as the engine does, but a pinned stage keeps its
-    /// workers.
-    fn apply_policy(&mut self, action: &Action) -> Outcome {
-        match *action {
-            Action::SetWorkers { stage, .. } if self.pins.get(stage) == Some(&true) => {
-                Outcome::Ignored {
-                    why: format!("stage {stage} is pinned by the operator"),
-                }
-            }
-            _ => self.engine.apply(action),
-        }
-    }
-
-    fn log_operator(&mut self, action: Action, reason: String, outcome: Outcome) {
+    /// Logs a change made by the operator or the fleet, handed out with the next tick.
+    fn log(&mut self, by: &str, action: Action, reason: String, outcome: Outcome) {
         let record = DecisionRecord {
             tick: self.tick,
             at_s: self.engine.now,
-            by: OPERATOR.into(),
+            by: by.into(),
             decision: Decision::new(action, reason),
             outcome,
         };
@@ -416,10 +370,10 @@ impl Simulation {
     fn close_window(&mut self) -> Snapshot {
         self.tick += 1;
         let mut snapshot = self.engine.close_window(self.tick, self.encode_histograms);
-        for (stage, &pinned) in snapshot.stages.iter_mut().zip(&self.pins) {
-            stage.workers.pinned = pinned;
+        for (i, stage) in snapshot.stages.iter_mut().enumerate() {
+            stage.workers.pinned = self.operator.is_pinned(i);
         }
-        snapshot.paused = self.paused;
+        snapshot.paused = self.operator.is_paused();
         self.worker_seconds += snapshot.stages.iter().map(|s| s.worker_s).sum::<f64>();
         self.series.push(TickSample {
             at_s: snapshot.at_s,
