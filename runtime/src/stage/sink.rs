@@ -30,11 +30,16 @@ pub(crate) struct SinkCore<R, T> {
     pub shared: Arc<Shared>,
 }
 
-/// A worker's resource and the buffers it reuses between calls.
+/// A worker's resource and the buffers it reuses between calls, so that a batch
+/// allocates nothing once the worker has seen one as large.
 pub(crate) struct Scratch<R, T> {
     resource: R,
     values: Vec<T>,
     meta: Vec<(u64, Ticket)>,
+    /// The batch's records the current call writes, by their index in `meta`.
+    pending: Vec<usize>,
+    /// What became of each record of the batch.
+    settled: Vec<Settled>,
 }
 
 impl<R, T> Scratch<R, T> {
@@ -43,6 +48,8 @@ impl<R, T> Scratch<R, T> {
             resource,
             values: Vec::new(),
             meta: Vec::new(),
+            pending: Vec::new(),
+            settled: Vec::new(),
         }
     }
 }
@@ -76,11 +83,15 @@ impl<R: 'static, T: Send + 'static> SinkCore<R, T> {
             resource,
             values: kept,
             meta,
+            pending,
+            settled,
         } = scratch;
         // The batch's records by their index in `meta`: those the current call writes
         // (in its order), and what became of the others.
-        let mut pending: Vec<usize> = (0..meta.len()).collect();
-        let mut settled: Vec<Settled> = (0..meta.len()).map(|_| Settled::Pending).collect();
+        pending.clear();
+        pending.extend(0..meta.len());
+        settled.clear();
+        settled.resize_with(meta.len(), || Settled::Pending);
         let (end, outcome) =
             call::with_retries(&self.shared.retry, start, figures, values, |mut values| {
                 let result = (self.func)(resource, &mut values);
@@ -95,7 +106,7 @@ impl<R: 'static, T: Send + 'static> SinkCore<R, T> {
                         error,
                         retry_after,
                         partial: Some(partial),
-                    }) => match settle(&mut pending, &mut settled, *partial) {
+                    }) => match settle(pending, settled, *partial) {
                         Ok(()) if pending.is_empty() => Ok(Vec::new()),
                         Ok(()) => Err(Failure::Transient {
                             record,
@@ -104,7 +115,7 @@ impl<R: 'static, T: Send + 'static> SinkCore<R, T> {
                             partial: None,
                         }),
                         Err(invalid) => {
-                            pending_unknown(&pending, &mut settled, &invalid);
+                            pending_unknown(pending, settled, &invalid);
                             pending.clear();
                             Err(Failure::permanent(Vec::new(), invalid))
                         }
@@ -114,10 +125,10 @@ impl<R: 'static, T: Send + 'static> SinkCore<R, T> {
             });
         match outcome {
             Ok(rejected) => {
-                if let Err(invalid) = settle_rejected(&pending, &mut settled, rejected) {
-                    pending_unknown(&pending, &mut settled, &invalid);
+                if let Err(invalid) = settle_rejected(pending, settled, rejected) {
+                    pending_unknown(pending, settled, &invalid);
                 } else {
-                    for &at in &pending {
+                    for &at in pending.iter() {
                         if let Settled::Pending = settled[at] {
                             settled[at] = Settled::Written;
                         }
@@ -156,7 +167,7 @@ impl<R: 'static, T: Send + 'static> SinkCore<R, T> {
                 }
             }
         }
-        for ((weight, ticket), outcome) in meta.drain(..).zip(settled) {
+        for ((weight, ticket), outcome) in meta.drain(..).zip(settled.drain(..)) {
             match outcome {
                 Settled::Written => self.written(weight, &ticket, end, lane, figures),
                 Settled::Failed {
@@ -282,6 +293,9 @@ fn settle_rejected<T: Send + 'static>(
     settled: &mut [Settled],
     rejected: Vec<Rejected<T>>,
 ) -> Result<(), String> {
+    if rejected.is_empty() {
+        return Ok(());
+    }
     let mut invalid = None;
     let mut seen = vec![false; pending.len()];
     for reject in rejected {
