@@ -12,10 +12,18 @@
 //! target/release/examples/bulk_knee
 //! ```
 //!
-//! Environment: `BULK_DOCS` (documents, default 25000 × the knee), `BULK_RUNS` (runs of each
-//! policy, the median reported; default 1), `BULK_KNEES` (default "4 12"),
-//! `BULK_WRITERS` (static counts, default "1 2 4 8 16 32"), `BRIGADE` (the binary,
-//! default `target/release/brigade`). Work files go to `target/bulk-knee/`.
+//! Each run sends 250000 × the knee documents: about a minute at the best static
+//! count, as a real load lasts minutes, so that adaptive's search from one writer
+//! (some ten seconds) weighs on its result as it would on a real load, not as half of
+//! it. The static counts are half the knee, the knee, and 2, 4 and 8 times it:
+//! below half the knee a static count only loses (each writer adds its share), and a
+//! run at one writer would last ten minutes.
+//!
+//! Environment: `BULK_DOCS` (documents, default 250000 × the knee), `BULK_RUNS` (runs of
+//! each policy, the median reported; default 1), `BULK_KNEES` (default "4 12"),
+//! `BULK_WRITERS` (static counts, default half the knee, the knee, 2, 4 and 8 × the
+//! knee), `BRIGADE` (the binary, default `target/release/brigade`). Work files go to
+//! `target/bulk-knee/`, and each input file is deleted after its knee's runs.
 
 use std::fmt::Write as _;
 use std::fs;
@@ -34,7 +42,7 @@ const PER_DOC: Duration = Duration::from_micros(100);
 /// two, so that a static run's batches are full).
 const BATCH: usize = 500;
 /// Documents sent per unit of the knee: a run lasts about as long whatever the knee.
-const DOCS_PER_KNEE: u64 = 25_000;
+const DOCS_PER_KNEE: u64 = 250_000;
 
 fn main() -> Result<()> {
     let docs_override: Option<u64> = std::env::var("BULK_DOCS")
@@ -43,7 +51,10 @@ fn main() -> Result<()> {
         .transpose()?;
     let runs: usize = env_or("BULK_RUNS", "1").parse()?;
     let knees = numbers(&env_or("BULK_KNEES", "4 12"))?;
-    let writers = numbers(&env_or("BULK_WRITERS", "1 2 4 8 16 32"))?;
+    let writers_override = std::env::var("BULK_WRITERS")
+        .ok()
+        .map(|text| numbers(&text))
+        .transpose()?;
     let brigade = PathBuf::from(env_or("BRIGADE", "target/release/brigade"));
     ensure!(
         brigade.exists(),
@@ -58,6 +69,9 @@ fn main() -> Result<()> {
         let docs = docs_override.unwrap_or(DOCS_PER_KNEE * knee as u64);
         let input = work.join(format!("docs-{docs}.jsonl"));
         generate(&input, docs)?;
+        let writers = writers_override
+            .clone()
+            .unwrap_or_else(|| vec![(knee / 2).max(1), knee, 2 * knee, 4 * knee, 8 * knee]);
         let mut policies: Vec<String> = writers.iter().map(|n| format!("static:2,{n}")).collect();
         policies.push("adaptive".to_owned());
         println!(
@@ -92,6 +106,7 @@ fn main() -> Result<()> {
             rows.push((policy.clone(), middle));
         }
         goals(knee, docs, &writers, &rows);
+        fs::remove_file(&input)?;
     }
     Ok(())
 }

@@ -19,6 +19,8 @@
 #   PG_BENCH_PGLOADER pgloader "workers:concurrency" settings besides the default
 #                     (default "2:1 4:1 4:2 8:2 8:4"; "" skips the grid)
 #   PG_BENCH_BATCH    the sink's batch size in the static runs (default 1000)
+#   PG_BENCH_FINAL_BATCH 1 to run the statics again at adaptive's last batch when it
+#                     differs, the goals then against the best of both (default 1)
 #   PG_BENCH_BRIGADE  0 to run only psql and pgloader (default 1)
 #   BRIGADE           the binary (default target/release/brigade, built if missing)
 # Work files (the CSVs, run logs) go to target/pg-load-bench/, the server's data to
@@ -35,6 +37,7 @@ RUNS=${PG_BENCH_RUNS:-1}
 WRITERS=${PG_BENCH_WRITERS-"1 2 4 8 16 32 64"}
 PGLOADER_GRID=${PG_BENCH_PGLOADER-"2:1 4:1 4:2 8:2 8:4"}
 BATCH=${PG_BENCH_BATCH:-1000}
+FINAL_BATCH=${PG_BENCH_FINAL_BATCH:-1}
 WITH_BRIGADE=${PG_BENCH_BRIGADE:-1}
 BRIGADE=${BRIGADE:-target/release/brigade}
 WORK=$PWD/target/pg-load-bench
@@ -256,11 +259,19 @@ experiment() {
   fi
 
   [ "$WITH_BRIGADE" = 1 ] || return 0
-  local best_rate=0 best_label="" best_writers=0
-  for policy in $(for n in $WRITERS; do echo "static:2,$n"; done) adaptive; do
+  local best_rate=0 best_label="" best_writers=0 adaptive_rate=0 adaptive_most=0
+  local adaptive_reach=-
+  # The statics at the configured batch, adaptive, then (PG_BENCH_FINAL_BATCH) the
+  # statics again at adaptive's last batch: the best static a user could have set.
+  local queue
+  queue=$(for n in $WRITERS; do echo "$how.toml:static:2,$n"; done; echo "$how.toml:adaptive")
+  while [ -n "$queue" ]; do
+    local entry=${queue%%$'\n'*}
+    if [ "$entry" = "$queue" ]; then queue=""; else queue=${queue#*$'\n'}; fi
+    local toml=${entry%%:*} policy=${entry#*:}
     times=() summaries=()
     for _ in $(seq "$RUNS"); do
-      t=$(timed "$table" "$expect" run_brigade "$WORK/$how.toml" "$policy")
+      t=$(timed "$table" "$expect" run_brigade "$WORK/$toml" "$policy")
       times+=("$t")
       summaries+=("$t $(summarise_ticks)")
     done
@@ -272,11 +283,21 @@ experiment() {
     rate=$(python3 -c "print(round($ROWS / $t))")
     echo "| brigade $policy | $t | $rate | $most/$last | $batch | $final | $reach |"
     if [ "$policy" != adaptive ] && [ "$rate" -gt "$best_rate" ]; then
-      best_rate=$rate best_label=$policy best_writers=${policy##*,}
+      best_rate=$rate best_label="$policy at batch $batch" best_writers=${policy##*,}
     fi
     if [ "$policy" = adaptive ]; then
-      echo
-      python3 - "$rate" "$best_rate" "$best_label" "$best_writers" "$most" "$reach" <<'EOF'
+      adaptive_rate=$rate adaptive_most=$most adaptive_reach=$reach
+      if [ "$FINAL_BATCH" = 1 ] && [ "$batch" != "$BATCH" ] && [ -n "$WRITERS" ]; then
+        local configured=$BATCH
+        BATCH=$batch
+        pipeline "$table" "$file" "$how" > "$WORK/$how-final.toml"
+        BATCH=$configured
+        queue=$(for n in $WRITERS; do echo "$how-final.toml:static:2,$n"; done)
+      fi
+    fi
+  done
+  echo
+  python3 - "$adaptive_rate" "$best_rate" "$best_label" "$best_writers" "$adaptive_most" "$adaptive_reach" <<'EOF'
 import sys
 rate, best, label, best_writers, most, reach = sys.argv[1:]
 rate, best, best_writers, most = float(rate), float(best), int(best_writers), int(most)
@@ -288,8 +309,6 @@ print(f"goal adaptive ≥ 0.95 × best static ({label}, {best:.0f} rows/s) with 
       f"{'met' if ok else 'NOT met'} ({rate / best:.2f}×, most {most} writers)")
 print(f"goal time to 95% of final throughput < 30 s: {'met' if reach != '-' and float(reach) < 30 else 'NOT met'} ({reach} s)")
 EOF
-    fi
-  done
   if [ "$how" = append ]; then
     echo "(compare adaptive's rows/s with the best pgloader row above for the pgloader goal)"
   fi

@@ -1,5 +1,8 @@
 //! Rule 3 for a batching sink: bigger batches before more workers, until a linear fit
-//! of call time against batch size says the fixed cost of a call is amortised.
+//! of call time against batch size says the fixed cost of a call is amortised, and
+//! never so big that a worker's window holds fewer than `tuning.batch_calls` calls:
+//! with fewer, a window's figures (its throughput, its retries) are too coarse to
+//! judge the next step by, and every later rule goes blind.
 
 use super::{Adaptive, View};
 use crate::{Action, Decision, Snapshot, StageStats};
@@ -28,6 +31,16 @@ impl Adaptive {
                 target = target.min(enough.max(1));
             }
         }
+        // A call at most this long leaves `batch_calls` calls in a worker's window.
+        let longest_s = snapshot.window_s / self.tuning.batch_calls as f64;
+        let judgeable = match (fit, view.call_s) {
+            (Some((fixed, per_record)), _) if per_record > 0.0 => (longest_s - fixed) / per_record,
+            // No fit yet: as if the whole call grew with the batch (the bigger batch
+            // costs at most that).
+            (_, Some(call_s)) => longest_s / call_s * view.per_call,
+            (_, None) => 0.0,
+        };
+        target = target.min(judgeable.max(1.0) as usize);
         if let Some(budget) = snapshot.global.memory_budget {
             let size = stats.record_size_bytes.mean.max(1.0);
             target = target
@@ -76,11 +89,15 @@ impl Adaptive {
     }
 }
 
-/// Least-squares line `y = a + b·x` through `points`; `None` with fewer than two
-/// distinct x.
+/// Least-squares line `y = a + b·x` through `points`; `None` unless the x span at
+/// least a doubling: over a narrower span (batches not quite full, 617 to 979 rows)
+/// the noise of a loaded box makes the intercept anything, a negative one included,
+/// which would end batch growth for good.
 fn fit_line(points: &[(f64, f64)]) -> Option<(f64, f64)> {
     let n = points.len() as f64;
-    if n < 2.0 {
+    let least = points.iter().map(|p| p.0).fold(f64::INFINITY, f64::min);
+    let most = points.iter().map(|p| p.0).fold(0.0, f64::max);
+    if n < 2.0 || most < 2.0 * least {
         return None;
     }
     let mean_x = points.iter().map(|p| p.0).sum::<f64>() / n;

@@ -71,7 +71,8 @@ use usl::Usl;
 ///    with a backlog (input queue ≥ 30% full) and not held back by its output.
 ///    - A batching sink whose batches are full first gets bigger batches (×4 a step,
 ///      up to where the fixed cost of a call is 5% of it, from a linear fit of
-///      call time against batch size) and a queue that holds two batches.
+///      call time against batch size, and no bigger than leaves ten calls in a
+///      worker's window) and a queue that holds two batches.
 ///    - Otherwise its workers double (scale up fast), but never past its cap or the
 ///      peak its USL curve predicts.
 ///

@@ -375,6 +375,100 @@ fn full_batches_grow_before_workers_and_the_queue_holds_two() {
     );
 }
 
+#[test]
+fn batches_stay_small_enough_to_leave_ten_calls_a_window_and_workers_grow_instead() {
+    // A bulk endpoint: 500 documents a call take 112 ms (the loaded box's figure), so
+    // a batch of 2000 would take up to 450 ms: two calls a window, too few to judge.
+    let window = |tick: u64, workers: usize, call_ms: f64| {
+        let calls = (workers as f64 / (call_ms / 1e3)) as u64;
+        let mut snapshot = SnapshotBuilder::new()
+            .tick(tick)
+            .stage(
+                StageBuilder::new("index")
+                    .sink()
+                    .workers(workers)
+                    .busy(1.0)
+                    .queue(900.0, 1000)
+                    .records(calls * 500, calls * 500),
+            )
+            .build();
+        let stage = &mut snapshot.stages[0];
+        stage.role = StageRole::BatchSink;
+        stage.service_time_us.count = calls;
+        stage.service_time_us.p50 = (call_ms * 1e3) as u64;
+        snapshot.knobs.stages[0].batch_size = 500;
+        snapshot
+    };
+    let mut policy = Adaptive::new();
+    assert!(policy.decide(&window(2, 1, 112.0)).is_empty());
+    let decisions = policy.decide(&window(3, 1, 112.0));
+    assert_eq!(
+        decisions.iter().map(|d| d.action).collect::<Vec<_>>(),
+        vec![Action::SetWorkers {
+            stage: 0,
+            workers: 4
+        }],
+        "{decisions:?}"
+    );
+    // Calls of 30 ms (33 a window, 30.3 ms each) leave room: the batch grows, but
+    // only to what keeps ten calls of each worker in a window (100 ms at 1-s
+    // windows: 1650 documents, not ×4).
+    let mut policy = Adaptive::new();
+    policy.decide(&window(2, 1, 30.0));
+    let decisions = policy.decide(&window(3, 1, 30.0));
+    assert_eq!(
+        decisions[0].action,
+        Action::SetBatchSize {
+            stage: 0,
+            size: 1650
+        },
+        "{decisions:?}"
+    );
+}
+
+#[test]
+fn a_fit_over_batches_less_than_a_doubling_apart_does_not_end_batch_growth() {
+    // PostgreSQL COPY on a loaded box, batches of 1000 not quite full while the
+    // decode stage catches up: 617, 967 and 979 rows a call, in 16, 24 and 30 ms.
+    // A line through them has a negative intercept; batch growth must not end on it.
+    let window = |tick: u64, per_call: u64, call_ms: f64| {
+        let calls = (1.0 / (call_ms / 1e3)) as u64;
+        let mut snapshot = SnapshotBuilder::new()
+            .tick(tick)
+            .stage(
+                StageBuilder::new("sink")
+                    .sink()
+                    .busy(1.0)
+                    .queue(1500.0, 2000)
+                    .records(calls * per_call, calls * per_call),
+            )
+            .build();
+        let stage = &mut snapshot.stages[0];
+        stage.role = StageRole::BatchSink;
+        stage.service_time_us.count = calls;
+        stage.service_time_us.p50 = (call_ms * 1e3) as u64;
+        snapshot.knobs.stages[0].batch_size = 1000;
+        snapshot
+    };
+    let mut policy = Adaptive::new();
+    let first = [(2, 617, 16.0), (3, 967, 24.0), (4, 979, 30.0)]
+        .into_iter()
+        .flat_map(|(tick, per_call, call_ms)| policy.decide(&window(tick, per_call, call_ms)))
+        .find(|d| {
+            matches!(
+                d.action,
+                Action::SetBatchSize { .. } | Action::SetWorkers { .. }
+            )
+        });
+    assert!(
+        matches!(
+            first.as_ref().map(|d| d.action),
+            Some(Action::SetBatchSize { stage: 0, size }) if size > 1000
+        ),
+        "{first:?}"
+    );
+}
+
 /// One window of a database sink on `live` workers that ended `calls` calls,
 /// `records` records, the fastest in `fastest_ms` (the median 6.5 ms, or the fastest
 /// when slower): busy 85% while it works (sized right: nothing to do), 100% while stuck.

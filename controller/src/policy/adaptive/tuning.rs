@@ -108,6 +108,12 @@ pub struct Tuning {
     pub batch_amortised: f64,
     /// Most records per call a batching sink is given. Default 16384.
     pub max_batch: usize,
+    /// Fewest calls a worker's window must hold at the bigger batch for a batch to
+    /// grow: fewer are too coarse to judge a step or a throttled window by. Default
+    /// 10: at 1-s windows a call of at most 100 ms; with 2-4 calls a window the bulk
+    /// knee experiment's steps were judged on noise (EXPERIMENTS.md, "Batches a
+    /// window can judge").
+    pub batch_calls: u64,
     /// Windows of (batch, call time) kept for the batch fit. Default 16.
     pub batch_points: usize,
     /// Each batch step multiplies the batch size by at most this. Default 4.
@@ -262,6 +268,7 @@ impl Default for Tuning {
             full_batch: 0.8,
             batch_amortised: 19.0,
             max_batch: 16_384,
+            batch_calls: 10,
             batch_points: 16,
             batch_step: 4,
             batch_budget_divisor: 16.0,
