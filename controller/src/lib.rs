@@ -45,7 +45,7 @@ pub use policy::{
     from_name, Adaptive, Controller, Ds2, Hill, Seda, Static, Tuning, UnknownPolicy, POLICY_NAMES,
 };
 pub use snapshot::{
-    GlobalStats, GroupStats, Progress, QueueStats, SerialStats, Snapshot, SourceStats, StageRole,
+    GlobalStats, GroupStats, Progress, QueueStats, SerialStats, Snapshot, SourceStats, SpillStats, StageRole,
     StageStats, Totals, WorkerStats,
 };
 
