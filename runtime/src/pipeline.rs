@@ -302,10 +302,7 @@ impl Pipeline {
         Self::reading(source, Some((capacity, make)))
     }
 
-    fn reading<S: Source>(
-        source: S,
-        spill: Option<(u64, MakeSpill<S::Item>)>,
-    ) -> Builder<S::Item>
+    fn reading<S: Source>(source: S, spill: Option<(u64, MakeSpill<S::Item>)>) -> Builder<S::Item>
     where
         S::Item: Weigh,
     {

@@ -252,7 +252,10 @@ impl<S: Source> SourceDriver<S> {
                 if !self.refuses(weight) {
                     let at = self.location_for(weight);
                     if guard
-                        && self.spill.as_ref().is_some_and(|spill| spill.has_room(weight))
+                        && self
+                            .spill
+                            .as_ref()
+                            .is_some_and(|spill| spill.has_room(weight))
                         && (spill_waiting || !self.shared.budget.admit(weight, at, Duration::ZERO))
                     {
                         to_spill = true;

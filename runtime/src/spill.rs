@@ -304,7 +304,12 @@ mod tests {
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
         let stats = cell.stats();
         assert_eq!(
-            (stats.records, stats.bytes, stats.total_records, stats.total_bytes),
+            (
+                stats.records,
+                stats.bytes,
+                stats.total_records,
+                stats.total_bytes
+            ),
             (0, 0, 3, 10)
         );
     }

@@ -383,12 +383,15 @@ reconnect = "1.5s""#,
 #[test]
 fn a_spill_and_the_disk_cost_are_read() {
     let s = parse(
-        &edit("memory = \"4GiB\"", "memory = \"4GiB\"\ndisk_per_mib = \"2ms\"")
-            .replacen(
-                "initial_workers = 1",
-                "initial_workers = 1\nspill = \"10GiB\"",
-                1,
-            ),
+        &edit(
+            "memory = \"4GiB\"",
+            "memory = \"4GiB\"\ndisk_per_mib = \"2ms\"",
+        )
+        .replacen(
+            "initial_workers = 1",
+            "initial_workers = 1\nspill = \"10GiB\"",
+            1,
+        ),
     );
     assert_eq!(s.runtime.spill, Some(10 << 30));
     assert_eq!(s.machine.disk_per_mib_s, 0.002);

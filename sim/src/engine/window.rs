@@ -3,8 +3,8 @@
 //! window starts.
 
 use brigade_controller::{
-    GlobalStats, Histogram, HistogramData, QueueStats, SerialStats, Snapshot, SourceStats, SpillStats,
-    StageStats, Totals, WorkerStats,
+    GlobalStats, Histogram, HistogramData, QueueStats, SerialStats, Snapshot, SourceStats,
+    SpillStats, StageStats, Totals, WorkerStats,
 };
 
 use super::stage::StageSim;
