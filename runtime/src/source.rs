@@ -219,7 +219,7 @@ impl<S: Source> SourceDriver<S> {
                 if self.reenter(patience) {
                     continue;
                 }
-                if !guard_due.is_some_and(|due| Instant::now() >= due) {
+                if guard_due.is_none_or(|due| Instant::now() < due) {
                     self.pump_acks(&mut acks, Duration::ZERO);
                     continue;
                 }
