@@ -380,8 +380,8 @@ fn write_value(family: &mut MetricEncoder, kind: MetricType, value: Num) -> fmt:
 #[cfg(test)]
 mod tests {
     use brigade_controller::{
-        GlobalStats, Histogram, HistogramData, Knobs, Progress, Snapshot, StageKnobs, StageStats,
-        WorkerStats,
+        GlobalStats, Histogram, HistogramData, Knobs, Progress, Snapshot, SpillStats, StageKnobs,
+        StageStats, WorkerStats,
     };
     use brigade_runtime::Tick;
 
@@ -578,6 +578,30 @@ mod tests {
             .lines()
             .any(|l| l == "brigade_source_done_bytes 2048"));
         assert!(!unknown.contains("expected"), "{unknown}");
+    }
+
+    #[test]
+    fn the_spill_shows_what_waits_and_what_went_through() {
+        let mut spilling = snapshot(2);
+        spilling.global.source.spill = SpillStats {
+            capacity_bytes: Some(10 << 30),
+            records: 3,
+            bytes: 3072,
+            total_records: 5,
+            total_bytes: 5120,
+        };
+        let text = exposition(&[snapshot(1), spilling]);
+        for line in [
+            "# TYPE brigade_spilled_bytes counter",
+            "brigade_spilled_bytes_total 5120",
+            "# TYPE brigade_spill_bytes gauge",
+            "brigade_spill_bytes 3072",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "no line {line:?} in\n{text}"
+            );
+        }
     }
 
     #[test]
