@@ -40,6 +40,7 @@ pub mod postgres;
 pub mod raw;
 mod record;
 pub mod redis;
+mod spill;
 pub mod sqlite;
 pub mod stdin;
 #[cfg(test)]

@@ -48,8 +48,8 @@ pub use policy::{
     from_name, Adaptive, Controller, Ds2, Hill, Seda, Static, Tuning, UnknownPolicy, POLICY_NAMES,
 };
 pub use snapshot::{
-    GlobalStats, GroupStats, Progress, QueueStats, SerialStats, Snapshot, SourceStats, StageRole,
-    StageStats, Totals, WorkerStats,
+    GlobalStats, GroupStats, Progress, QueueStats, SerialStats, Snapshot, SourceStats, SpillStats,
+    StageRole, StageStats, Totals, WorkerStats,
 };
 
 /// Re-exported so users of [`HistogramData::decode`] need not name the crate.

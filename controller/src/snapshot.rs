@@ -210,6 +210,26 @@ pub struct SourceStats {
     /// Streams group): its backlog and members, as the source last saw them.
     #[serde(default)]
     pub group: Option<GroupStats>,
+    /// The spill: records the source guard read while the budget was full, waiting
+    /// on disk to re-enter.
+    #[serde(default)]
+    pub spill: SpillStats,
+}
+
+/// The spill to disk: where the source guard's reads wait, outside the memory budget,
+/// while the budget is full; they re-enter the first queue in read order.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SpillStats {
+    /// Disk the spill may use, bytes; `None` = no spill.
+    pub capacity_bytes: Option<u64>,
+    /// Records waiting in the spill at the end of the window.
+    pub records: u64,
+    /// Bytes waiting in the spill at the end of the window.
+    pub bytes: u64,
+    /// Records that went through the spill since the start.
+    pub total_records: u64,
+    /// Bytes that went through the spill since the start.
+    pub total_bytes: u64,
 }
 
 /// A consumer group as one of its members sees it: the backlog the fleet shares, and

@@ -200,7 +200,7 @@ type GlobalFamily = (
 );
 
 #[rustfmt::skip]
-const GLOBAL: [GlobalFamily; 43] = [
+const GLOBAL: [GlobalFamily; 45] = [
     (Gauge,   "tick",                          Plain,   |_, s| Some(int(s.tick)),                               "Number of the latest metrics window"),
     (Gauge,   "uptime",                        Seconds, |_, s| Some(float(s.at_s)),                             "Time since the pipeline started, at the end of the latest window"),
     (Gauge,   "window",                        Seconds, |_, s| Some(float(s.window_s)),                         "Length of the latest metrics window"),
@@ -223,6 +223,8 @@ const GLOBAL: [GlobalFamily; 43] = [
     (Gauge,   "source_idle_gap",               Seconds, |_, s| Some(float(s.global.source.longest_idle_s)),     "Longest time the source went unread in the latest window"),
     (Gauge,   "source_idle_timeout",           Seconds, |_, s| s.global.source.idle_timeout_s.map(float),       "The source's idle timeout (absent: none)"),
     (Counter, "source_guard_reads",            Plain,   |b, _| Some(int(b.source.guard_reads)),                 "Records read by the source guard past back pressure"),
+    (Counter, "spilled",                       Bytes,   |_, s| Some(int(s.global.source.spill.total_bytes)),    "Bytes the source guard wrote to the spill since the start (read while the budget was full)"),
+    (Gauge,   "spill",                         Bytes,   |_, s| Some(int(s.global.source.spill.bytes)),          "Bytes waiting in the spill to re-enter the pipeline"),
     (Gauge,   "source_exhausted",              Plain,   |_, s| Some(flag(s.global.source.exhausted)),           "1 once the source has no more records or admission stopped"),
     (Gauge,   "source_files_done",             Plain,   |_, s| s.global.source.progress.map(|p| int(p.files_done)),                "Files (or other units) a finite source has read to their end (absent: it cannot say)"),
     (Gauge,   "source_files_expected",         Plain,   |_, s| s.global.source.progress.and_then(|p| p.files_total).map(int),  "Files (or other units) a finite source has in all (absent: not known)"),
@@ -378,8 +380,8 @@ fn write_value(family: &mut MetricEncoder, kind: MetricType, value: Num) -> fmt:
 #[cfg(test)]
 mod tests {
     use brigade_controller::{
-        GlobalStats, Histogram, HistogramData, Knobs, Progress, Snapshot, StageKnobs, StageStats,
-        WorkerStats,
+        GlobalStats, Histogram, HistogramData, Knobs, Progress, Snapshot, SpillStats, StageKnobs,
+        StageStats, WorkerStats,
     };
     use brigade_runtime::Tick;
 
@@ -576,6 +578,30 @@ mod tests {
             .lines()
             .any(|l| l == "brigade_source_done_bytes 2048"));
         assert!(!unknown.contains("expected"), "{unknown}");
+    }
+
+    #[test]
+    fn the_spill_shows_what_waits_and_what_went_through() {
+        let mut spilling = snapshot(2);
+        spilling.global.source.spill = SpillStats {
+            capacity_bytes: Some(10 << 30),
+            records: 3,
+            bytes: 3072,
+            total_records: 5,
+            total_bytes: 5120,
+        };
+        let text = exposition(&[snapshot(1), spilling]);
+        for line in [
+            "# TYPE brigade_spilled_bytes counter",
+            "brigade_spilled_bytes_total 5120",
+            "# TYPE brigade_spill_bytes gauge",
+            "brigade_spill_bytes 3072",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "no line {line:?} in\n{text}"
+            );
+        }
     }
 
     #[test]

@@ -117,6 +117,11 @@ impl Shared {
         self.fail(failure);
     }
 
+    /// Keeps the source from being acknowledged past `position`.
+    pub(crate) fn cap_acks(&self, position: u64) {
+        self.ack_ceiling.fetch_min(position, SeqCst);
+    }
+
     /// The highest position the source may be acknowledged at.
     pub(crate) fn ack_ceiling(&self) -> u64 {
         self.ack_ceiling.load(SeqCst)

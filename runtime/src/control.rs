@@ -281,6 +281,7 @@ impl Control {
                     exhausted,
                     progress: *self.source.progress.lock(),
                     group: *self.source.group.lock(),
+                    spill: self.source.spill.stats(),
                 },
                 totals: Totals {
                     admitted,

@@ -107,6 +107,7 @@ mod queue;
 mod report;
 mod serial;
 mod source;
+mod spill;
 mod stage;
 mod sync;
 #[cfg(test)]
@@ -123,4 +124,5 @@ pub use monitor::{Monitor, Tick};
 pub use pipeline::{Admission, Builder, Emitter, Pipeline, Running};
 pub use report::{Report, RunFailure, StageInFlight, StageReport};
 pub use source::{IterSource, Source};
+pub use spill::{SpillConfig, Spillable};
 pub use weigh::Weigh;

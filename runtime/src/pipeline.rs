@@ -27,6 +27,7 @@ use crate::queue::Queue;
 use crate::report::{Report, RunFailure, StageInFlight, StageReport};
 use crate::serial::{SerialFn, SerialLane, SerialMake};
 use crate::source::{IterSource, Source, SourceCell, SourceDriver};
+use crate::spill::{Spill, SpillCell, SpillConfig, Spillable};
 use crate::stage::resource::Opener;
 use crate::stage::sink::{self, SinkCore, SinkFn, SinkStep};
 use crate::stage::transform::{self, TransformCore, TransformFn, TransformStep};
@@ -58,6 +59,9 @@ impl StageSpec {
         }
     }
 }
+
+/// Opens the spill of a source whose records can spill, given where its figures go.
+type MakeSpill<T> = Box<dyn FnOnce(Arc<SpillCell>) -> Spill<T> + Send>;
 
 /// Starts the source and serial-lane threads.
 type StartSource = Box<dyn FnOnce() -> Result<[JoinHandle<()>; 2], BuildError>>;
@@ -280,9 +284,33 @@ impl Pipeline {
     where
         S::Item: Weigh,
     {
+        Self::reading(source, None)
+    }
+
+    /// Starts a pipeline reading a [`Source`] whose records can wait on disk: when the
+    /// source guard must read while the memory budget is full, the record goes to a
+    /// spill file in `spill.dir` (at most `spill.capacity` bytes) and re-enters, in
+    /// read order and before any new read, once the budget can hold it. Spilled
+    /// records are acknowledged only once finished, so a crash loses none (a rerun
+    /// reads them again). See [`Spillable`].
+    pub fn from_source_with_spill<S: Source>(source: S, spill: SpillConfig) -> Builder<S::Item>
+    where
+        S::Item: Weigh + Spillable,
+    {
+        let capacity = spill.capacity;
+        let make: MakeSpill<S::Item> = Box::new(move |cell| Spill::new(spill, cell));
+        Self::reading(source, Some((capacity, make)))
+    }
+
+    fn reading<S: Source>(source: S, spill: Option<(u64, MakeSpill<S::Item>)>) -> Builder<S::Item>
+    where
+        S::Item: Weigh,
+    {
         let assemble: Assemble<S::Item> = Box::new(move |asm, down| {
             let (serial_tx, serial_rx) = crossbeam_channel::bounded(0);
-            let cell = Arc::new(SourceCell::new(source.idle_timeout()));
+            let capacity = spill.as_ref().map(|(capacity, _)| *capacity);
+            let cell = Arc::new(SourceCell::new(source.idle_timeout(), capacity));
+            let spill = spill.map(|(_, make)| make(cell.spill.clone()));
             let driver = SourceDriver {
                 source,
                 first: down.queue,
@@ -294,6 +322,7 @@ impl Pipeline {
                 oversize: asm.oversize,
                 finished: asm.finished.take().expect("assembled once"),
                 ack_failed: false,
+                spill,
             };
             let lane = asm.lane.clone();
             let serial = down.serial;

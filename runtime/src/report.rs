@@ -44,6 +44,23 @@ pub struct StageInFlight {
 #[serde(tag = "kind", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum RunFailure {
+    /// A record the source guard spilled to disk could not be read back: admission
+    /// stopped, and the source was not acknowledged past `position`, so a rerun reads
+    /// it again.
+    SpillLost {
+        /// What went wrong.
+        message: String,
+        /// The source position of the record.
+        position: u64,
+    },
+    /// The spill could not write a record: the run went on without the spill (the
+    /// record waited in memory for the budget).
+    SpillFailed {
+        /// The disk's error.
+        message: String,
+        /// The source position of the record.
+        position: u64,
+    },
     /// The source panicked: admission stopped there and what was admitted drained.
     SourcePanicked {
         /// The panic's message.
@@ -88,6 +105,17 @@ pub enum RunFailure {
 impl std::fmt::Display for RunFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            RunFailure::SpillLost { message, position } => write!(
+                f,
+                "the spilled record at position {position} could not be read back from the \
+                 spill: {message}; admission stopped, and the source was not acknowledged \
+                 past it"
+            ),
+            RunFailure::SpillFailed { message, position } => write!(
+                f,
+                "the spill could not write the record at position {position}: {message}; it \
+                 waited in memory for the budget"
+            ),
             RunFailure::SourcePanicked { message, position } => write!(
                 f,
                 "the source panicked reading record {position}: {message}; admission stopped"

@@ -18,6 +18,7 @@ use crate::ledger::{AckTracker, Envelope, Finished};
 use crate::queue::Queue;
 use crate::report::RunFailure;
 use crate::serial::SerialLane;
+use crate::spill::{Lost, Spill, SpillCell};
 use crate::weigh::Weigher;
 use crate::Oversize;
 
@@ -143,11 +144,14 @@ pub(crate) struct SourceCell {
     pub progress: Mutex<Option<Progress>>,
     /// What the source last said of its consumer group.
     pub group: Mutex<Option<GroupStats>>,
+    /// The spill's figures.
+    pub spill: Arc<SpillCell>,
 }
 
 impl SourceCell {
-    pub(crate) fn new(idle_timeout: Option<Duration>) -> Self {
+    pub(crate) fn new(idle_timeout: Option<Duration>, spill_capacity: Option<u64>) -> Self {
         Self {
+            spill: Arc::new(SpillCell::new(spill_capacity)),
             window: Mutex::default(),
             last_read_ns: AtomicU64::new(0),
             exhausted: AtomicBool::new(false),
@@ -178,6 +182,8 @@ pub(crate) struct SourceDriver<S: Source> {
     pub finished: Arc<Finished>,
     /// Set when the source panicked in `ack`: it is not acknowledged again.
     pub ack_failed: bool,
+    /// Where guard reads the budget cannot hold wait, if the pipeline has a spill.
+    pub spill: Option<Spill<S::Item>>,
 }
 
 const STEP: Duration = Duration::from_millis(50);
@@ -203,7 +209,22 @@ impl<S: Source> SourceDriver<S> {
             }
             unacked_reads += 1;
             let mut guard = false;
-            if !self.first.has_room() {
+            let spill_waiting = self.spill.as_ref().is_some_and(|spill| !spill.is_empty());
+            if spill_waiting {
+                // Spilled records go first; a new read only when the guard is due.
+                let guard_due = half_timeout.map(|half| last_read + half);
+                let patience = guard_due.map_or(STEP, |due| {
+                    due.saturating_duration_since(Instant::now()).min(STEP)
+                });
+                if self.reenter(patience) {
+                    continue;
+                }
+                if guard_due.is_none_or(|due| Instant::now() < due) {
+                    self.pump_acks(&mut acks, Duration::ZERO);
+                    continue;
+                }
+                guard = true;
+            } else if !self.first.has_room() {
                 let guard_due = half_timeout.map(|half| last_read + half);
                 let deadline = || {
                     let wait = guard_due.map_or(STEP, |due| {
@@ -224,20 +245,39 @@ impl<S: Source> SourceDriver<S> {
                 break;
             };
             let mut reserved = None;
+            // A guard read goes to the spill if records wait there (they go first) or
+            // the budget cannot hold it now, while the spill has room.
+            let mut to_spill = false;
             if let Some(weight) = hint {
                 if !self.refuses(weight) {
                     let at = self.location_for(weight);
-                    if guard {
+                    if guard
+                        && self
+                            .spill
+                            .as_ref()
+                            .is_some_and(|spill| spill.has_room(weight))
+                        && (spill_waiting || !self.shared.budget.admit(weight, at, Duration::ZERO))
+                    {
+                        to_spill = true;
+                    } else if guard {
                         // Due, but the budget is full: wait for room (acknowledging
                         // meanwhile) rather than ask the source again at once.
                         if !self.shared.budget.admit(weight, at, STEP) {
                             self.pump_acks(&mut acks, Duration::ZERO);
                             continue;
                         }
+                        reserved = Some((weight, at));
                     } else {
-                        self.admit_waiting(weight, at, &mut acks);
+                        let due = self.spill_due(half_timeout, last_read);
+                        if self.admit_until(weight, at, due, &mut acks).is_some() {
+                            reserved = Some((weight, at));
+                        } else {
+                            // The guard fell due while the budget stayed full: this
+                            // read goes to the spill.
+                            guard = true;
+                            to_spill = true;
+                        }
                     }
-                    reserved = Some((weight, at));
                 }
             }
             let item = match self.call(position, |source| source.next()) {
@@ -269,6 +309,18 @@ impl<S: Source> SourceDriver<S> {
                 failed |= !self.publish_progress(position + 1);
                 progress_due = read_at + PROGRESS_EVERY;
             }
+            if guard && self.spill.is_some() && reserved.is_none() && !self.refuses(weight) {
+                let at = self.location_for(weight);
+                if to_spill
+                    || spill_waiting
+                    || !self.shared.budget.admit(weight, at, Duration::ZERO)
+                {
+                    self.spill_read(item, weight, position, read_at, at, &mut acks);
+                    position += 1;
+                    continue;
+                }
+                reserved = Some((weight, at));
+            }
             let at = match reserved {
                 Some((hinted, at)) => {
                     self.shared.budget.reweigh(at, hinted, weight);
@@ -281,8 +333,19 @@ impl<S: Source> SourceDriver<S> {
                 }
                 None => {
                     let at = self.location_for(weight);
-                    if self.admit_waiting(weight, at, &mut acks) {
-                        read_at = clock::now();
+                    let due = self.spill_due(half_timeout, last_read);
+                    match self.admit_until(weight, at, due, &mut acks) {
+                        Some(true) => read_at = clock::now(),
+                        Some(false) => {}
+                        None => {
+                            // The guard fell due while this record waited for the
+                            // budget: it waits in the spill instead, and the source is
+                            // read again.
+                            self.cell.window.lock().guard_reads += 1;
+                            self.spill_read(item, weight, position, read_at, at, &mut acks);
+                            position += 1;
+                            continue;
+                        }
                     }
                     at
                 }
@@ -295,24 +358,18 @@ impl<S: Source> SourceDriver<S> {
                 weight,
                 ticket,
             };
-            match at {
-                Location::Serial => {
-                    self.lane.waiting_bytes.store(weight, SeqCst);
-                    self.serial
-                        .as_ref()
-                        .expect("the lane closes only after the read loop")
-                        .send(envelope)
-                        .expect("the serial lane runs until the source closes it");
-                    self.lane.waiting_bytes.store(0, SeqCst);
-                }
-                Location::Stage(_) if guard => self.first.force_push(envelope),
-                Location::Stage(_) => {
-                    self.first.push(envelope, None);
-                }
-            }
+            self.hand_on(envelope, at, guard);
         }
         if !failed {
             self.publish_progress(position);
+        }
+        // Spilled records were admitted: they re-enter and finish like any other.
+        while self.spill.as_ref().is_some_and(|spill| !spill.is_empty())
+            && !self.shared.abandon.load(SeqCst)
+        {
+            if !self.reenter(STEP) {
+                self.pump_acks(&mut acks, Duration::ZERO);
+            }
         }
         self.cell.exhausted.store(true, SeqCst);
         self.first.close();
@@ -321,6 +378,132 @@ impl<S: Source> SourceDriver<S> {
             self.pump_acks(&mut acks, STEP);
         }
         self.pump_acks(&mut acks, Duration::ZERO);
+    }
+
+    /// Puts an admitted record in the first queue (past a full queue for the guard's)
+    /// or hands it to the serial lane.
+    fn hand_on(&mut self, envelope: Envelope<S::Item>, at: Location, guard: bool) {
+        match at {
+            Location::Serial => {
+                self.lane.waiting_bytes.store(envelope.weight, SeqCst);
+                self.serial
+                    .as_ref()
+                    .expect("the lane closes only after the read loop")
+                    .send(envelope)
+                    .expect("the serial lane runs until the source closes it");
+                self.lane.waiting_bytes.store(0, SeqCst);
+            }
+            Location::Stage(_) if guard => self.first.force_push(envelope),
+            Location::Stage(_) => {
+                self.first.push(envelope, None);
+            }
+        }
+    }
+
+    /// When the guard falls due after a read at `last_read`, if the source has an idle
+    /// timeout and the pipeline a spill (`None` otherwise: reads wait for the budget).
+    fn spill_due(&self, half_timeout: Option<Duration>, last_read: Instant) -> Option<Instant> {
+        self.spill.as_ref()?;
+        half_timeout.map(|half| last_read + half)
+    }
+
+    /// Waits (acknowledging meanwhile) until the budget admits `weight` at `at`, or
+    /// until `due` passes: `Some(true)` if admitted after waiting, `Some(false)` at
+    /// once, `None` if `due` came first.
+    fn admit_until(
+        &mut self,
+        weight: u64,
+        at: Location,
+        due: Option<Instant>,
+        acks: &mut AckTracker,
+    ) -> Option<bool> {
+        let Some(due) = due else {
+            return Some(self.admit_waiting(weight, at, acks));
+        };
+        if self.shared.budget.admit(weight, at, Duration::ZERO) {
+            return Some(false);
+        }
+        loop {
+            let patience = due.saturating_duration_since(Instant::now()).min(STEP);
+            if self.shared.budget.admit(weight, at, patience) {
+                return Some(true);
+            }
+            if Instant::now() >= due {
+                return None;
+            }
+            self.pump_acks(acks, Duration::ZERO);
+        }
+    }
+
+    /// Admits a record read at `read_at` and writes it to the spill; if the spill is
+    /// full (as no spill) it waits for the budget and enters like a guard read.
+    fn spill_read(
+        &mut self,
+        item: S::Item,
+        weight: u64,
+        position: u64,
+        read_at: Instant,
+        at: Location,
+        acks: &mut AckTracker,
+    ) {
+        let ticket = self.shared.ledger.admit(position, read_at);
+        let envelope = Envelope {
+            value: item,
+            weight,
+            ticket,
+        };
+        if let Some(envelope) = self.spill_or_return(envelope) {
+            self.admit_waiting(weight, at, acks);
+            self.hand_on(envelope, at, true);
+        }
+    }
+
+    /// Writes a guard read the budget cannot hold to the spill; gives it back if the
+    /// spill is full (or refused it: the run then goes on without the spill).
+    fn spill_or_return(&mut self, envelope: Envelope<S::Item>) -> Option<Envelope<S::Item>> {
+        let spill = self.spill.as_mut()?;
+        let position = envelope.ticket.position;
+        match spill.push(envelope) {
+            Ok(()) => None,
+            Err((envelope, None)) => Some(envelope),
+            Err((envelope, Some(error))) => {
+                self.shared.fail(RunFailure::SpillFailed {
+                    message: error.to_string(),
+                    position,
+                });
+                if spill.is_empty() {
+                    self.spill = None;
+                }
+                Some(envelope)
+            }
+        }
+    }
+
+    /// Lets the oldest spilled record re-enter if the budget holds it within
+    /// `patience`; true if one did (or was lost and accounted for).
+    fn reenter(&mut self, patience: Duration) -> bool {
+        let Some(weight) = self.spill.as_ref().and_then(|spill| spill.front_weight()) else {
+            return false;
+        };
+        let at = self.location_for(weight);
+        if !self.shared.budget.admit(weight, at, patience) {
+            return false;
+        }
+        match self.spill.as_mut().and_then(|spill| spill.pop()) {
+            Some(Ok(envelope)) => self.hand_on(envelope, at, true),
+            Some(Err(Lost { ticket, error })) => {
+                self.shared.budget.release(at, weight);
+                self.shared.cap_acks(ticket.position);
+                self.shared.stop.store(true, SeqCst);
+                self.shared.fail(RunFailure::SpillLost {
+                    message: error.to_string(),
+                    position: ticket.position,
+                });
+                self.shared.ledger.finish(&ticket, true);
+            }
+            None => self.shared.budget.release(at, weight),
+        }
+        true
     }
 
     /// Calls the source. A panic stops admission and is reported with the position

@@ -67,6 +67,9 @@ pub struct Machine {
     pub cores: usize,
     /// Bytes in flight above this crash the run (default 8 GiB).
     pub memory_bytes: u64,
+    /// `disk_per_mib`: seconds to write one MiB to the spill and read it back
+    /// (default 0.005).
+    pub disk_per_mib_s: f64,
 }
 
 /// `[runtime]`: the pipeline's starting knobs.
@@ -74,6 +77,9 @@ pub struct Machine {
 pub struct RuntimeSettings {
     /// The operator's cap on bytes in flight; `None` = no cap until a policy sets one.
     pub memory_budget: Option<u64>,
+    /// `spill`: disk, bytes, the runtime may use for records the source guard must
+    /// read while the budget is full; `None` = no spill.
+    pub spill: Option<u64>,
     /// Every stage's pool at t=0 (default 1).
     pub initial_workers: usize,
     /// Per-stage cap on workers (default 64).

@@ -118,16 +118,18 @@ fn fleet(t: &Tbl) -> Result<Fleet> {
 }
 
 fn machine(t: &Tbl) -> Result<Machine> {
-    t.allow(&["cores", "memory"])?;
+    t.allow(&["cores", "memory", "disk_per_mib"])?;
     Ok(Machine {
         cores: t.opt("cores", |f| f.count_usize(1))?.unwrap_or(8),
         memory_bytes: t.opt("memory", Field::positive_size)?.unwrap_or(8 << 30),
+        disk_per_mib_s: t.opt("disk_per_mib", Field::duration)?.unwrap_or(0.005),
     })
 }
 
 fn runtime(t: &Tbl) -> Result<RuntimeSettings> {
     t.allow(&[
         "memory_budget",
+        "spill",
         "initial_workers",
         "max_workers",
         "queue_capacity",
@@ -149,6 +151,7 @@ fn runtime(t: &Tbl) -> Result<RuntimeSettings> {
     })?;
     Ok(RuntimeSettings {
         memory_budget: t.opt("memory_budget", Field::positive_size)?,
+        spill: t.opt("spill", Field::positive_size)?,
         initial_workers: initial.unwrap_or(1),
         max_workers: max,
         queue_capacity: t.opt("queue_capacity", |f| f.count_usize(1))?.unwrap_or(64),

@@ -218,8 +218,10 @@ fn defaults_fill_what_is_left_out() {
     assert_eq!(s.seed, 0);
     assert_eq!(s.machine.cores, 8);
     assert_eq!(s.machine.memory_bytes, 8 << 30);
+    assert_eq!(s.machine.disk_per_mib_s, 0.005);
     let runtime = &s.runtime;
     assert_eq!(runtime.memory_budget, None);
+    assert_eq!(runtime.spill, None);
     assert_eq!(
         (
             runtime.initial_workers,
@@ -379,6 +381,36 @@ reconnect = "1.5s""#,
 }
 
 #[test]
+fn a_spill_and_the_disk_cost_are_read() {
+    let s = parse(
+        &edit(
+            "memory = \"4GiB\"",
+            "memory = \"4GiB\"\ndisk_per_mib = \"2ms\"",
+        )
+        .replacen(
+            "initial_workers = 1",
+            "initial_workers = 1\nspill = \"10GiB\"",
+            1,
+        ),
+    );
+    assert_eq!(s.runtime.spill, Some(10 << 30));
+    assert_eq!(s.machine.disk_per_mib_s, 0.002);
+    fails(
+        &edit("initial_workers = 1", "initial_workers = 1\nspill = \"0B\""),
+        "spill",
+        "runtime.spill",
+        "must be greater than 0, got \"0B\"",
+    );
+    fails(
+        &edit("memory = \"4GiB\"", "memory = \"4GiB\"\ndisk_per_mib = 5"),
+        "disk_per_mib",
+        "machine.disk_per_mib",
+        "expected a duration with a unit (like \"250us\", \"1.5s\" or \"10m\"), got 5: \
+         a plain number is not a duration",
+    );
+}
+
+#[test]
 fn unknown_keys_everywhere() {
     fails(
         &edit("name = \"t\"", "name = \"t\"\nnmae = \"u\""),
@@ -391,14 +423,14 @@ fn unknown_keys_everywhere() {
         &edit("cores = 4", "cores = 4\nthreads = 4"),
         "threads",
         "machine.threads",
-        "unknown key; the keys here are cores, memory",
+        "unknown key; the keys here are cores, memory, disk_per_mib",
     );
     fails(
         &edit("initial_workers = 1", "workers = 1"),
         "workers = 1",
         "runtime.workers",
-        "unknown key; the keys here are memory_budget, initial_workers, max_workers, \
-         queue_capacity, batch_size",
+        "unknown key; the keys here are memory_budget, spill, initial_workers, \
+         max_workers, queue_capacity, batch_size",
     );
     fails(
         &edit("rate = 1000", "rate = 1000\nburst = 5"),

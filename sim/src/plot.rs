@@ -405,6 +405,7 @@ service = {{ dist = "fixed", value = "1ms" }}
             worker_seconds: 240.0,
             peak_inflight_bytes: 6 << 20,
             source_timeouts: 0,
+            spilled_bytes: 0,
             p99_latency_s: 0.1,
             changes: 0,
             reversals: 0,

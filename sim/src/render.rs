@@ -45,7 +45,7 @@ const SPREAD_HEADINGS: [&str; 9] = [
 ];
 
 /// Column headings of [`csv`].
-const CSV_HEADINGS: [&str; 23] = [
+const CSV_HEADINGS: [&str; 24] = [
     "scenario",
     "policy",
     "completed",
@@ -69,6 +69,7 @@ const CSV_HEADINGS: [&str; 23] = [
     "memory_budget",
     "serial_threshold",
     "evaluations",
+    "spilled_bytes",
 ];
 
 /// The reports side by side, one section per scenario: a line with the scenario and
@@ -209,6 +210,7 @@ fn push_csv_report(out: &mut String, report: &ScenarioReport, seed: Option<u64>)
             end_name(run.end).to_owned(),
         ];
         row.resize(CSV_HEADINGS.len(), String::new());
+        row[23] = run.spilled_bytes.to_string();
         push_csv_row(out, &with_seed(row));
     }
 }
@@ -433,6 +435,7 @@ mod tests {
             crashed: end == RunEnd::Crashed,
             source_timeouts: u64::from(end == RunEnd::SourceFailed),
             failed,
+            spilled_bytes: 0,
             p99_latency_s: 0.0425,
             changes: 17,
             reversals: 3,
@@ -532,12 +535,12 @@ mod tests {
         assert_eq!(lines.len(), 1 + 2 * 4);
         assert_eq!(
             lines[1],
-            "a,oracle,,2100.25,,3456,,,,,false,,,,,,,package=6 relay=12,16,8,1610612736,33554432,40"
+            "a,oracle,,2100.25,,3456,,,,,false,,,,,,,package=6 relay=12,16,8,1610612736,33554432,40,"
         );
         assert_eq!(
             lines[2],
             "a,static,120000,1999.5,0.952,4321.4,1.25,100663296,false,0,false,0.0425,17,3,2,42,\
-             finished,,,,,,"
+             finished,,,,,,,0"
         );
         assert!(lines[3].starts_with("a,seda,"));
         assert!(lines[3].contains(",true,0,true,"), "{}", lines[3]);
@@ -573,6 +576,7 @@ mod tests {
             "changes",
             "reversals",
             "settle_s",
+            "spilled_bytes",
         ] {
             for run in runs {
                 assert!(run.get(field).is_some(), "{field} in {run}");

@@ -31,6 +31,8 @@ pub struct RunReport {
     pub source_timeouts: u64,
     /// True if the run crashed or a source timeout failed it.
     pub failed: bool,
+    /// Bytes that went through the spill (0 without one).
+    pub spilled_bytes: u64,
     /// 99th percentile of time from admission to completion, seconds.
     pub p99_latency_s: f64,
     /// Decisions that changed a knob.
@@ -61,6 +63,7 @@ impl RunReport {
             crashed: run.end == RunEnd::Crashed,
             source_timeouts: run.source_timeouts,
             failed: run.failed(),
+            spilled_bytes: run.spilled_bytes,
             p99_latency_s: run.p99_latency_s,
             changes: run.changes,
             reversals: run.reversals,
@@ -144,6 +147,7 @@ mod tests {
             crashed: failed,
             source_timeouts: 0,
             failed,
+            spilled_bytes: 0,
             p99_latency_s: 0.0,
             changes: 0,
             reversals: 0,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use brigade_controller::Controller;
-use brigade_runtime::Pipeline;
+use brigade_runtime::{Pipeline, SpillConfig};
 use brigade_scenario::Scenario;
 
 use crate::clock::Clock;
@@ -23,12 +23,20 @@ pub(crate) fn build(
 ) -> Pipeline {
     let runtime = &scenario.runtime;
     let initial = runtime.initial_workers.min(runtime.max_workers).max(1);
-    let mut builder =
-        Pipeline::from_source(SyntheticSource::new(scenario, clock.clone(), idle.clone()))
-            .tick(Duration::from_secs_f64(scenario.tick_s))
-            .default_queue_capacity(runtime.queue_capacity)
-            .default_max_workers(runtime.max_workers)
-            .controller(policy);
+    let source = SyntheticSource::new(scenario, clock.clone(), idle.clone());
+    // `[runtime] spill`: the guard's reads the budget cannot hold wait on this disk.
+    let reading = match runtime.spill {
+        Some(capacity) => Pipeline::from_source_with_spill(
+            source,
+            SpillConfig::new(std::env::temp_dir(), capacity),
+        ),
+        None => Pipeline::from_source(source),
+    };
+    let mut builder = reading
+        .tick(Duration::from_secs_f64(scenario.tick_s))
+        .default_queue_capacity(runtime.queue_capacity)
+        .default_max_workers(runtime.max_workers)
+        .controller(policy);
     if let Some(budget) = runtime.memory_budget {
         builder = builder.memory_budget(budget);
     }

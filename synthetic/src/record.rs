@@ -4,7 +4,7 @@
 
 use std::hint::black_box;
 
-use brigade_runtime::Weigh;
+use brigade_runtime::{BoxError, Spillable, Weigh};
 
 /// Bytes between two writes that bring a record's memory in.
 const PAGE: usize = 4096;
@@ -55,5 +55,28 @@ impl Weigh for Record {
     /// Its length: what the scenario's sizes count.
     fn weigh(&self) -> u64 {
         self.bytes()
+    }
+}
+
+impl Spillable for Record {
+    /// Its id, attempt and every byte: a spilled synthetic record costs the disk what
+    /// its size says.
+    fn spill(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.id.to_le_bytes());
+        out.extend_from_slice(&self.attempt.to_le_bytes());
+        out.extend_from_slice(&self.data);
+    }
+
+    fn unspill(bytes: &[u8]) -> Result<Self, BoxError> {
+        if bytes.len() < 12 {
+            return Err("a spilled synthetic record ends early".into());
+        }
+        let (id, rest) = bytes.split_at(8);
+        let (attempt, data) = rest.split_at(4);
+        Ok(Self {
+            id: u64::from_le_bytes(id.try_into()?),
+            attempt: u32::from_le_bytes(attempt.try_into()?),
+            data: data.to_vec(),
+        })
     }
 }

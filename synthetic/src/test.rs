@@ -431,3 +431,17 @@ fn stopping_admission_cuts_a_slow_sources_wait_short() {
     assert_eq!(finished.report.admitted, 1);
     assert!(started.elapsed() < Duration::from_secs(3));
 }
+
+#[test]
+fn a_spilled_record_comes_back_with_its_id_attempt_and_bytes() {
+    use brigade_runtime::Spillable;
+
+    let mut record = crate::record::Record::new(7, 5000);
+    record.attempt = 3;
+    let mut bytes = Vec::new();
+    record.spill(&mut bytes);
+    assert_eq!(bytes.len(), 12 + 5000);
+    let back = crate::record::Record::unspill(&bytes).unwrap();
+    assert_eq!((back.id, back.attempt, back.bytes()), (7, 3, 5000));
+    assert!(crate::record::Record::unspill(&bytes[..11]).is_err());
+}

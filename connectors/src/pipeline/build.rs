@@ -21,7 +21,8 @@ use std::time::Duration;
 
 use brigade_controller::{from_name, Override};
 use brigade_runtime::{
-    BoxError, Builder, DeadLetterCause, DeadLetterRefused, Failure, Pipeline, Rejected,
+    BoxError, Builder, DeadLetterCause, DeadLetterRefused, Failure, Pipeline, Rejected, Source,
+    SpillConfig,
 };
 
 use super::spec::{PipelineSpec, SinkConfig, SourceConfig, StageKind, StageSettings};
@@ -241,9 +242,9 @@ fn source(spec: &PipelineSpec, figures: &mut Figures) -> Result<Builder<Raw>, Bu
             let source = FileSource::open(&config, &spec.base, store)
                 .map_err(|error| BuildError::new("source", error))?;
             figures.files = Some(source.stats());
-            Ok(Pipeline::from_source(source))
+            Ok(reading(source, spec))
         }
-        SourceConfig::Stdin(config) => Ok(Pipeline::from_source(StdinSource::new(config))),
+        SourceConfig::Stdin(config) => Ok(reading(StdinSource::new(config), spec)),
         SourceConfig::Postgres(config) => {
             let checkpoint = spec
                 .checkpoint
@@ -255,14 +256,28 @@ fn source(spec: &PipelineSpec, figures: &mut Figures) -> Result<Builder<Raw>, Bu
             let source =
                 PgSource::open(config, at).map_err(|error| BuildError::new("source", error))?;
             figures.checkpoint = source.checkpoint_path().map(Into::into);
-            Ok(Pipeline::from_source(source))
+            Ok(reading(source, spec))
         }
         SourceConfig::Redis(config) => {
             let source = RedisSource::open(config, &spec.base)
                 .map_err(|error| BuildError::new("source", error))?;
             figures.redis = Some(source.stats());
-            Ok(Pipeline::from_source(source))
+            Ok(reading(source, spec))
         }
+    }
+}
+
+/// A builder reading `source`, with the spill `[runtime] spill` asks for.
+fn reading<S: Source<Item = Raw>>(source: S, spec: &PipelineSpec) -> Builder<Raw> {
+    match spec.runtime.spill {
+        Some(capacity) => {
+            let dir = match &spec.runtime.spill_dir {
+                Some(dir) => spec.base.join(dir),
+                None => std::env::temp_dir(),
+            };
+            Pipeline::from_source_with_spill(source, SpillConfig::new(dir, capacity))
+        }
+        None => Pipeline::from_source(source),
     }
 }
 

@@ -46,6 +46,8 @@ const RUNTIME_KEYS: &[&str] = &[
     "max_workers",
     "queue_capacity",
     "retry",
+    "spill",
+    "spill_dir",
 ];
 const RETRY_KEYS: &[&str] = &["attempts", "initial_backoff", "max_backoff"];
 const STAGE_KEYS: &[&str] = &[
@@ -530,6 +532,10 @@ impl Reader<'_> {
                 Some(field) => self.retry(&field).unwrap_or_default(),
                 None => RetrySettings::default(),
             },
+            spill: self.optional(table, path, "spill", Self::size),
+            spill_dir: self.optional(table, path, "spill_dir", |reader, field| {
+                reader.name(field).map(Into::into)
+            }),
         };
         (self.errors.len() == errors).then_some(settings)
     }

@@ -70,6 +70,11 @@ pub struct RuntimeSettings {
     pub queue_capacity: Option<usize>,
     /// `retry`: how transient failures are retried.
     pub retry: RetrySettings,
+    /// `spill`: disk the source guard's reads may wait on while the budget is full.
+    pub spill: Option<u64>,
+    /// `spill_dir`: where the spill file goes (relative to the pipeline file; the
+    /// system's temporary directory by default).
+    pub spill_dir: Option<PathBuf>,
 }
 
 impl Default for RuntimeSettings {
@@ -84,6 +89,8 @@ impl Default for RuntimeSettings {
             max_workers: None,
             queue_capacity: None,
             retry: RetrySettings::default(),
+            spill: None,
+            spill_dir: None,
         }
     }
 }

@@ -63,6 +63,8 @@ serial_threshold = 8388608
 max_workers = 8
 queue_capacity = 32
 retry = { attempts = "forever", initial_backoff = "5ms", max_backoff = "1s" }
+spill = "10GiB"
+spill_dir = "spill"
 
 [source]
 type = "file"
@@ -127,6 +129,8 @@ fn a_full_file_reads_every_key() {
     assert_eq!(runtime.retry.policy().attempts, u32::MAX);
     assert_eq!(runtime.retry.initial_backoff, Duration::from_millis(5));
     assert_eq!(runtime.retry.max_backoff, Duration::from_secs(1));
+    assert_eq!(runtime.spill, Some(10 << 30));
+    assert_eq!(runtime.spill_dir, Some("spill".into()));
 
     let SourceConfig::File(source) = &spec.source.config else {
         panic!("{:?}", spec.source)

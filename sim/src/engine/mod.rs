@@ -20,6 +20,7 @@
 //! lets 30 virtual minutes of 1.5 million records run in about a second.
 
 mod source;
+mod spill;
 mod stage;
 mod window;
 
@@ -29,6 +30,7 @@ use std::collections::{BinaryHeap, VecDeque};
 use brigade_controller::{Actuator, Histogram, Knobs, StageKnobs, StageRole, Totals};
 
 use source::SourceSim;
+use spill::SpillSim;
 use stage::{Blocked, Call, Point, Rec, StageSim};
 use window::GlobalWindow;
 
@@ -119,6 +121,8 @@ pub(crate) struct Engine {
     pub(crate) now: f64,
     stages: Vec<StageSim>,
     source: SourceSim,
+    /// Guard reads the budget could not hold, waiting on disk.
+    pub(crate) spill: SpillSim,
     lane: Lane,
     slots: Vec<Call>,
     free_slots: Vec<u32>,
@@ -194,6 +198,7 @@ impl Engine {
                 &scenario.source,
                 Sizes::new(scenario.seed, &scenario.source),
             ),
+            spill: SpillSim::new(runtime.spill),
             held: vec![0; stages.len()],
             stages,
             lane: Lane::default(),
@@ -478,8 +483,17 @@ impl Engine {
         self.set_speeds();
     }
 
-    /// Admits the source's ready record if its lane, queue and the budget allow.
+    /// Admits the spill's oldest record if the budget can hold it; else, with the
+    /// spill empty, the source's ready record if its lane, queue and the budget allow.
     fn admit(&mut self) -> bool {
+        if let Some(rec) = self.spill.front() {
+            if !self.guard_may_enter(rec.bytes) {
+                return false;
+            }
+            let rec = self.spill.pop().expect("checked above");
+            self.enter(rec);
+            return true;
+        }
         let Some(bytes) = self.source.head else {
             return false;
         };
@@ -497,15 +511,33 @@ impl Engine {
         true
     }
 
+    /// Whether a guard read (or a spilled record) of `bytes` may enter now, past a
+    /// full queue: the budget holds it and, for a record of the serial lane, the lane
+    /// is idle.
+    fn guard_may_enter(&self, bytes: u64) -> bool {
+        (!self.goes_serial(bytes) || self.lane.idle()) && self.budget_admits(bytes)
+    }
+
     /// The source guard: a source idle for half its timeout is read past a full queue,
-    /// if the budget can hold the record.
+    /// if the budget can hold the record; if it cannot (or records already wait in
+    /// the spill, which go first), into the spill while it has room. A full spill is
+    /// as no spill.
     fn guard_read(&mut self) {
         self.source.guard_tried = true;
         let Some(bytes) = self.source.head else {
             return;
         };
-        let lane_ok = !self.goes_serial(bytes) || self.lane.idle();
-        if lane_ok && self.budget_admits(bytes) {
+        if self.spill.is_empty() && self.guard_may_enter(bytes) {
+            self.source.window.guard_reads += 1;
+            self.take_from_source(bytes);
+        } else if self.spill.has_room(bytes) {
+            self.source.window.guard_reads += 1;
+            let rec = self.read_head(bytes);
+            // Writing it out and reading it back keeps the source busy.
+            let disk_s = self.scenario.machine.disk_per_mib_s * bytes as f64 / (1024.0 * 1024.0);
+            self.source.ready_at += disk_s;
+            self.spill.push(rec);
+        } else if self.guard_may_enter(bytes) {
             self.source.window.guard_reads += 1;
             self.take_from_source(bytes);
         }
@@ -527,17 +559,30 @@ impl Engine {
         }
     }
 
+    /// Reads the source's ready record and puts it in the pipeline.
     fn take_from_source(&mut self, bytes: u64) {
+        let rec = self.read_head(bytes);
+        self.enter(rec);
+    }
+
+    /// Reads the source's ready record: it is in the system from now on.
+    fn read_head(&mut self, bytes: u64) -> Rec {
         let rec = Rec {
             id: self.source.read,
             admitted_at: self.now,
             bytes,
         };
         self.source.take_head(self.now, bytes);
-        self.inflight += bytes;
-        self.note_inflight();
         self.totals.admitted += 1;
         self.records_in_system += 1;
+        rec
+    }
+
+    /// Puts a read record in the first queue (or the serial lane), in the budget.
+    fn enter(&mut self, rec: Rec) {
+        let bytes = rec.bytes;
+        self.inflight += bytes;
+        self.note_inflight();
         if self.goes_serial(bytes) {
             self.lane.held += bytes;
             self.lane.items.push_back((0, rec));
@@ -883,6 +928,11 @@ impl Engine {
     /// Live workers per stage now.
     pub(crate) fn workers(&self) -> impl Iterator<Item = usize> + '_ {
         self.stages.iter().map(|stage| stage.live)
+    }
+
+    /// Bytes that went through the spill so far.
+    pub(crate) fn spilled_bytes(&self) -> u64 {
+        self.spill.total_bytes
     }
 
     /// Source timeouts so far.

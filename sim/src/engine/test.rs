@@ -36,9 +36,11 @@ fn scenario(rate: f64, stages: Vec<StageSpec>) -> Scenario {
         machine: Machine {
             cores: 2,
             memory_bytes: 1 << 33,
+            disk_per_mib_s: 0.005,
         },
         runtime: RuntimeSettings {
             memory_budget: None,
+            spill: None,
             initial_workers: 1,
             max_workers: 64,
             queue_capacity: 64,
@@ -211,6 +213,53 @@ fn the_source_guard_keeps_a_stalled_source_alive_within_the_budget() {
     let starved = run(&sc, Stall);
     assert_eq!(starved.end, RunEnd::SourceFailed);
     assert_eq!(starved.source_timeouts, 1);
+}
+
+#[test]
+fn a_spill_takes_the_guard_reads_the_budget_cannot_hold() {
+    let mut sc = scenario(1000.0, vec![stage("write", StageKind::Io, 1e3)]);
+    sc.source.idle_timeout_s = Some(10.0);
+    sc.runtime.memory_budget = Some(64 * 1024 + 2048);
+    sc.runtime.spill = Some(1 << 20);
+    let spilled = run(&sc, Stall);
+    assert_eq!(spilled.end, RunEnd::Duration);
+    assert_eq!(spilled.source_timeouts, 0);
+    // One guard read every 5 s: the first fills the budget's last 1 KiB (64 records
+    // queued, one in the call, one more), the ten after it go to the spill.
+    assert_eq!(spilled.spilled_bytes, 10 * 1024);
+    assert!(spilled.peak_inflight_bytes <= 64 * 1024 + 2048);
+    // A spill with no room is as no spill.
+    sc.runtime.spill = Some(1000);
+    let full = run(&sc, Stall);
+    assert_eq!(full.end, RunEnd::SourceFailed);
+    assert_eq!(full.spilled_bytes, 0);
+}
+
+#[test]
+fn spilled_records_re_enter_when_room_frees_and_every_one_finishes() {
+    // A sink that stalls for 60 s: the budget fills, the guard spills, and once the
+    // stall ends the spilled records re-enter and finish before any new read.
+    let mut sc = scenario(100.0, vec![stage("write", StageKind::Io, 1e-3)]);
+    sc.duration_s = 300.0;
+    sc.source.total = Some(10_000);
+    sc.source.idle_timeout_s = Some(10.0);
+    sc.runtime.memory_budget = Some(64 * 1024 + 2048);
+    sc.runtime.spill = Some(1 << 30);
+    sc.phases.push(Phase {
+        at_s: 5.0,
+        service_scale: None,
+        source_rate: None,
+        stall: Some((0, 60.0)),
+    });
+    let result = run(&sc, Static::new());
+    assert_eq!(result.end, RunEnd::Finished);
+    assert_eq!(result.completed, 10_000);
+    assert_eq!(result.source_timeouts, 0);
+    // The queue is full 0.66 s into the stall; guard reads every 5 s after, the
+    // first into the budget's last room, ten into the spill until the stall ends.
+    assert_eq!(result.spilled_bytes, 10 * 1024);
+    sc.runtime.spill = None;
+    assert_eq!(run(&sc, Static::new()).end, RunEnd::SourceFailed);
 }
 
 #[test]

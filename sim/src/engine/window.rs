@@ -4,7 +4,7 @@
 
 use brigade_controller::{
     GlobalStats, Histogram, HistogramData, QueueStats, SerialStats, Snapshot, SourceStats,
-    StageStats, Totals, WorkerStats,
+    SpillStats, StageStats, Totals, WorkerStats,
 };
 
 use super::stage::StageSim;
@@ -113,6 +113,13 @@ impl Engine {
                     exhausted: source.exhausted,
                     progress: None,
                     group: None,
+                    spill: SpillStats {
+                        capacity_bytes: self.scenario.runtime.spill,
+                        records: self.spill.len() as u64,
+                        bytes: self.spill.bytes,
+                        total_records: self.spill.total_records,
+                        total_bytes: self.spill.total_bytes,
+                    },
                 },
                 totals: Totals {
                     in_flight: self.records_in_system,

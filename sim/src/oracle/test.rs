@@ -281,6 +281,7 @@ fn eval(throughput: f64, worker_seconds: f64, end: RunEnd) -> Eval {
             worker_seconds,
             peak_inflight_bytes: 0,
             source_timeouts: 0,
+            spilled_bytes: 0,
             p99_latency_s: 0.0,
             changes: 0,
             reversals: 0,

@@ -95,6 +95,8 @@ pub struct RunResult {
     pub peak_inflight_bytes: u64,
     /// Times the source timed out.
     pub source_timeouts: u64,
+    /// Bytes that went through the spill (0 without one).
+    pub spilled_bytes: u64,
     /// 99th percentile of admission-to-completion time, seconds.
     pub p99_latency_s: f64,
     /// The policy's decisions that changed a knob (the operator's are not counted).
@@ -345,6 +347,7 @@ impl Simulation {
             worker_seconds: self.worker_seconds,
             peak_inflight_bytes: engine.peak_inflight,
             source_timeouts: engine.source_timeouts(),
+            spilled_bytes: engine.spilled_bytes(),
             p99_latency_s: engine.latency_run_us.value_at_quantile(0.99) as f64 / 1e6,
             changes: self.changes,
             reversals: self.reversals,

@@ -49,7 +49,7 @@ pub(crate) fn render(frame: &mut Frame, area: Rect, state: &State, board: &Board
     } else {
         elapsed(snapshot.at_s)
     };
-    let segments = [
+    let mut segments = vec![
         controller(state, snapshot.paused, wide),
         vec![
             Span::styled("throughput ", dim()),
@@ -77,6 +77,19 @@ pub(crate) fn render(frame: &mut Frame, area: Rect, state: &State, board: &Board
             Span::raw(format!("{} rec", count(global.totals.in_flight))),
         ],
     ];
+    let spill = &global.source.spill;
+    if let Some(capacity) = spill.capacity_bytes {
+        // The spill: what waits on disk of what it may hold, and what went through.
+        segments.push(vec![
+            Span::styled("spill ", dim()),
+            Span::raw(format!(
+                "{} ({} rec), {} through",
+                bytes_of(spill.bytes, capacity),
+                count(spill.records),
+                bytes(spill.total_bytes)
+            )),
+        ]);
+    }
     frame.render_widget(Paragraph::new(fit(segments, first.width)), first);
 
     let meters = Layout::horizontal([Constraint::Ratio(1, 3); 3])

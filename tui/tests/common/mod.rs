@@ -8,8 +8,8 @@ use std::collections::VecDeque;
 
 use brigade_controller::{
     Action, Decision, DecisionRecord, GlobalStats, Histogram, HistogramData, Knobs, Outcome,
-    Override, Progress, QueueStats, SerialStats, Snapshot, SourceStats, StageKnobs, StageRole,
-    StageStats, Totals, WorkerStats,
+    Override, Progress, QueueStats, SerialStats, Snapshot, SourceStats, SpillStats, StageKnobs,
+    StageRole, StageStats, Totals, WorkerStats,
 };
 use brigade_tui::{App, Feed, Options};
 use ratatui::backend::TestBackend;
@@ -186,6 +186,7 @@ pub fn snapshot(tick: u64) -> Snapshot {
                 exhausted: false,
                 progress: None,
                 group: None,
+                spill: SpillStats::default(),
             },
             totals: Totals {
                 admitted: 120_000,
