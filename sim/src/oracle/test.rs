@@ -287,6 +287,7 @@ fn eval(throughput: f64, worker_seconds: f64, end: RunEnd) -> Eval {
             max_reversals_per_stage_phase: 0,
             series: Vec::<TickSample>::new(),
             decisions: Vec::new(),
+            load_changes_s: vec![0.0],
         },
         throughput,
         utilization: Vec::new(),
