@@ -759,9 +759,7 @@ fn starts(scenario: &Scenario, first: Estimate) -> Vec<StaticConfig> {
         .map(|load| Estimate::at(scenario, load))
         .max_by(|a, b| {
             let workers = |e: &Estimate| e.start.workers.iter().sum::<usize>();
-            workers(a)
-                .cmp(&workers(b))
-                .then(a.rate.total_cmp(&b.rate))
+            workers(a).cmp(&workers(b)).then(a.rate.total_cmp(&b.rate))
         });
     let mut starts = vec![first.start];
     if let Some(peak) = peak {

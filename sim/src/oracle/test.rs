@@ -389,7 +389,10 @@ fn the_search_starts_from_the_first_load_and_from_the_peak() {
     let both = starts(&flash, Estimate::of(&flash));
     let workers: Vec<&[usize]> = both.iter().map(|s| s.workers.as_slice()).collect();
     assert_eq!(workers, [[1, 1], [16, 16]]);
-    assert_eq!(starts(&scenario(PEAK), Estimate::of(&scenario(PEAK))).len(), 1);
+    assert_eq!(
+        starts(&scenario(PEAK), Estimate::of(&scenario(PEAK))).len(),
+        1
+    );
 }
 
 #[test]

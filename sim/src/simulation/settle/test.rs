@@ -36,7 +36,10 @@ fn a_load_that_rises_at_minute_four_does_not_count_minutes_zero_to_four() {
         }
     });
     let whole_run = settle_s(&series, &[0.0], 600.0);
-    assert!(whole_run > 240.0, "against the whole run's best: {whole_run}");
+    assert!(
+        whole_run > 240.0,
+        "against the whole run's best: {whole_run}"
+    );
     // Judged from minute 4: the 30 s mean reaches 950/s once the ramp's shortfall
     // (4 500 records) is down to 1 500 within the window, 34–35 s after the change.
     let per_phase = settle_s(&series, &[0.0, 240.0], 600.0);
@@ -70,7 +73,10 @@ fn a_drop_in_load_is_judged_without_the_rate_before_it() {
         _ => 200,
     });
     let settle = settle_s(&series, &[0.0, 180.0], 420.0);
-    assert!(settle >= 40.0, "the slow stretch after the drop counts: {settle}");
+    assert!(
+        settle >= 40.0,
+        "the slow stretch after the drop counts: {settle}"
+    );
 }
 
 #[test]
