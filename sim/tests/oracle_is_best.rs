@@ -11,10 +11,10 @@
 //! an oracle that fails where a contender survives loses. Fleets (`[fleet]`) are left
 //! out: their oracle is the single process's.
 //!
-//! The whole set runs for minutes in release and much longer in debug, so it is
-//! ignored by default: `cargo test --release -p brigade-sim --test oracle_is_best --
-//! --ignored --nocapture`. `two_core_scenarios` runs the short ones in the normal
-//! suite.
+//! The whole set runs for minutes in release and much longer in debug, so both tests
+//! are ignored by default: `cargo test --release -p brigade-sim --test oracle_is_best
+//! -- --ignored --nocapture` (`two_core_scenarios` alone: the three short ones). The
+//! normal suite's fast case is the flash crowd in `src/oracle/test.rs`.
 
 use std::path::{Path, PathBuf};
 
@@ -173,6 +173,7 @@ fn every_project_scenario() {
 }
 
 #[test]
+#[ignore = "a minute or more in release: run with --release -- --ignored"]
 fn two_core_scenarios() {
     let short: Vec<PathBuf> = project_scenarios()
         .into_iter()
