@@ -187,7 +187,8 @@ fn other_shared_scenarios_spot_checks() {
     let s3 = shared("s3-idle-timeout.toml");
     assert_eq!(s3.source.idle_timeout_s, Some(20.0));
     assert_eq!(s3.source.on_timeout, OnTimeout::Fail);
-    assert_eq!(s3.phases[0].service_scale, Some((1, 40000.0)));
+    assert_eq!(s3.phases[0].stall, Some((1, 120.0)));
+    assert_eq!(s3.phases[0].service_scale, None);
     let small = shared("small-records.toml");
     assert!(small.stages[1].batch);
     assert_eq!(small.stages[1].per_mib_s, 0.04);

@@ -412,6 +412,7 @@ service = {{ dist = "fixed", value = "1ms" }}
             max_reversals_per_stage_phase: 0,
             series,
             decisions: Vec::new(),
+            load_changes_s: vec![0.0],
         }
     }
 

@@ -41,7 +41,8 @@ pub struct RunReport {
     pub reversals: u64,
     /// Most reversals of one stage within one phase.
     pub max_reversals_per_stage_phase: u64,
-    /// First time the 30 s moving throughput reached 95% of the run's best.
+    /// The longest settling time over the run's start and each phase that changes the
+    /// load (docs/scenarios.md "Reports").
     pub settle_s: f64,
     /// How the run ended.
     pub end: RunEnd,

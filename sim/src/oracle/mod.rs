@@ -180,12 +180,13 @@ pub fn search(scenario: &Scenario) -> Oracle {
 fn search_with(scenario: &Scenario, screen_records: f64) -> Oracle {
     let estimate = Estimate::of(scenario);
     let screen = screening_copy(scenario, estimate.rate, screen_records);
+    let starts = starts(scenario, estimate);
     let mut searcher = Searcher::new(
         screen.as_ref().unwrap_or(scenario),
         screen.is_some(),
-        estimate.start,
+        starts[0].clone(),
     );
-    searcher.run();
+    searcher.run(&starts);
     if screen.is_some() {
         return verify(scenario, searcher);
     }
@@ -399,10 +400,10 @@ impl<'a> Searcher<'a> {
 
     /// Rounds of line searches over every knob that matters, bottleneck first, until a
     /// round changes nothing. The first round scans the bottleneck's workers coarsely
-    /// before its line search, and starts every line search with wide steps.
-    fn run(&mut self) {
-        let start = self.incumbent.clone();
-        self.evaluate(&[start]);
+    /// before its line search, and starts every line search with wide steps. It starts
+    /// from the best of `starts` (see [`starts`]) and the incumbent.
+    fn run(&mut self, starts: &[StaticConfig]) {
+        self.try_candidates(starts);
         for round in 1..=MAX_ROUNDS {
             let first = round == 1;
             let mut changed = false;
@@ -707,8 +708,76 @@ struct Estimate {
     rate: f64,
 }
 
+/// The load in force over a stretch of a run: the source's rate and each stage's
+/// `service_scale`.
+#[derive(Clone, Debug, PartialEq)]
+struct Load {
+    rate: f64,
+    scales: Vec<f64>,
+}
+
+impl Load {
+    /// The load at the start of `scenario`.
+    fn first(scenario: &Scenario) -> Self {
+        Self {
+            rate: scenario.source.rate,
+            scales: vec![1.0; scenario.stages.len()],
+        }
+    }
+
+    /// The load at the start of `scenario`, then after each phase, in order of time
+    /// (a stall changes no rate or scale: it holds the stage, then the load goes on).
+    fn phases(scenario: &Scenario) -> Vec<Load> {
+        let mut load = Self::first(scenario);
+        let mut phases: Vec<_> = scenario.phases.iter().collect();
+        phases.sort_by(|a, b| a.at_s.total_cmp(&b.at_s));
+        let mut loads = vec![load.clone()];
+        for phase in phases {
+            if let Some(rate) = phase.source_rate {
+                load.rate = rate;
+            }
+            if let Some((stage, scale)) = phase.service_scale {
+                if let Some(at) = load.scales.get_mut(stage) {
+                    *at = scale;
+                }
+            }
+            if !loads.contains(&load) {
+                loads.push(load.clone());
+            }
+        }
+        loads
+    }
+}
+
+/// Where the search may start: the capacity model's configuration for the first load,
+/// then for the peak load of any phase (the one that needs the most workers in all,
+/// of those the highest rate), if that differs. A search that starts only from the
+/// first load stays near it, and a static configuration must carry the peak too.
+fn starts(scenario: &Scenario, first: Estimate) -> Vec<StaticConfig> {
+    let peak = Load::phases(scenario)
+        .iter()
+        .map(|load| Estimate::at(scenario, load))
+        .max_by(|a, b| {
+            let workers = |e: &Estimate| e.start.workers.iter().sum::<usize>();
+            workers(a).cmp(&workers(b)).then(a.rate.total_cmp(&b.rate))
+        });
+    let mut starts = vec![first.start];
+    if let Some(peak) = peak {
+        if peak.start != starts[0] {
+            starts.push(peak.start);
+        }
+    }
+    starts
+}
+
 impl Estimate {
+    /// The estimate for the load at the start of `scenario`.
     fn of(scenario: &Scenario) -> Self {
+        Self::at(scenario, &Load::first(scenario))
+    }
+
+    /// The estimate for `scenario` under `load`.
+    fn at(scenario: &Scenario, load: &Load) -> Self {
         let source = &scenario.source;
         let giant_share: f64 = source.giants.iter().map(|g| 1.0 / g.every as f64).sum();
         let giant_bytes: f64 = source
@@ -723,11 +792,12 @@ impl Estimate {
         let max_workers = scenario.runtime.max_workers.max(1);
         // Per stage: seconds of work per source record.
         let mut work = Vec::with_capacity(scenario.stages.len());
-        for stage in &scenario.stages {
+        for (stage, scale) in scenario.stages.iter().zip(&load.scales) {
             let mib = bytes / (1024.0 * 1024.0);
-            let service = mean(&stage.service);
+            let service = mean(&stage.service) * scale;
+            let per_mib_s = stage.per_mib_s * scale;
             let batch = if stage.batch {
-                let per_record = stage.per_mib_s * mib;
+                let per_record = per_mib_s * mib;
                 // Batches whose bytes cost four times the call's fixed cost: 80% of
                 // what an endless batch would gain.
                 let ideal = if per_record > 0.0 {
@@ -743,7 +813,7 @@ impl Estimate {
             } else {
                 1.0
             };
-            work.push(records * (service + stage.per_mib_s * mib * batch) / batch);
+            work.push(records * (service + per_mib_s * mib * batch) / batch);
             records *= stage.output_ratio;
             bytes *= stage.size_ratio;
         }
@@ -767,7 +837,7 @@ impl Estimate {
             .filter(|&i| scenario.stages[i].kind == StageKind::Cpu)
             .map(|i| work[i])
             .sum();
-        let mut rate = source.rate;
+        let mut rate = load.rate;
         if cpu_work > 0.0 {
             rate = rate.min(cores / cpu_work);
         }

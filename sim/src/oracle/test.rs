@@ -288,6 +288,7 @@ fn eval(throughput: f64, worker_seconds: f64, end: RunEnd) -> Eval {
             max_reversals_per_stage_phase: 0,
             series: Vec::<TickSample>::new(),
             decisions: Vec::new(),
+            load_changes_s: vec![0.0],
         },
         throughput,
         utilization: Vec::new(),
@@ -352,5 +353,63 @@ fn only_small_records_is_worth_screening_among_the_shared_scenarios() {
         let screen = screening_copy(&sc, Estimate::of(&sc).rate, SCREEN_RECORDS);
         let expected = (name == "small-records.toml").then_some(5.0);
         assert_eq!(screen.map(|s| s.duration_s), expected, "{name}");
+    }
+}
+
+/// A flash crowd: the source's rate jumps 16× for 20 s, then settles at 3× its start.
+/// Two io stages of 10 ms a call, no contention: at the first load one worker each
+/// carries it, and more workers of either stage alone gain nothing (the other still
+/// carries 100/s), so a search that starts there never leaves it.
+const FLASH_CROWD: &str = r#"
+name = "flash-crowd"
+duration = "70s"
+[runtime]
+max_workers = 32
+[source]
+rate = 100
+size = { dist = "fixed", value = "1KiB" }
+[[stage]]
+name = "enrich"
+kind = "io"
+service = { dist = "fixed", value = "10ms" }
+[[stage]]
+name = "write"
+kind = "io"
+service = { dist = "fixed", value = "10ms" }
+[[phase]]
+at = "10s"
+source_rate = 1600
+[[phase]]
+at = "30s"
+source_rate = 300
+"#;
+
+#[test]
+fn the_search_starts_from_the_first_load_and_from_the_peak() {
+    let flash = scenario(FLASH_CROWD);
+    let both = starts(&flash, Estimate::of(&flash));
+    let workers: Vec<&[usize]> = both.iter().map(|s| s.workers.as_slice()).collect();
+    assert_eq!(workers, [[1, 1], [16, 16]]);
+    assert_eq!(
+        starts(&scenario(PEAK), Estimate::of(&scenario(PEAK))).len(),
+        1
+    );
+}
+
+#[test]
+fn a_flash_crowd_oracle_beats_every_static_worker_count() {
+    let flash = scenario(FLASH_CROWD);
+    let oracle = search(&flash);
+    let best = oracle.run.throughput();
+    // Carrying every phase: (10·100 + 20·1600 + 40·300) / 70 s = 643 records/s.
+    assert!(best > 600.0, "{:?}: {best}", oracle.config);
+    for n in [1, 2, 4, 8, 16, 32] {
+        let run = Simulation::new(&flash, Box::new(Static::new().workers(n)), "static").run();
+        assert!(
+            best >= (1.0 - TIE_TOLERANCE) * run.throughput(),
+            "static:{n} {} > oracle {:?} {best}",
+            run.throughput(),
+            oracle.config
+        );
     }
 }

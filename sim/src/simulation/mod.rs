@@ -14,7 +14,8 @@
 //! ```
 
 use brigade_controller::{
-    Action, Actuator, Controller, Decision, DecisionRecord, Operator, Outcome, Override, Snapshot,
+    Action, Actuator, Controller, Decision, DecisionRecord, Knobs, Operator, Outcome, Override,
+    Snapshot,
 };
 use serde::Serialize;
 
@@ -109,6 +110,9 @@ pub struct RunResult {
     pub series: Vec<TickSample>,
     /// Every decision, the policy's and the operator's, in order.
     pub decisions: Vec<DecisionRecord>,
+    /// The moments the load changed, seconds, ascending: 0, then each phase's start
+    /// (for a stall, its end); [`settle_s`](Self::settle_s) judges the spans between.
+    pub load_changes_s: Vec<f64>,
 }
 
 impl RunResult {
@@ -132,37 +136,11 @@ impl RunResult {
         matches!(self.end, RunEnd::Crashed | RunEnd::SourceFailed)
     }
 
-    /// First time the 30 s moving throughput reached 95% of the run's best 30 s
-    /// throughput (the window is shorter during the first 30 s).
+    /// The longest settling time over the run's start and each phase that changes
+    /// the load, as docs/scenarios.md "Reports" defines it (`simulation/settle/`).
     pub fn settle_s(&self) -> f64 {
-        let moving = moving_throughput(&self.series, 30.0);
-        let best = moving.iter().map(|(_, rate)| *rate).fold(0.0, f64::max);
-        moving
-            .iter()
-            .find(|(_, rate)| *rate >= 0.95 * best)
-            .map_or(0.0, |(at, _)| *at)
+        settle::settle_s(&self.series, &self.load_changes_s, self.elapsed_s)
     }
-}
-
-/// `(at_s, records/s over the trailing `span` seconds)` at every tick.
-fn moving_throughput(series: &[TickSample], span: f64) -> Vec<(f64, f64)> {
-    let mut start = 0;
-    let mut completed = 0u64;
-    series
-        .iter()
-        .enumerate()
-        .map(|(i, sample)| {
-            completed += sample.completed;
-            while series[start].at_s - series[start].window_s < sample.at_s - span - 1e-9 {
-                completed -= series[start].completed;
-                start += 1;
-            }
-            let from = series[start].at_s - series[start].window_s;
-            let seconds = (sample.at_s - from).max(1e-9);
-            debug_assert!(start <= i);
-            (sample.at_s, completed as f64 / seconds)
-        })
-        .collect()
 }
 
 /// Who the operator's decisions are by, as the runtime logs them.
@@ -229,6 +207,12 @@ impl Simulation {
     /// The scenario being run.
     pub fn scenario(&self) -> &Scenario {
         &self.engine.scenario
+    }
+
+    /// The knobs in force now: after the last [`step`](Self::step), the configuration
+    /// the run ended with.
+    pub fn knobs(&self) -> &Knobs {
+        &self.engine.knobs
     }
 
     /// Runs to the next tick, hands its Snapshot to the policy (unless the operator
@@ -354,6 +338,7 @@ impl Simulation {
             max_reversals_per_stage_phase: self.max_phase_reversals,
             series: self.series,
             decisions: self.decisions,
+            load_changes_s: settle::load_changes(&engine.scenario),
         }
     }
 
@@ -413,6 +398,8 @@ impl Simulation {
         self.direction[stage] = direction;
     }
 }
+
+mod settle;
 
 #[cfg(test)]
 mod test;
